@@ -1,0 +1,138 @@
+"""Whisper's audio front-end: load, pad, and turn waveforms into log-Mel spectrograms.
+
+Follows openai/whisper's `audio.py` numerically, with two changes: the Mel filterbank is
+computed here (Slaney-style, as librosa builds it) instead of read from a bundled asset,
+and `log_mel_spectrogram` takes a batch [batch, samples] with one dynamic-range floor per row.
+"""
+
+from functools import lru_cache
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+import torch
+import torch.nn.functional as F
+
+# hard-coded audio hyperparameters, as in Whisper
+SAMPLE_RATE = 16000
+N_FFT = 400
+HOP_LENGTH = 160
+CHUNK_LENGTH = 30
+N_MELS = 80
+N_SAMPLES = CHUNK_LENGTH * SAMPLE_RATE  # 480000 samples in a 30-second chunk
+N_FRAMES = N_SAMPLES // HOP_LENGTH  # 3000 frames in a mel spectrogram input
+N_FREQS = N_FFT // 2 + 1  # 201 STFT bins
+
+# log-Mel scaling: clamp before log10, keep 8 decades (80 dB) below the peak, then map to ~[-1, 1]
+LOG_FLOOR = 1e-10
+DYNAMIC_RANGE = 8.0
+
+
+class AudioError(ValueError):
+    """A file that cannot be read as audio; data loaders catch it to skip and count bad files."""
+
+    def __init__(self, path: str | PathLike, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"cannot load audio {self.path!r}: {reason}")
+
+
+def load_audio(path: str | PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read an audio file as a mono float32 waveform at `sample_rate`, averaging channels."""
+    if not Path(path).is_file():
+        raise AudioError(path, "no such file")
+    try:
+        audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError) as error:  # libsndfile errors are RuntimeErrors
+        raise AudioError(path, str(error)) from error
+    if audio.shape[0] == 0:
+        raise AudioError(path, "contains no samples")
+    audio = audio.mean(axis=1)
+    if file_rate != sample_rate:
+        audio = soxr.resample(audio, file_rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def pad_or_trim(array: np.ndarray | torch.Tensor, length: int = N_SAMPLES, *, axis: int = -1):
+    """Zero-pad or cut `array` along `axis` to `length`, as the encoder's fixed 30 s input expects."""
+    size = array.shape[axis]
+    if torch.is_tensor(array):
+        if size > length:
+            return array.narrow(axis, 0, length)
+        pad = [0, 0] * (array.ndim - axis % array.ndim - 1) + [0, length - size]  # F.pad counts from the last dim
+        return F.pad(array, pad) if size < length else array
+    if size > length:
+        return array.take(indices=range(length), axis=axis)
+    widths = [(0, 0)] * array.ndim
+    widths[axis] = (0, length - size)
+    return np.pad(array, widths) if size < length else array
+
+
+# Slaney's Auditory Toolbox Mel scale (librosa's htk=False): linear below 1 kHz, logarithmic above
+MEL_LINEAR_HZ = 200.0 / 3  # Hz per Mel in the linear region
+MEL_LOG_START_HZ = 1000.0
+MEL_LOG_START = MEL_LOG_START_HZ / MEL_LINEAR_HZ  # 15 Mel
+MEL_LOG_STEP = np.log(6.4) / 27  # log-Hz per Mel above 1 kHz
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    log_mel = MEL_LOG_START + np.log(np.maximum(hz, MEL_LOG_START_HZ) / MEL_LOG_START_HZ) / MEL_LOG_STEP
+    return np.where(hz >= MEL_LOG_START_HZ, log_mel, hz / MEL_LINEAR_HZ)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    log_hz = MEL_LOG_START_HZ * np.exp(MEL_LOG_STEP * (mel - MEL_LOG_START))
+    return np.where(mel >= MEL_LOG_START, log_hz, mel * MEL_LINEAR_HZ)
+
+
+@lru_cache(maxsize=None)
+def mel_filters(n_mels: int = N_MELS, device: str | torch.device | None = None) -> torch.Tensor:
+    """Triangular Mel filterbank [n_mels, N_FFT // 2 + 1], area-normalised ("slaney").
+
+    Same as `librosa.filters.mel(sr=16000, n_fft=400, n_mels=n_mels)`, which Whisper ships
+    precomputed in `mel_filters.npz`; computing it keeps us free of that asset and of librosa.
+    """
+    fft_hz = np.fft.rfftfreq(N_FFT, d=1.0 / SAMPLE_RATE)
+    edges_hz = _mel_to_hz(np.linspace(0.0, _hz_to_mel(np.array(SAMPLE_RATE / 2)), n_mels + 2))  # 0 Hz is 0 Mel
+    widths_hz = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - fft_hz[None, :]
+    rising = -ramps[:-2] / widths_hz[:-1, None]
+    falling = ramps[2:] / widths_hz[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]  # equal area per filter
+    return torch.from_numpy(weights.astype(np.float32)).to(device)
+
+
+def frame_lengths(n_samples: torch.Tensor | int) -> torch.Tensor | int:
+    """Number of Mel frames `log_mel_spectrogram` yields for `n_samples` (the last STFT frame is dropped)."""
+    return n_samples // HOP_LENGTH
+
+
+def log_mel_spectrogram(
+    audio: np.ndarray | torch.Tensor,
+    n_mels: int = N_MELS,
+    padding: int = 0,
+    device: str | torch.device | None = None,
+) -> torch.Tensor:
+    """Whisper's log-Mel spectrogram of 16 kHz audio.
+
+    `audio` is [samples] (returns [n_mels, frames]) or [batch, samples] (returns
+    [batch, n_mels, frames]); a batch is zero-padded on the right, which is also what Whisper
+    does to every utterance (`padding=N_SAMPLES`), so rows equal per-utterance calls with that
+    same padding. `padding` appends zeros; frames = frame_lengths(samples + padding).
+    """
+    audio = torch.as_tensor(audio, device=device, dtype=torch.float32)
+    if audio.ndim not in (1, 2):
+        raise ValueError(f"audio must be [samples] or [batch, samples], got shape {tuple(audio.shape)}")
+    if padding > 0:
+        audio = F.pad(audio, (0, padding))
+    window = torch.hann_window(N_FFT, device=audio.device)
+    stft = torch.stft(audio, N_FFT, HOP_LENGTH, window=window, return_complex=True)
+    power = stft[..., :-1].abs() ** 2  # Whisper drops the last frame so 30 s gives exactly N_FRAMES
+
+    log_spec = (mel_filters(n_mels, audio.device) @ power).clamp(min=LOG_FLOOR).log10()
+    # the floor follows each utterance's own peak, so batching never changes a row
+    peak = log_spec.amax(dim=(-2, -1), keepdim=True)
+    log_spec = torch.maximum(log_spec, peak - DYNAMIC_RANGE)
+    return (log_spec + 4.0) / 4.0

@@ -1,0 +1,340 @@
+"""Whisper (tiny.en and friends) from scratch, with an optional mixture-of-experts decoder FFN.
+
+Follows openai/whisper's model.py (same module names, so its state dicts load as they are),
+and adds: variable-length mel input with a padding mask, an explicit KV cache, SDPA backend
+selection, activation checkpointing and a MoE feed-forward (see moe.py).
+Imports nothing from training or orchestration.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.checkpoint import checkpoint
+
+from .config import ConfigError, ModelConfig
+from .moe import MoEFeedForward
+
+log = logging.getLogger(__name__)
+
+FUSED_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]
+MATH_BACKEND = [SDPBackend.MATH]
+
+
+class LayerNorm(nn.LayerNorm):
+    """Computed in fp32 whatever the activation dtype, as Whisper does."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.float()).type(x.dtype)
+
+
+class Linear(nn.Linear):
+    def forward(self, x: Tensor) -> Tensor:
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.linear(x, self.weight.to(x.dtype), bias)
+
+
+class Conv1d(nn.Conv1d):
+    def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        return super()._conv_forward(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
+
+
+def sinusoids(length: int, channels: int, max_timescale: float = 10000) -> Tensor:
+    """Whisper's sinusoidal encoder positions (sin then cos halves)."""
+    log_timescale_increment = torch.log(torch.tensor(max_timescale)) / (channels // 2 - 1)
+    inv_timescales = torch.exp(-log_timescale_increment * torch.arange(channels // 2))
+    scaled_time = torch.arange(length)[:, None] * inv_timescales[None, :]
+    return torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=1)
+
+
+@dataclass
+class LayerCache:
+    """Keys/values of one decoder block: self-attention grows per step, cross-attention is fixed."""
+
+    self_kv: tuple[Tensor, Tensor] | None = None
+    cross_kv: tuple[Tensor, Tensor] | None = None
+
+
+@dataclass
+class KVCache:
+    layers: list[LayerCache]
+
+    @classmethod
+    def empty(cls, n_layers: int) -> KVCache:
+        return cls([LayerCache() for _ in range(n_layers)])
+
+    @property
+    def length(self) -> int:
+        kv = self.layers[0].self_kv
+        return 0 if kv is None else kv[0].shape[2]
+
+    def reorder(self, index: Tensor) -> None:
+        """Select batch rows (beam search); cross-attention rows move with their beams."""
+        for layer in self.layers:
+            if layer.self_kv is not None:
+                layer.self_kv = tuple(t.index_select(0, index) for t in layer.self_kv)
+            if layer.cross_kv is not None:
+                layer.cross_kv = tuple(t.index_select(0, index) for t in layer.cross_kv)
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, n_state: int, n_head: int, flash: bool):
+        super().__init__()
+        self.n_head = n_head
+        self.query = Linear(n_state, n_state)
+        self.key = Linear(n_state, n_state, bias=False)
+        self.value = Linear(n_state, n_state)
+        self.out = Linear(n_state, n_state)
+        self.backends = FUSED_BACKENDS if flash else MATH_BACKEND
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        return x.view(*x.shape[:2], self.n_head, -1).transpose(1, 2)
+
+    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None = None,
+                is_causal: bool = False) -> Tensor:
+        q = self.split_heads(self.query(x))
+        with sdpa_kernel(self.backends):
+            y = F.scaled_dot_product_attention(q, *kv, attn_mask=mask, is_causal=is_causal)
+        return self.out(y.transpose(1, 2).flatten(2))
+
+    def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
+        return self.split_heads(self.key(source)), self.split_heads(self.value(source))
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, n_state: int, n_head: int, n_mlp: int, flash: bool,
+                 cross_attention: bool = False, moe: MoEFeedForward | None = None):
+        super().__init__()
+        self.attn = MultiHeadAttention(n_state, n_head, flash)
+        self.attn_ln = LayerNorm(n_state)
+        self.cross_attn = MultiHeadAttention(n_state, n_head, flash) if cross_attention else None
+        self.cross_attn_ln = LayerNorm(n_state) if cross_attention else None
+        self.mlp = moe or nn.Sequential(Linear(n_state, n_mlp), nn.GELU(), Linear(n_mlp, n_state))
+        self.mlp_ln = LayerNorm(n_state)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
+                xa: Tensor | None = None, xa_mask: Tensor | None = None,
+                cache: LayerCache | None = None, token_mask: Tensor | None = None
+                ) -> tuple[Tensor, dict | None]:
+        h = self.attn_ln(x)
+        kv = self.attn.project_kv(h)
+        if cache is not None:
+            if cache.self_kv is not None:
+                kv = tuple(torch.cat([old, new], dim=2) for old, new in zip(cache.self_kv, kv))
+            cache.self_kv = kv
+        x = x + self.attn(h, kv, mask=mask, is_causal=is_causal)
+        if self.cross_attn is not None:
+            if cache is not None and cache.cross_kv is not None:
+                cross_kv = cache.cross_kv
+            else:
+                cross_kv = self.cross_attn.project_kv(xa)
+                if cache is not None:
+                    cache.cross_kv = cross_kv
+            x = x + self.cross_attn(self.cross_attn_ln(x), cross_kv, mask=xa_mask)
+        if isinstance(self.mlp, MoEFeedForward):
+            y, stats = self.mlp(self.mlp_ln(x), token_mask)
+            return x + y, stats
+        return x + self.mlp(self.mlp_ln(x)), None
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        n_state = cfg.n_audio_state
+        self.conv1 = Conv1d(cfg.n_mels, n_state, kernel_size=3, padding=1)
+        self.conv2 = Conv1d(n_state, n_state, kernel_size=3, stride=2, padding=1)
+        self.register_buffer("positional_embedding", sinusoids(cfg.n_audio_ctx, n_state))
+        self.blocks = nn.ModuleList(
+            ResidualAttentionBlock(n_state, cfg.n_audio_head, cfg.mlp_ratio * n_state, cfg.flash)
+            for _ in range(cfg.n_audio_layer))
+        self.ln_post = LayerNorm(n_state)
+        self.checkpointing = cfg.activation_checkpointing
+
+    def forward(self, mel: Tensor, mel_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """mel [B, n_mels, T] with T <= 2 * n_audio_ctx; mel_mask [B, T] True on real frames.
+
+        Returns features [B, ceil(T/2), n_state] and their mask (None when no mask was given).
+        Padded frames are zeroed before each convolution so that a real frame next to padding
+        sees the same zeros as at the end of an unpadded utterance.
+        """
+        n_frames = mel.shape[-1]
+        if n_frames > 2 * self.positional_embedding.shape[0]:
+            raise ValueError(f"mel has {n_frames} frames; at most {2 * self.positional_embedding.shape[0]} "
+                             f"(30 s) fit the encoder's positions")
+        if mel_mask is not None:
+            mel = mel * mel_mask[:, None, :].to(mel.dtype)
+        x = F.gelu(self.conv1(mel))
+        if mel_mask is not None:
+            x = x * mel_mask[:, None, :].to(x.dtype)
+        x = F.gelu(self.conv2(x)).permute(0, 2, 1)
+        audio_mask = None if mel_mask is None else mel_mask[:, ::2]
+        x = (x + self.positional_embedding[: x.shape[1]]).to(x.dtype)
+        attn_mask = None if audio_mask is None else audio_mask[:, None, None, :]
+        for block in self.blocks:
+            if self.checkpointing and self.training:
+                x, _ = checkpoint(block, x, attn_mask, use_reentrant=False)
+            else:
+                x, _ = block(x, mask=attn_mask)
+        return self.ln_post(x), audio_mask
+
+
+@dataclass
+class DecoderOutput:
+    logits: Tensor | None
+    hidden: Tensor
+    moe_stats: list[dict] = field(default_factory=list)
+
+
+class TextDecoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        n_state = cfg.n_text_state
+        self.token_embedding = nn.Embedding(cfg.n_vocab, n_state)
+        self.positional_embedding = nn.Parameter(torch.empty(cfg.n_text_ctx, n_state))
+        self.blocks = nn.ModuleList(
+            ResidualAttentionBlock(
+                n_state, cfg.n_text_head, cfg.mlp_ratio * n_state, cfg.flash, cross_attention=True,
+                moe=MoEFeedForward(n_state, cfg.mlp_ratio * n_state, cfg.n_experts, cfg.top_k,
+                                   cfg.noisy_topk, cfg.moe_grouped_mm) if cfg.is_moe_layer(i) else None)
+            for i in range(cfg.n_text_layer))
+        self.ln = LayerNorm(n_state)
+        self.checkpointing = cfg.activation_checkpointing
+
+    def forward(self, tokens: Tensor, audio_features: Tensor, audio_mask: Tensor | None = None,
+                kv_cache: KVCache | None = None, return_logits: bool = True,
+                token_mask: Tensor | None = None) -> DecoderOutput:
+        """tokens [B, L]; with a cache, only the new tokens (positions continue from the cache).
+
+        token_mask [B, L] marks the tokens that count in MoE routing statistics (not padding).
+        """
+        offset = kv_cache.length if kv_cache is not None else 0
+        n_tokens = tokens.shape[1]
+        if offset + n_tokens > self.positional_embedding.shape[0]:
+            raise ValueError(f"{offset + n_tokens} tokens exceed n_text_ctx={self.positional_embedding.shape[0]}")
+        x = self.token_embedding(tokens) + self.positional_embedding[offset: offset + n_tokens]
+        x = x.to(audio_features.dtype)
+        mask, is_causal = causal_mask(n_tokens, offset, tokens.device)
+        xa_mask = None if audio_mask is None else audio_mask[:, None, None, :]
+        moe_stats = []
+        for i, block in enumerate(self.blocks):
+            cache = kv_cache.layers[i] if kv_cache is not None else None
+            if self.checkpointing and self.training and cache is None:
+                x, stats = checkpoint(block, x, mask, is_causal, audio_features, xa_mask, None,
+                                      token_mask, use_reentrant=False)
+            else:
+                x, stats = block(x, mask, is_causal, audio_features, xa_mask, cache, token_mask)
+            if stats is not None:
+                moe_stats.append(stats)
+        x = self.ln(x)
+        logits = self.logits(x) if return_logits else None
+        return DecoderOutput(logits, x, moe_stats)
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        # Output projection tied to the token embedding, as in Whisper.
+        return (hidden @ self.token_embedding.weight.to(hidden.dtype).T).float()
+
+
+def causal_mask(n_tokens: int, offset: int, device: torch.device) -> tuple[Tensor | None, bool]:
+    """Mask for new tokens at positions offset.. attending to the cache plus themselves.
+
+    SDPA's is_causal aligns the triangle to the top-left, which is only right without a cache.
+    """
+    if offset == 0:
+        return None, n_tokens > 1
+    if n_tokens == 1:
+        return None, False
+    return torch.ones(n_tokens, offset + n_tokens, dtype=torch.bool, device=device).tril(offset), False
+
+
+@dataclass
+class ModelOutput:
+    logits: Tensor | None  # [B, L, n_vocab] fp32; None when the loss was fused (liger)
+    loss: Tensor | None  # token cross-entropy, when targets were given
+    load_balance_loss: Tensor  # mean over MoE layers (0 for a dense decoder)
+    router_z_loss: Tensor
+    expert_counts: Tensor | None  # [n_moe_layers, n_experts] tokens routed per expert
+
+
+class Whisper(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = AudioEncoder(cfg)
+        self.decoder = TextDecoder(cfg)
+        self.reset_parameters()
+        self.fused_loss = _enable_liger(self) if cfg.liger else None
+
+    def reset_parameters(self) -> None:
+        """GPT-2-style init for training from scratch (Whisper ships no init of its own)."""
+        residual_std = 0.02 / (2 * (self.config.n_audio_layer + self.config.n_text_layer)) ** 0.5
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Conv1d, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, MoEFeedForward):
+                module.reset_parameters(std=0.02, residual_std=residual_std)
+        for block in [*self.encoder.blocks, *self.decoder.blocks]:
+            for projection in (block.attn.out, block.cross_attn and block.cross_attn.out,
+                               isinstance(block.mlp, nn.Sequential) and block.mlp[2]):
+                if projection:
+                    nn.init.normal_(projection.weight, std=residual_std)
+        nn.init.normal_(self.decoder.positional_embedding, std=0.01)
+
+    def embed_audio(self, mel: Tensor, mel_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        return self.encoder(mel, mel_mask)
+
+    def forward(self, mel: Tensor, tokens: Tensor, mel_mask: Tensor | None = None,
+                targets: Tensor | None = None) -> ModelOutput:
+        """targets [B, L] with -100 on positions that do not count (padding, the prompt)."""
+        audio_features, audio_mask = self.encoder(mel, mel_mask)
+        fused = self.fused_loss is not None and targets is not None
+        token_mask = None if targets is None else targets != -100
+        out = self.decoder(tokens, audio_features, audio_mask, return_logits=not fused, token_mask=token_mask)
+        loss = None
+        if fused:
+            loss = self.fused_loss(self.decoder.token_embedding.weight, out.hidden.flatten(0, 1), targets.flatten())
+        elif targets is not None:
+            loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+        zero = audio_features.new_zeros((), dtype=torch.float32)
+        stats = out.moe_stats
+        return ModelOutput(
+            logits=out.logits,
+            loss=loss,
+            load_balance_loss=torch.stack([s["load_balance_loss"] for s in stats]).mean() if stats else zero,
+            router_z_loss=torch.stack([s["router_z_loss"] for s in stats]).mean() if stats else zero,
+            expert_counts=torch.stack([s["expert_counts"] for s in stats]) if stats else None,
+        )
+
+    def param_counts(self) -> dict[str, int]:
+        """Total parameters, and those active per token (top_k of n_experts in MoE layers)."""
+        total = sum(p.numel() for p in self.parameters())
+        inactive = 0
+        for module in self.modules():
+            if isinstance(module, MoEFeedForward):
+                per_expert = sum(p.numel() for p in module.expert_parameters()) // module.n_experts
+                inactive += (module.n_experts - module.top_k) * per_expert
+        return {"total": total, "active": total - inactive}
+
+
+def _enable_liger(model: Whisper):
+    """Swap LayerNorms for Liger's and return its fused linear cross-entropy (no logits in memory)."""
+    if not torch.cuda.is_available():
+        raise ConfigError("model.liger: True needs a CUDA GPU (Liger kernels are Triton kernels) and "
+                          "none is available; set model.liger=false")
+    from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss, LigerLayerNorm
+
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, LayerNorm):
+                setattr(parent, name, LigerLayerNorm(child.normalized_shape[0], eps=child.eps))
+    log.info("liger: LayerNorm and the fused linear cross-entropy use Liger Triton kernels")
+    return LigerFusedLinearCrossEntropyLoss(ignore_index=-100)

@@ -1,0 +1,140 @@
+"""Our from-scratch Whisper against the reference implementations, and its own invariants."""
+
+import pytest
+import torch
+
+from smolwhisper import interop
+from smolwhisper.config import model_preset
+from smolwhisper.model import KVCache, Whisper
+
+from helpers import randomize
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    generator = torch.Generator().manual_seed(1)
+    mel = torch.randn(2, 80, 3000, generator=generator)
+    tokens = torch.randint(0, 51864, (2, 24), generator=generator)
+    tokens[:, 0] = 50257
+    return mel, tokens
+
+
+@torch.no_grad()
+def test_same_logits_as_transformers(tiny_en, inputs):
+    transformers = pytest.importorskip("transformers")
+    hf = transformers.WhisperForConditionalGeneration(
+        transformers.WhisperConfig(**interop.hf_config(tiny_en.config))).eval()
+    missing, unexpected = hf.load_state_dict(interop.to_hf(tiny_en.state_dict()), strict=False)
+    assert not unexpected and not missing
+    mel, tokens = inputs
+    ours = tiny_en(mel, tokens).logits
+    theirs = hf(input_features=mel, decoder_input_ids=tokens).logits
+    assert (ours - theirs).abs().max() < 1e-4
+    # and back again
+    back = Whisper(tiny_en.config).eval()
+    back.load_state_dict(interop.from_hf(hf.state_dict()))
+    assert torch.equal(back(mel, tokens).logits, ours)
+
+
+@torch.no_grad()
+def test_same_logits_as_openai_whisper(tiny_en, inputs):
+    whisper = pytest.importorskip("whisper")
+    reference = whisper.model.Whisper(whisper.model.ModelDimensions(**interop.openai_dims(tiny_en.config))).eval()
+    reference.load_state_dict(interop.to_openai(tiny_en.state_dict()))
+    mel, tokens = inputs
+    assert (tiny_en(mel, tokens).logits - reference(mel, tokens)).abs().max() < 1e-4
+    back = Whisper(tiny_en.config).eval()
+    back.load_state_dict(interop.from_openai(reference.state_dict()))
+    assert torch.equal(back(mel, tokens).logits, tiny_en(mel, tokens).logits)
+
+
+def test_moe_decoder_is_refused_by_name_on_export():
+    with pytest.raises(interop.InteropError, match=r"decoder\.blocks\.0\.mlp\.w1.*MoE decoders cannot be exported"):
+        interop.to_hf(Whisper(model_preset("test", decoder_ffn="moe", n_experts=2, top_k=1)).state_dict())
+
+
+@torch.no_grad()
+def test_padding_mask_makes_padded_and_unpadded_utterances_agree(tiny_en):
+    """Zero-padded mel frames + mask give the unpadded result on every real frame."""
+    generator = torch.Generator().manual_seed(2)
+    lengths = [801, 1200]  # an odd length exercises the stride-2 convolution's edge
+    utterances = [torch.randn(80, n, generator=generator) for n in lengths]
+    tokens = torch.tensor([[50257, 50362, 440, 2068, 7586]])
+
+    batch = torch.randn(2, 80, 3000, generator=generator) * 5  # junk where the mask says padding
+    mask = torch.zeros(2, 3000, dtype=torch.bool)
+    for row, (utterance, n) in enumerate(zip(utterances, lengths)):
+        batch[row, :, :n], mask[row, :n] = utterance, True
+    padded_features, audio_mask = tiny_en.encoder(batch, mask)
+    padded_logits = tiny_en(batch, tokens.expand(2, -1), mel_mask=mask).logits
+
+    for row, (utterance, n) in enumerate(zip(utterances, lengths)):
+        alone, _ = tiny_en.encoder(utterance[None])
+        n_out = (n + 1) // 2
+        assert audio_mask[row].sum() == n_out == alone.shape[1]
+        assert (padded_features[row, :n_out] - alone[0]).abs().max() < 1e-4
+        assert (padded_logits[row] - tiny_en(utterance[None], tokens).logits[0]).abs().max() < 1e-4
+
+
+@torch.no_grad()
+def test_flash_on_and_off_agree(inputs):
+    torch.manual_seed(3)
+    fused = randomize(Whisper(model_preset("test", flash=True))).eval()
+    math = Whisper(model_preset("test", flash=False)).eval()
+    math.load_state_dict(fused.state_dict())
+    mel = inputs[0][:, :, :600]
+    tokens = inputs[1] % 300
+    mask = torch.ones(2, 600, dtype=torch.bool)
+    mask[1, 450:] = False
+    assert (fused(mel, tokens, mask).logits - math(mel, tokens, mask).logits).abs().max() < 1e-4
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("preset", ["test", "test-moe"])
+def test_kv_cached_decoding_equals_full_forward(preset):
+    torch.manual_seed(4)
+    overrides = {"decoder_ffn": "moe", "n_experts": 4, "top_k": 2} if preset == "test-moe" else {}
+    model = randomize(Whisper(model_preset("test", **overrides))).eval()
+    mel = torch.randn(2, 80, 400)
+    tokens = torch.randint(0, 300, (2, 12))
+    features, _ = model.encoder(mel)
+    full = model.decoder(tokens, features).logits
+
+    cache = KVCache.empty(len(model.decoder.blocks))
+    # a prompt of 3, one token at a time, then a chunk of 2 (the offset causal mask), then the rest
+    pieces = [tokens[:, :3], tokens[:, 3:4], tokens[:, 4:5], tokens[:, 5:7], tokens[:, 7:]]
+    incremental = torch.cat([model.decoder(piece, features, kv_cache=cache).logits for piece in pieces], dim=1)
+    assert cache.length == tokens.shape[1]
+    assert (incremental - full).abs().max() < 1e-4
+
+
+@torch.no_grad()
+def test_kv_cache_reorder_follows_the_selected_rows():
+    torch.manual_seed(5)
+    model = randomize(Whisper(model_preset("test"))).eval()
+    features, _ = model.encoder(torch.randn(2, 80, 200))
+    tokens = torch.randint(0, 300, (2, 6))
+    cache = KVCache.empty(len(model.decoder.blocks))
+    model.decoder(tokens[:, :5], features, kv_cache=cache)
+    cache.reorder(torch.tensor([1, 1]))
+    step = model.decoder(tokens[[1, 1], 5:], features[[1, 1]], kv_cache=cache).logits
+    full = model.decoder(tokens[1:], features[1:]).logits[:, -1]
+    assert (step[:, -1] - full).abs().max() < 1e-4
+
+
+def test_training_step_reaches_every_parameter():
+    torch.manual_seed(6)
+    model = Whisper(model_preset("test", decoder_ffn="moe", n_experts=2, top_k=1, moe_layers="every_other",
+                                 activation_checkpointing=True)).train()
+    mel = torch.randn(2, 80, 300)
+    tokens = torch.randint(0, 300, (2, 10))
+    out = model(mel, tokens[:, :-1], targets=tokens[:, 1:])
+    (out.loss + 0.01 * out.load_balance_loss + 0.001 * out.router_z_loss).backward()
+    unreached = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert unreached == []
+    assert out.expert_counts.shape == (1, 2)  # every_other: one MoE layer of the two
+
+
+def test_rejects_audio_longer_than_30_seconds():
+    with pytest.raises(ValueError, match="3002 frames; at most 3000"):
+        Whisper(model_preset("test")).encoder(torch.randn(1, 80, 3002))
