@@ -80,9 +80,13 @@ class ModelConfig:
         """Which decoder layers hold a MoE FFN; 'every_other' replaces the odd ones, as in GShard/Switch."""
         return self.is_moe and (self.moe_layers == "all" or index % 2 == 1)
 
-    def check_device(self, device: str, prefix: str = "model") -> None:
-        """Fail before any work where the device cannot honour an acceleration switch."""
+    def check_device(self, device: str, prefix: str = "model") -> list[str]:
+        """Fail before any work where the device cannot honour an acceleration switch.
+
+        Returns notes on what the switches mean on this device, for the caller to show.
+        """
         device_type = str(device).split(":")[0]
+        notes = []
         if self.liger and device_type != "cuda":
             raise ConfigError(
                 f"{prefix}.liger: True needs a CUDA GPU (Liger kernels are Triton kernels), "
@@ -94,6 +98,10 @@ class ModelConfig:
                     or torch.backends.cuda.mem_efficient_sdp_enabled()):
                 raise ConfigError(f"{prefix}.flash: True but this torch build has no fused CUDA "
                                   f"attention kernel; set {prefix}.flash=false")
+        if self.flash and device_type == "cpu":
+            notes.append(f"{prefix}.flash on CPU selects PyTorch's fused CPU attention kernel; the "
+                         "FlashAttention CUDA kernels need a GPU")
+        return notes
 
 
 PRESETS: dict[str, dict[str, Any]] = {

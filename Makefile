@@ -1,0 +1,25 @@
+# The two commands a new user needs: `make demo` (the main job) and `make test`.
+# Both set everything up first (system packages, .venv, torch, the package); see scripts/setup.sh.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+	touch $@
+
+demo: setup
+	$(PY) -m smolwhisper.cli smoke
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/train_step.py
+	$(PY) bench/logmel.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
