@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 
@@ -38,6 +39,17 @@ def smoke(presets: list[str], device: str, seconds: float, batch_size: int, n_to
             print(f"{'':>14}  tokens per expert, per MoE layer: {out.expert_counts.tolist()}")
 
 
+# Modules that add subcommands: each has `add_subcommand(subparsers)`, which registers a parser
+# with `set_defaults(func=...)`; func(args) returns the exit status.
+SUBCOMMAND_MODULES: list[str] = [
+]
+
+
+def _smoke_command(args: argparse.Namespace) -> int:
+    smoke(args.presets or ["tiny.en", "tiny-moe"], args.device, args.seconds, args.batch_size, args.n_tokens)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smolwhisper", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -48,20 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=5.0, help="audio length of the random input")
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--tokens", dest="n_tokens", type=int, default=32)
+    p.set_defaults(func=_smoke_command)
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).add_subcommand(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = vars(build_parser().parse_args(argv))
-    command = args.pop("command")
+    args = build_parser().parse_args(argv)
     try:
-        if command == "smoke":
-            smoke(args["presets"] or ["tiny.en", "tiny-moe"], args["device"], args["seconds"],
-                  args["batch_size"], args["n_tokens"])
+        return args.func(args)
     except ConfigError as error:
         print(f"smolwhisper: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

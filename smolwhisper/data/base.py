@@ -1,0 +1,100 @@
+"""The one dataset interface every source implements.
+
+A source (manifest, audiofolder, GigaSpeech, the synthetic corpus) gives a `SpeechDataset` per
+split: a map-style torch dataset whose metadata (ids, transcripts, durations) is known up front, so
+the length-bucketed sampler can plan batches, and whose audio is decoded lazily, item by item.
+Bad items never raise out of `__getitem__`: they come back as `Skipped(reason)` for the collator
+to drop and count, so one corrupt file cannot stop a long job.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from torch.utils.data import Dataset
+
+# Why an utterance was skipped; the counts are logged by the trainer under these names.
+UNREADABLE_AUDIO = "unreadable_audio"
+MISSING_FILE = "missing_file"
+EMPTY_TRANSCRIPT = "empty_transcript"
+TOO_LONG = "too_long"
+TOO_SHORT = "too_short"
+GARBAGE_TAG = "garbage_tag"
+
+
+@dataclass
+class Utterance:
+    id: str
+    audio: np.ndarray  # 16 kHz mono float32
+    text: str
+    duration_s: float
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    id: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What is known of an utterance before its audio is decoded."""
+
+    id: str
+    text: str
+    duration_s: float
+    speaker: str | None = None
+
+
+class SpeechDataset(Dataset):
+    """Subclasses fill `entries` and implement `load_audio(index)`; filtering lives here."""
+
+    def __init__(self, entries: list[Entry], name: str, min_duration_s: float = 0.0,
+                 max_duration_s: float | None = None, skipped: Counter | None = None):
+        # Filtering on metadata happens once, up front; what is dropped is counted by reason.
+        self.name = name
+        self.skipped: Counter = Counter(skipped or {})
+        self.entries = []
+        for entry in entries:
+            reason = _metadata_problem(entry, min_duration_s, max_duration_s)
+            if reason:
+                self.skipped[reason] += 1
+            else:
+                self.entries.append(entry)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def durations_s(self) -> list[float]:
+        return [entry.duration_s for entry in self.entries]
+
+    def load_audio(self, index: int) -> np.ndarray:
+        """16 kHz mono float32; raise FileNotFoundError or smolwhisper.audio.AudioError."""
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Utterance | Skipped:
+        entry = self.entries[index]
+        try:
+            audio = self.load_audio(index)
+        except FileNotFoundError as error:
+            return Skipped(entry.id, MISSING_FILE, str(error))
+        except (OSError, ValueError, RuntimeError) as error:  # AudioError is a ValueError
+            return Skipped(entry.id, UNREADABLE_AUDIO, str(error))
+        if audio.size == 0:
+            return Skipped(entry.id, UNREADABLE_AUDIO, "no samples")
+        return Utterance(entry.id, audio, entry.text, len(audio) / 16000, entry.speaker)
+
+
+def _metadata_problem(entry: Entry, min_duration_s: float, max_duration_s: float | None) -> str | None:
+    if not entry.text.strip():
+        return EMPTY_TRANSCRIPT
+    if entry.duration_s < min_duration_s:
+        return TOO_SHORT
+    if max_duration_s is not None and entry.duration_s > max_duration_s:
+        return TOO_LONG
+    return None
