@@ -1,0 +1,200 @@
+"""Batches for training: a length-bucketed sampler with an audio budget, collation, features.
+
+The sampler sorts utterances by (slightly jittered) duration and fills each batch up to a budget of
+padded audio seconds, so a batch holds utterances of similar length and little padding; the batch
+order is shuffled. Under DDP every rank builds the same batch list for the epoch and takes every
+R-th batch, so the ranks see disjoint data. Its position (epoch, batches done) goes into checkpoints
+so a resumed run sees exactly the remaining batches.
+Features are not computed here: `features()` runs in the training step, on the training device.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Sampler
+
+from ..audio import N_FRAMES, N_SAMPLES, frame_lengths, log_mel_spectrogram
+from .base import Skipped, Utterance
+
+TOO_MANY_TOKENS = "too_many_tokens"
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    def __init__(self, durations_s: list[float], max_batch_s: float, *, shuffle: bool = True,
+                 seed: int = 0, num_replicas: int = 1, rank: int = 0, max_batch_size: int | None = None,
+                 jitter: float = 0.05):
+        if max_batch_s <= 0:
+            raise ValueError(f"data.max_batch_s: {max_batch_s} must be > 0 (seconds of padded audio per batch)")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
+        self.durations_s = list(durations_s)
+        self.max_batch_s, self.max_batch_size = max_batch_s, max_batch_size
+        self.shuffle, self.seed, self.jitter = shuffle, seed, jitter
+        self.num_replicas, self.rank = num_replicas, rank
+        self.epoch, self.start_batch = 0, 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Call before each epoch (as with DistributedSampler); start_batch skips batches already done."""
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def state_dict(self, batches_done: int) -> dict:
+        """Position after `batches_done` batches of this rank in the current epoch."""
+        return {"epoch": self.epoch, "batches_done": self.start_batch + batches_done, "seed": self.seed,
+                "num_replicas": self.num_replicas, "n_utterances": len(self.durations_s)}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, mine in (("num_replicas", self.num_replicas), ("n_utterances", len(self.durations_s)),
+                          ("seed", self.seed)):
+            if state[key] != mine:
+                raise ValueError(f"cannot resume the data position: the checkpoint had {key}={state[key]}, "
+                                 f"this run has {mine}")
+        self.set_epoch(state["epoch"], state["batches_done"])
+
+    def epoch_batches(self) -> list[list[int]]:
+        """All ranks' batches for this epoch, in order; rank r takes every num_replicas-th."""
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        order = list(range(len(self.durations_s)))
+        if self.shuffle:  # jittered sort: similar lengths together, different neighbours each epoch
+            keys = [d * (1 + rng.uniform(-self.jitter, self.jitter)) for d in self.durations_s]
+        else:
+            keys = self.durations_s
+        order.sort(key=lambda i: keys[i])
+        batches = self._fill(order)
+        _make_divisible(batches, self.num_replicas)
+        if self.shuffle:
+            rng.shuffle(batches)
+        return batches
+
+    def _fill(self, order: list[int]) -> list[list[int]]:
+        batches, batch, longest = [], [], 0.0
+        for index in order:
+            duration = self.durations_s[index]
+            longest_if_added = max(longest, duration)
+            full = self.max_batch_size is not None and len(batch) >= self.max_batch_size
+            if batch and (full or longest_if_added * (len(batch) + 1) > self.max_batch_s):
+                batches.append(batch)
+                batch, longest_if_added = [], duration
+            batch.append(index)
+            longest = longest_if_added
+        if batch:
+            batches.append(batch)
+        return batches
+
+    def __iter__(self):
+        mine = self.epoch_batches()[self.rank::self.num_replicas]
+        start, self.start_batch = self.start_batch, 0  # a resumed offset applies to one epoch only
+        yield from mine[start:]
+
+    def __len__(self) -> int:
+        return len(self.epoch_batches()[self.rank::self.num_replicas]) - self.start_batch
+
+
+def _make_divisible(batches: list[list[int]], num_replicas: int) -> None:
+    """Split the largest batches until every rank gets as many: DDP needs equal step counts, and
+    splitting (rather than dropping or repeating) keeps every utterance exactly once per epoch."""
+    while len(batches) % num_replicas:
+        largest = max(range(len(batches)), key=lambda i: len(batches[i]))
+        if len(batches[largest]) < 2:
+            raise ValueError(f"{len(batches)} utterances cannot be shared evenly by {num_replicas} ranks")
+        batch = batches.pop(largest)
+        batches[largest:largest] = [batch[: len(batch) // 2], batch[len(batch) // 2:]]
+
+
+def padding_fraction(durations_s: list[float], batches: list[list[int]]) -> float:
+    """Share of the padded audio in these batches that is padding."""
+    padded = sum(max(durations_s[i] for i in b) * len(b) for b in batches)
+    return 1 - sum(durations_s[i] for b in batches for i in b) / padded
+
+
+@dataclass
+class Batch:
+    audio: Tensor  # [B, samples] zero-padded 16 kHz
+    audio_lengths: Tensor  # [B] samples
+    tokens: Tensor  # [B, L] decoder input: start-of-transcript prompt + text, padded with end-of-text
+    targets: Tensor  # [B, L] next tokens; -100 where nothing is to be learned (prompt, padding)
+    ids: list[str]
+    texts: list[str]
+    skipped: Counter = field(default_factory=Counter)  # reasons for items dropped from this batch
+
+    def to(self, device: torch.device | str) -> Batch:
+        move = {name: getattr(self, name).to(device, non_blocking=True)
+                for name in ("audio", "audio_lengths", "tokens", "targets")}
+        return Batch(**move, ids=self.ids, texts=self.texts, skipped=self.skipped)
+
+    @property
+    def duration_s(self) -> float:
+        return self.audio_lengths.sum().item() / 16000
+
+
+class Collator:
+    """Pads audio and tokens; drops (and counts) skipped items and transcripts too long to decode."""
+
+    def __init__(self, tokenizer, n_text_ctx: int):
+        self.tokenizer, self.n_text_ctx = tokenizer, n_text_ctx
+
+    def __call__(self, items: list[Utterance | Skipped]) -> Batch:
+        skipped: Counter = Counter(item.reason for item in items if isinstance(item, Skipped))
+        kept, sequences = [], []
+        n_prompt = len(self.tokenizer.encode_transcript("")) - 1  # sot sequence, without end-of-text
+        for item in items:
+            if isinstance(item, Skipped):
+                continue
+            sequence = self.tokenizer.encode_transcript(item.text)
+            if len(sequence) - 1 > self.n_text_ctx:
+                skipped[TOO_MANY_TOKENS] += 1
+                continue
+            kept.append(item)
+            sequences.append(sequence)
+        n_audio = max((len(u.audio) for u in kept), default=0)
+        n_tokens = max((len(s) - 1 for s in sequences), default=0)
+        audio = torch.zeros(len(kept), n_audio)
+        tokens = torch.full((len(kept), n_tokens), self.tokenizer.eot, dtype=torch.long)
+        targets = torch.full((len(kept), n_tokens), -100, dtype=torch.long)
+        for row, (utterance, sequence) in enumerate(zip(kept, sequences)):
+            audio[row, : len(utterance.audio)] = torch.from_numpy(np.asarray(utterance.audio, dtype=np.float32))
+            tokens[row, : len(sequence) - 1] = torch.tensor(sequence[:-1])
+            targets[row, n_prompt - 1: len(sequence) - 1] = torch.tensor(sequence[n_prompt:])
+        lengths = torch.tensor([len(u.audio) for u in kept], dtype=torch.long)
+        return Batch(audio, lengths, tokens, targets, [u.id for u in kept], [u.text for u in kept], skipped)
+
+
+def features(batch: Batch, n_mels: int = 80, pad_to_30s: bool = False) -> tuple[Tensor, Tensor]:
+    """Log-mel and its padding mask, on the batch's device. pad_to_30s gives Whisper's fixed input."""
+    audio = batch.audio
+    if pad_to_30s:
+        if audio.shape[1] > N_SAMPLES:
+            raise ValueError(f"a {audio.shape[1] / 16000:.1f} s utterance does not fit Whisper's 30 s window")
+        audio = torch.nn.functional.pad(audio, (0, N_SAMPLES - audio.shape[1]))
+    mel = log_mel_spectrogram(audio, n_mels=n_mels)
+    n_frames = frame_lengths(batch.audio_lengths)
+    mel_mask = torch.arange(mel.shape[-1], device=mel.device)[None, :] < n_frames[:, None]
+    if pad_to_30s:
+        return mel[..., :N_FRAMES], mel_mask[:, :N_FRAMES]
+    return mel, mel_mask
+
+
+def spec_augment(mel: Tensor, mel_mask: Tensor, n_freq_masks: int = 2, freq_width: int = 27,
+                 n_time_masks: int = 2, time_width_fraction: float = 0.05,
+                 generator: torch.Generator | None = None) -> Tensor:
+    """SpecAugment (Park et al. 2019) frequency and time masks, training only; masked bins set to 0,
+    the mean of Whisper's normalised log-mel scale. Time masks stay inside each utterance."""
+    mel = mel.clone()
+    batch, n_mels, _ = mel.shape
+    lengths = mel_mask.sum(dim=1)
+    for row in range(batch):
+        for _ in range(n_freq_masks):
+            width = int(torch.randint(0, freq_width + 1, (1,), generator=generator))
+            start = int(torch.randint(0, max(1, n_mels - width), (1,), generator=generator))
+            mel[row, start: start + width, :] = 0
+        max_width = int(lengths[row] * time_width_fraction)
+        for _ in range(n_time_masks):
+            width = int(torch.randint(0, max_width + 1, (1,), generator=generator))
+            start = int(torch.randint(0, max(1, int(lengths[row]) - width), (1,), generator=generator))
+            mel[row, :, start: start + width] = 0
+    return mel
