@@ -23,11 +23,16 @@ CHUNK_LENGTH = 30
 N_MELS = 80
 N_SAMPLES = CHUNK_LENGTH * SAMPLE_RATE  # 480000 samples in a 30-second chunk
 N_FRAMES = N_SAMPLES // HOP_LENGTH  # 3000 frames in a mel spectrogram input
-N_FREQS = N_FFT // 2 + 1  # 201 STFT bins
 
-# log-Mel scaling: clamp before log10, keep 8 decades (80 dB) below the peak, then map to ~[-1, 1]
+# log-Mel scaling: clamp before log10, keep 8 decades (80 dB) below the peak, then (x + 4) / 4
 LOG_FLOOR = 1e-10
 DYNAMIC_RANGE = 8.0
+
+# Slaney's Auditory Toolbox Mel scale (librosa's htk=False): linear below 1 kHz, logarithmic above
+MEL_LINEAR_HZ = 200.0 / 3  # Hz per Mel in the linear region
+MEL_LOG_START_HZ = 1000.0
+MEL_LOG_START = MEL_LOG_START_HZ / MEL_LINEAR_HZ  # 15 Mel
+MEL_LOG_STEP = np.log(6.4) / 27  # log-Hz per Mel above 1 kHz
 
 
 class AudioError(ValueError):
@@ -37,11 +42,18 @@ class AudioError(ValueError):
         self.path, self.reason = str(path), reason
         super().__init__(f"cannot load audio {self.path!r}: {reason}")
 
+    def __reduce__(self):  # picklable, so errors cross data-loader worker processes intact
+        return type(self), (self.path, self.reason)
+
+
+class MissingAudioError(AudioError, FileNotFoundError):
+    """No file at the path; also a FileNotFoundError, so loaders can count missing files apart."""
+
 
 def load_audio(path: str | PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Read an audio file as a mono float32 waveform at `sample_rate`, averaging channels."""
     if not Path(path).is_file():
-        raise AudioError(path, "no such file")
+        raise MissingAudioError(path, "no such file")
     try:
         audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError) as error:  # libsndfile errors are RuntimeErrors
@@ -60,20 +72,14 @@ def pad_or_trim(array: np.ndarray | torch.Tensor, length: int = N_SAMPLES, *, ax
     if torch.is_tensor(array):
         if size > length:
             return array.narrow(axis, 0, length)
-        pad = [0, 0] * (array.ndim - axis % array.ndim - 1) + [0, length - size]  # F.pad counts from the last dim
+        # F.pad lists (left, right) pairs from the last dimension backwards
+        pad = [0, 0] * (array.ndim - axis % array.ndim - 1) + [0, length - size]
         return F.pad(array, pad) if size < length else array
     if size > length:
         return array.take(indices=range(length), axis=axis)
     widths = [(0, 0)] * array.ndim
     widths[axis] = (0, length - size)
     return np.pad(array, widths) if size < length else array
-
-
-# Slaney's Auditory Toolbox Mel scale (librosa's htk=False): linear below 1 kHz, logarithmic above
-MEL_LINEAR_HZ = 200.0 / 3  # Hz per Mel in the linear region
-MEL_LOG_START_HZ = 1000.0
-MEL_LOG_START = MEL_LOG_START_HZ / MEL_LINEAR_HZ  # 15 Mel
-MEL_LOG_STEP = np.log(6.4) / 27  # log-Hz per Mel above 1 kHz
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -94,7 +100,8 @@ def mel_filters(n_mels: int = N_MELS, device: str | torch.device | None = None) 
     precomputed in `mel_filters.npz`; computing it keeps us free of that asset and of librosa.
     """
     fft_hz = np.fft.rfftfreq(N_FFT, d=1.0 / SAMPLE_RATE)
-    edges_hz = _mel_to_hz(np.linspace(0.0, _hz_to_mel(np.array(SAMPLE_RATE / 2)), n_mels + 2))  # 0 Hz is 0 Mel
+    # n_mels triangles need n_mels + 2 edges, evenly spaced in Mel from 0 Hz (0 Mel) to Nyquist
+    edges_hz = _mel_to_hz(np.linspace(0.0, _hz_to_mel(np.array(SAMPLE_RATE / 2)), n_mels + 2))
     widths_hz = np.diff(edges_hz)
     ramps = edges_hz[:, None] - fft_hz[None, :]
     rising = -ramps[:-2] / widths_hz[:-1, None]
@@ -129,10 +136,11 @@ def log_mel_spectrogram(
         audio = F.pad(audio, (0, padding))
     window = torch.hann_window(N_FFT, device=audio.device)
     stft = torch.stft(audio, N_FFT, HOP_LENGTH, window=window, return_complex=True)
-    power = stft[..., :-1].abs() ** 2  # Whisper drops the last frame so 30 s gives exactly N_FRAMES
+    power = stft.real.square() + stft.imag.square()  # |X|^2 without abs()'s square root
+    # Whisper drops the last STFT frame, so 30 s of audio gives exactly N_FRAMES
+    mel = mel_filters(n_mels, audio.device) @ power[..., :-1]
 
-    log_spec = (mel_filters(n_mels, audio.device) @ power).clamp(min=LOG_FLOOR).log10()
+    log_spec = mel.clamp_(min=LOG_FLOOR).log10_()
     # the floor follows each utterance's own peak, so batching never changes a row
     peak = log_spec.amax(dim=(-2, -1), keepdim=True)
-    log_spec = torch.maximum(log_spec, peak - DYNAMIC_RANGE)
-    return (log_spec + 4.0) / 4.0
+    return log_spec.clamp_(min=peak - DYNAMIC_RANGE).add_(4.0).div_(4.0)

@@ -162,10 +162,178 @@ def _check_types(config: Any, prefix: str) -> None:
             if isinstance(value, bool) or not isinstance(value, int):
                 _fail(name, value, "expected an integer")
         elif hint is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            # PyYAML reads `3e-4` (no dot) as a string: accept any text that is a number.
+            try:
+                if isinstance(value, bool):
+                    raise ValueError
+                setattr(config, f.name, float(value))
+            except (TypeError, ValueError):
                 _fail(name, value, "expected a number")
-            setattr(config, f.name, float(value))
 
 
 def _divisors(n: int) -> str:
     return ", ".join(str(d) for d in range(1, min(n, 64) + 1) if n % d == 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: one dataclass per concern; `RunConfig` gathers them and is what a YAML file holds.
+
+
+@dataclass
+class DataConfig:
+    # A manifest file, a directory of <split>.jsonl manifests or an audiofolder, "gigaspeech:SUBSET",
+    # or "synthetic" (the embedded default corpus, made on first use under synth_dir).
+    source: str = "synthetic"
+    train_split: str = "train"
+    validation_split: str = "validation"
+    synth_dir: str = "data/synth"
+    synth_hours: float = 1.0
+    synth_seed: int = 0
+    # Text tokens: "bpe" trains a byte-level BPE of vocab_size on the training transcripts;
+    # otherwise the path of a tokenizer.json (e.g. Whisper's English one).
+    tokenizer: str = "bpe"
+    vocab_size: int = 1024
+    max_batch_s: float = 120.0  # padded audio seconds per batch and rank (before accumulation)
+    min_duration_s: float = 0.2
+    max_duration_s: float = 30.0
+    num_workers: int = 1
+    spec_augment: bool = False
+    pad_to_30s: bool = False  # Whisper's fixed 30 s input instead of variable length
+
+    def __post_init__(self) -> None:
+        _check_types(self, "data")
+        if self.max_batch_s < self.max_duration_s:
+            _fail("data.max_batch_s", self.max_batch_s,
+                  f"must hold at least one utterance of data.max_duration_s={self.max_duration_s}")
+        if self.vocab_size < 300:
+            _fail("data.vocab_size", self.vocab_size, "must be >= 300 (256 bytes plus special tokens)")
+        if not 0 < self.max_duration_s <= 30:
+            _fail("data.max_duration_s", self.max_duration_s, "must be in (0, 30] (Whisper's window)")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.1  # not applied to norms, biases and embeddings
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+
+    def __post_init__(self) -> None:
+        _check_types(self, "optim")
+        if not 0 <= self.min_lr <= self.lr:
+            _fail("optim.min_lr", self.min_lr, f"must be between 0 and optim.lr={self.lr}")
+        if self.grad_accum < 1:
+            _fail("optim.grad_accum", self.grad_accum, "must be >= 1")
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 1000
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    compile: bool = False
+    out_dir: str = "runs/default"
+    checkpoint_every: int = 500
+    keep_last: int = 2
+    log_every: int = 10
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _check_types(self, "train")
+        for name in ("max_steps", "checkpoint_every", "keep_last", "log_every"):
+            if getattr(self, name) < 1:
+                _fail(f"train.{name}", getattr(self, name), "must be >= 1")
+
+
+@dataclass
+class EvalConfig:
+    every_steps: int = 500
+    max_utterances: int = 0  # 0: the whole validation split; else a fixed subset of this size
+    max_batch_s: float = 240.0
+    max_tokens: int = 128
+    beam_size: int = 1
+    normalizer: Literal["english", "gigaspeech"] = "english"
+
+    def __post_init__(self) -> None:
+        _check_types(self, "eval")
+
+
+@dataclass
+class TrackingConfig:
+    mlflow_uri: str = ""  # empty: MLFLOW_TRACKING_URI from the environment, else no tracking
+    experiment: str = "smolwhisper"
+    run_name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_types(self, "tracking")
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = dataclasses.field(default_factory=lambda: model_preset("cpu-small"))
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
+
+
+SECTIONS = {f.name: f for f in fields(RunConfig)}
+
+
+def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
+    """Sections as in RunConfig; `model` may name a `preset` that its other keys override."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config: expected a mapping of sections ({', '.join(SECTIONS)})")
+    sections = {}
+    for name, section in values.items():
+        if name not in SECTIONS:
+            close = difflib.get_close_matches(str(name), list(SECTIONS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(SECTIONS)}"
+            raise ConfigError(f"{name}: unknown section{hint}")
+        section = dict(section or {})
+        if name == "model":
+            sections[name] = model_preset(section.pop("preset", "cpu-small"), **section)
+        else:
+            sections[name] = from_dict(_section_class(name), section, name)
+    return RunConfig(**sections)
+
+
+def _section_class(name: str) -> type:
+    return {"data": DataConfig, "optim": OptimConfig, "train": TrainConfig, "eval": EvalConfig,
+            "tracking": TrackingConfig}[name]
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`section.key=value` strings (values parsed as YAML scalars) merged into a config mapping."""
+    import yaml
+
+    merged = {name: dict(section or {}) for name, section in values.items()}
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or key.count(".") != 1:
+            raise ConfigError(f"override {override!r}: expected section.key=value, e.g. optim.lr=3e-4")
+        section, field_name = key.split(".")
+        merged.setdefault(section, {})[field_name] = yaml.safe_load(raw)
+    return merged
+
+
+def load_run_config(path: str | None, overrides: list[str] = ()) -> RunConfig:
+    import yaml
+
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path) as file:
+                values = yaml.safe_load(file) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path!r} does not exist") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config file {path!r} is not valid YAML: {error}") from None
+    return run_config_from_dict(apply_overrides(values, list(overrides)))

@@ -45,14 +45,16 @@ class Tokenizer:
         self.sot = self._require(SOT, "sot")
         self.no_timestamps = self._require(NO_TIMESTAMPS, "no_timestamps")
         self.transcribe: int | None = hf.token_to_id(TRANSCRIBE)
-        self.no_speech: int | None = next(
-            (hf.token_to_id(t) for t in NO_SPEECH if hf.token_to_id(t) is not None), None
-        )
+        no_speech_ids = [hf.token_to_id(token) for token in NO_SPEECH]
+        self.no_speech: int | None = next((i for i in no_speech_ids if i is not None), None)
         first_timestamp = hf.token_to_id(timestamp_token(0))
         self.timestamp_begin = self.no_timestamps + 1 if first_timestamp is None else first_timestamp
         implied = first_timestamp is None and hf.token_to_id(ENGLISH) is not None
         size = hf.get_vocab_size(with_added_tokens=True)
         self.n_vocab = max(size, self.timestamp_begin + N_TIMESTAMPS) if implied else size
+
+    def __repr__(self) -> str:
+        return f"Tokenizer({self.source}, n_vocab={self.n_vocab}, timestamp_begin={self.timestamp_begin})"
 
     def _require(self, token: str, role: str) -> int:
         token_id = self.hf.token_to_id(token)
@@ -143,5 +145,5 @@ def train_bpe(
     n_merged = hf.get_vocab_size()
     hf.add_special_tokens(specials)
     if hf.get_vocab_size() != n_merged + len(specials):
-        raise ValueError(f"the training texts contain special-token text (one of {TRAINED_SPECIALS}); remove it")
+        raise ValueError(f"the training texts contain a special token's text (one of {TRAINED_SPECIALS})")
     return Tokenizer(hf)
