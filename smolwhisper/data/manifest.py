@@ -1,0 +1,297 @@
+"""Speech corpora on local disk: manifests, Hugging Face audiofolders, and a resolver for both.
+
+A manifest lists one utterance per row, in one of two formats:
+
+- JSON lines (`.jsonl`, or `.json` as NeMo names them), one object per line, as NeMo writes
+  them: `{"audio_filepath": "a/b.wav", "text": "...", "duration": 3.2, "speaker": "..."}`.
+- CSV (`.csv`) or TSV (`.tsv`) with a header row naming the same columns.
+
+Column names, with the aliases accepted (the first one present in a row is used):
+
+    audio     audio_filepath | path | file | file_name | audio
+    text      text | transcript | transcription | sentence
+    duration  duration | duration_s            (optional: read from the file header if absent)
+    speaker   speaker | voice | speaker_id      (optional)
+    id        id | utt_id | segment_id          (optional: the audio path as written if absent)
+
+Other columns are ignored. Relative audio paths are resolved against the manifest's directory.
+A row without a text or audio value, bad JSON, or a bad duration is a configuration error and
+raises ManifestError naming the file and line; a missing or unreadable audio file is bad data and
+is skipped and counted (in `dataset.skipped` up front, or as `Skipped` when the item is loaded).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from ..audio import load_audio
+from .base import MISSING_FILE, UNREADABLE_AUDIO, Entry, SpeechDataset
+
+AUDIO_COLUMNS = ("audio_filepath", "path", "file", "file_name", "audio")
+TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence")
+DURATION_COLUMNS = ("duration", "duration_s")
+SPEAKER_COLUMNS = ("speaker", "voice", "speaker_id")
+ID_COLUMNS = ("id", "utt_id", "segment_id")
+
+JSONL_SUFFIXES = (".jsonl", ".json")
+TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+MANIFEST_SUFFIXES = JSONL_SUFFIXES + tuple(TABLE_DELIMITERS)
+
+# Split directory and file names that Hugging Face's audiofolder recognises, by canonical split.
+SPLIT_ALIASES = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "val", "dev"),
+    "test": ("test", "testing", "eval", "evaluation"),
+}
+AUDIOFOLDER_METADATA = ("metadata.jsonl", "metadata.csv")
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read as configured: names the file, the line and what is allowed."""
+
+
+class AudioFileDataset(SpeechDataset):
+    """Utterances stored as one audio file each (any format and sample rate libsndfile reads)."""
+
+    def __init__(self, entries: list[Entry], audio_paths: dict[str, Path], name: str,
+                 min_duration_s: float = 0.0, max_duration_s: float | None = None, skipped: Counter | None = None):
+        super().__init__(entries, name, min_duration_s, max_duration_s, skipped)
+        self.audio_paths = audio_paths  # by entry id: entries are filtered, so indices would shift
+
+    def load_audio(self, index: int) -> np.ndarray:
+        return load_audio(self.audio_paths[self.entries[index].id])
+
+
+def load_manifest(path: str | PathLike, min_duration_s: float = 0.0,
+                  max_duration_s: float | None = None) -> AudioFileDataset:
+    """Read a JSONL/CSV/TSV manifest (format from the suffix) into a dataset."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest {str(path)!r} does not exist")
+    entries, audio_paths, skipped = [], {}, Counter()
+    first_line_of: dict[str, int] = {}
+    for line, record in _read_records(path):
+        audio, text = _require(record, AUDIO_COLUMNS, path, line, allow_empty=False), _require(record, TEXT_COLUMNS, path, line)
+        utterance_id = str(_first(record, ID_COLUMNS) or audio)
+        if utterance_id in first_line_of:
+            raise ManifestError(f"{path}:{line}: id {utterance_id!r} already used on line "
+                                f"{first_line_of[utterance_id]}; ids must be unique (add an 'id' column)")
+        first_line_of[utterance_id] = line
+        audio_path = _resolve(audio, path.parent)
+        duration_s = _duration(record, path, line)
+        if duration_s is None:
+            duration_s, problem = _header_duration(audio_path)
+            if problem:
+                skipped[problem] += 1
+                continue
+        speaker = _first(record, SPEAKER_COLUMNS)
+        entries.append(Entry(utterance_id, str(text), duration_s, str(speaker) if speaker else None))
+        audio_paths[utterance_id] = audio_path
+    return AudioFileDataset(entries, audio_paths, str(path), min_duration_s, max_duration_s, skipped)
+
+
+def load_audiofolder(directory: str | PathLike, split: str | None = None, min_duration_s: float = 0.0,
+                     max_duration_s: float | None = None) -> AudioFileDataset:
+    """A Hugging Face `audiofolder`: audio files beside a `metadata.jsonl` or `metadata.csv`.
+
+    The metadata names each file in a `file_name` column (relative to the metadata file) and its
+    transcript in `transcription` or `text` (any alias above works). Splits are subdirectories
+    (`train/`, `validation/`, `test/`, or the aliases in SPLIT_ALIASES), each with its own
+    metadata; `split` picks one, and must be given when there are several.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"audiofolder {str(directory)!r} does not exist or is not a directory")
+    splits = audiofolder_splits(directory)
+    if split is None:
+        if "" not in splits:
+            raise ValueError(f"audiofolder {str(directory)!r} has splits {sorted(splits)}; pass split=one of them")
+        metadata = splits[""]
+    else:
+        canonical = canonical_split(split)
+        if canonical not in splits:
+            raise ValueError(f"audiofolder {str(directory)!r} has no split {split!r}; "
+                             f"found {sorted(name for name in splits if name) or 'no split directories'}")
+        metadata = splits[canonical]
+    return load_manifest(metadata, min_duration_s, max_duration_s)
+
+
+def audiofolder_splits(directory: Path) -> dict[str, Path]:
+    """Metadata files of an audiofolder by canonical split; "" is the top-level one, if any."""
+    found = {}
+    top = _metadata_file(directory)
+    if top:
+        found[""] = top
+    for child in sorted(directory.iterdir()):
+        metadata = _metadata_file(child) if child.is_dir() else None
+        if metadata and canonical_split(child.name) in SPLIT_ALIASES:
+            found[canonical_split(child.name)] = metadata
+    if not found:
+        raise ValueError(f"{str(directory)!r} has no {' or '.join(AUDIOFOLDER_METADATA)}, "
+                         f"neither at the top nor in split directories {sorted(SPLIT_ALIASES)}")
+    return found
+
+
+def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s: float = 0.0,
+                max_duration_s: float | None = None) -> dict[str, SpeechDataset]:
+    """Open a corpus by path (or GigaSpeech by name) and return its datasets by split name.
+
+    `spec` is one of:
+      - a manifest file (`.jsonl`, `.json`, `.csv`, `.tsv`): one dataset, named after the file's
+        stem (a split alias such as `dev.jsonl` becomes "validation");
+      - an audiofolder directory: one dataset per split directory, or "train" for a single
+        top-level metadata file (as Hugging Face names it);
+      - a directory of `<split>.jsonl` (or .json/.csv/.tsv) manifests, as the synthetic corpus
+        writes: one dataset per file whose stem is a split name or alias; other files are ignored;
+      - `gigaspeech:SUBSET` or `gigaspeech:SUBSET:LOCAL_PATH`: GigaSpeech's official splits via
+        `load_gigaspeech` with its default text options.
+    With `purpose="train"` the test split is never returned (a file or directory that holds only a
+    test split is refused); `purpose="evaluate"` returns every split.
+    """
+    if purpose not in ("train", "evaluate"):
+        raise ValueError(f"purpose must be 'train' or 'evaluate', got {purpose!r}")
+    filters = {"min_duration_s": min_duration_s, "max_duration_s": max_duration_s}
+    if str(spec).startswith("gigaspeech:"):
+        return _open_gigaspeech(str(spec), purpose, filters)
+    path = Path(spec)
+    if path.is_file():
+        if path.suffix not in MANIFEST_SUFFIXES:
+            raise ValueError(f"{str(path)!r}: a manifest must end in one of {MANIFEST_SUFFIXES}")
+        sources = {canonical_split(path.stem): path}
+    elif path.is_dir():
+        sources = _directory_sources(path)
+    else:
+        raise FileNotFoundError(f"data source {str(path)!r} does not exist")
+    if purpose == "train":
+        sources = {name: source for name, source in sources.items() if name != "test"}
+        if not sources:
+            raise ValueError(f"{str(path)!r} holds only a test split, which a training job may not read")
+    return {name: load_manifest(source, **filters) for name, source in sources.items()}
+
+
+def canonical_split(name: str) -> str:
+    """'dev' -> 'validation', 'training' -> 'train', ...; unknown names come back unchanged."""
+    lowered = name.lower()
+    return next((split for split, aliases in SPLIT_ALIASES.items() if lowered in aliases), name)
+
+
+def _directory_sources(path: Path) -> dict[str, Path]:
+    """Manifest files by split name: an audiofolder's metadata files, or <split>.jsonl files."""
+    if any((path / name).is_file() for name in AUDIOFOLDER_METADATA) or any(
+            _metadata_file(child) for child in path.iterdir() if child.is_dir()):
+        splits = audiofolder_splits(path)
+        if len(splits) > 1:
+            splits.pop("", None)  # split directories win over a top-level metadata file
+        return {(name or "train"): metadata for name, metadata in splits.items()}
+    manifests = {}
+    for file in sorted(path.iterdir()):
+        split = canonical_split(file.stem)
+        if file.is_file() and file.suffix in MANIFEST_SUFFIXES and split in SPLIT_ALIASES:
+            if split in manifests:
+                raise ValueError(f"{str(path)!r}: both {manifests[split].name} and {file.name} give split {split!r}")
+            manifests[split] = file
+    if not manifests:
+        raise ValueError(f"{str(path)!r} is neither an audiofolder (no {' or '.join(AUDIOFOLDER_METADATA)}) "
+                         f"nor a directory of <split>{'|'.join(MANIFEST_SUFFIXES)} manifests "
+                         f"(split names: {sorted(SPLIT_ALIASES)} or their aliases)")
+    return manifests
+
+
+def _open_gigaspeech(spec: str, purpose: str, filters: dict) -> dict[str, SpeechDataset]:
+    from .gigaspeech import load_gigaspeech  # imports `datasets`, which is slow: only when asked for
+
+    _, subset, *local = spec.split(":", 2)
+    splits = ("train", "validation") if purpose == "train" else ("train", "validation", "test")
+    return {split: load_gigaspeech(subset, split, purpose=purpose, path=local[0] if local else None, **filters)
+            for split in splits}
+
+
+def _metadata_file(directory: Path) -> Path | None:
+    return next((directory / name for name in AUDIOFOLDER_METADATA if (directory / name).is_file()), None)
+
+
+def _read_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, row) for every row; the format comes from the suffix."""
+    if path.suffix in JSONL_SUFFIXES:
+        yield from _read_jsonl(path)
+    elif path.suffix in TABLE_DELIMITERS:
+        yield from _read_table(path, TABLE_DELIMITERS[path.suffix])
+    else:
+        raise ManifestError(f"{path}: unknown manifest format; the suffix must be one of {MANIFEST_SUFFIXES}")
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    with open(path, encoding="utf-8") as file:
+        for line_number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ManifestError(f"{path}:{line_number}: not valid JSON ({error.msg})") from error
+            if not isinstance(record, dict):
+                raise ManifestError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
+            yield line_number, record
+
+
+def _read_table(path: Path, delimiter: str) -> Iterator[tuple[int, dict]]:
+    with open(path, encoding="utf-8", newline="") as file:
+        reader = csv.DictReader(file, delimiter=delimiter)
+        header = reader.fieldnames or []
+        for columns, role in ((AUDIO_COLUMNS, "audio"), (TEXT_COLUMNS, "text")):
+            if not any(name in header for name in columns):
+                raise ManifestError(f"{path}:1: header {header} has no {role} column; expected one of {columns}")
+        for record in reader:
+            if None in record:  # more fields than the header names, e.g. an unquoted delimiter in the text
+                raise ManifestError(f"{path}:{reader.line_num}: {len(header) + len(record[None])} fields "
+                                    f"but the header names {len(header)}")
+            yield reader.line_num, record
+
+
+def _first(record: dict, columns: tuple[str, ...]):
+    return next((record[name] for name in columns if record.get(name) not in (None, "")), None)
+
+
+def _require(record: dict, columns: tuple[str, ...], path: Path, line: int, allow_empty: bool = True):
+    # present-but-empty text is data (counted as empty_transcript); absent text is a broken row
+    value = next((record[name] for name in columns if record.get(name) is not None), None)
+    if value is None or (value == "" and not allow_empty):
+        raise ManifestError(f"{path}:{line}: no value for any of the columns {columns}")
+    return value
+
+
+def _resolve(audio: str, base: Path) -> Path:
+    audio_path = Path(str(audio)).expanduser()
+    return audio_path if audio_path.is_absolute() else base / audio_path
+
+
+def _duration(record: dict, path: Path, line: int) -> float | None:
+    value = _first(record, DURATION_COLUMNS)
+    if value is None:
+        return None
+    try:
+        duration_s = float(value)
+    except (TypeError, ValueError):
+        duration_s = math.nan
+    if not math.isfinite(duration_s) or duration_s < 0:
+        raise ManifestError(f"{path}:{line}: duration must be a non-negative number of seconds, got {value!r}")
+    return duration_s
+
+
+def _header_duration(audio_path: Path) -> tuple[float, str | None]:
+    """Duration from the file header (no decoding), or the skip reason."""
+    if not audio_path.is_file():
+        return 0.0, MISSING_FILE
+    try:
+        return soundfile.info(str(audio_path)).duration, None
+    except (RuntimeError, OSError, ValueError):  # libsndfile errors are RuntimeErrors
+        return 0.0, UNREADABLE_AUDIO
