@@ -121,7 +121,7 @@ def test_audiofolder_with_split_directories(tmp_path):
     assert load_audiofolder(folder, "test").entries[0].text == "test words"
     with pytest.raises(ValueError, match=r"has splits \['test', 'train'\]"):
         load_audiofolder(folder)
-    with pytest.raises(ValueError, match="no split 'validation'"):
+    with pytest.raises(ValueError, match=r"no split 'dev'; found \['test', 'train'\]"):
         load_audiofolder(folder, "dev")
 
 
