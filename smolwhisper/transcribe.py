@@ -1,0 +1,303 @@
+"""Transcribe audio files of any length with a checkpoint: `smolwhisper transcribe AUDIO... --checkpoint DIR`.
+
+Long audio is decoded window by window as in openai/whisper's `transcribe()`: a 30 s window starts
+at `seek`; when the model predicts timestamps, the window's complete segments are kept and the
+next window starts at the last timestamp; otherwise windows are fixed 30 s steps. Files are batched:
+each slot of a batch holds one file's current window, and a finished file's slot is refilled with
+the next file, so a batch stays full while files of different lengths progress at their own pace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from .audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, AudioError, load_audio, log_mel_spectrogram, pad_or_trim
+from .decoding import (COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD, TEMPERATURES,
+                       DecodingOptions, DecodingResult, decode_with_fallback)
+from .model import Whisper
+from .tokenizer import Tokenizer
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au", ".w64", ".caf"}
+OUTPUT_FORMATS = ("txt", "json", "srt", "vtt")
+
+
+@dataclass
+class Segment:
+    start_s: float
+    end_s: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+@dataclass
+class Transcript:
+    source: str
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+@dataclass
+class TranscribeOptions:
+    decoding: DecodingOptions = field(default_factory=DecodingOptions)
+    pad_to_30s: bool = True  # Whisper's weights: windows padded to 30 s, no mask
+    timestamps: bool = True  # seek by predicted timestamps (else fixed 30 s windows)
+    temperatures: Sequence[float] = TEMPERATURES
+    compression_ratio_threshold: float | None = COMPRESSION_RATIO_THRESHOLD
+    logprob_threshold: float | None = LOGPROB_THRESHOLD
+    no_speech_threshold: float | None = NO_SPEECH_THRESHOLD
+
+
+class _LongForm:
+    """One file's progress through the seek loop."""
+
+    def __init__(self, source: str, audio: np.ndarray, n_mels: int, pad_to_30s: bool, device: torch.device):
+        self.transcript = Transcript(source)
+        # Whisper appends 30 s of zeros so every window's log-mel sees the same padding it was trained on.
+        mel = log_mel_spectrogram(audio, n_mels, padding=N_SAMPLES if pad_to_30s else 0, device=device)
+        self.content_frames = mel.shape[-1] - (N_FRAMES if pad_to_30s else 0)
+        self.mel, self.seek = mel, 0
+
+    @property
+    def done(self) -> bool:
+        return self.seek >= self.content_frames
+
+    def window(self) -> Tensor:
+        size = min(N_FRAMES, self.content_frames - self.seek)
+        return self.mel[:, self.seek:self.seek + size]
+
+    def advance(self, result: DecodingResult, window_frames: int, tokenizer: Tokenizer,
+                options: TranscribeOptions, frames_per_token: int) -> None:
+        """Add the window's segments and move `seek`, following openai/whisper's transcribe()."""
+        time_offset = self.seek * HOP_LENGTH / SAMPLE_RATE
+        if (options.no_speech_threshold is not None and result.no_speech_prob > options.no_speech_threshold
+                and not (options.logprob_threshold is not None and result.avg_logprob > options.logprob_threshold)):
+            self.seek += window_frames  # silence: skip the window
+            return
+        tokens = result.tokens
+        if not options.timestamps:
+            self._add(time_offset, time_offset + window_frames * HOP_LENGTH / SAMPLE_RATE, tokens, result, tokenizer)
+            self.seek += window_frames
+            return
+        begin = tokenizer.timestamp_begin
+        precision = frames_per_token * HOP_LENGTH / SAMPLE_RATE  # 0.02 s per timestamp token
+        is_timestamp = [t >= begin for t in tokens]
+        single_timestamp_ending = is_timestamp[-2:] == [False, True]
+        consecutive = [i + 1 for i in range(len(tokens) - 1) if is_timestamp[i] and is_timestamp[i + 1]]
+        previous_seek = self.seek
+        if consecutive:
+            slices = consecutive + ([len(tokens)] if single_timestamp_ending else [])
+            last_slice = 0
+            for current_slice in slices:
+                piece = tokens[last_slice:current_slice]
+                self._add(time_offset + (piece[0] - begin) * precision, time_offset + (piece[-1] - begin) * precision,
+                          piece, result, tokenizer)
+                last_slice = current_slice
+            if single_timestamp_ending:
+                self.seek += window_frames  # no speech after the last timestamp
+            else:  # drop the unfinished segment; the next window starts at the last closed timestamp
+                self.seek += (tokens[last_slice - 1] - begin) * frames_per_token
+        else:
+            duration = window_frames * HOP_LENGTH / SAMPLE_RATE
+            timestamps = [t for t in tokens if t >= begin]
+            if timestamps and timestamps[-1] != begin:
+                duration = (timestamps[-1] - begin) * precision
+            self._add(time_offset, time_offset + duration, tokens, result, tokenizer)
+            self.seek += window_frames
+        if self.seek <= previous_seek:  # never loop on one window
+            self.seek = previous_seek + window_frames
+
+    def _add(self, start_s: float, end_s: float, tokens: list[int], result: DecodingResult,
+             tokenizer: Tokenizer) -> None:
+        text = tokenizer.decode(tokens)
+        if start_s == end_s or not text.strip():
+            return
+        self.transcript.segments.append(Segment(
+            round(start_s, 3), round(end_s, 3), text, list(tokens), result.temperature, result.avg_logprob,
+            result.compression_ratio, result.no_speech_prob))
+
+
+def _batch_windows(windows: list[Tensor], pad_to_30s: bool) -> tuple[Tensor, Tensor | None]:
+    if pad_to_30s:
+        return torch.stack([pad_or_trim(w, N_FRAMES) for w in windows]), None
+    longest = max(w.shape[-1] for w in windows)
+    mel = torch.stack([pad_or_trim(w, longest) for w in windows])
+    lengths = torch.tensor([w.shape[-1] for w in windows], device=mel.device)
+    return mel, torch.arange(longest, device=mel.device)[None, :] < lengths[:, None]
+
+
+@torch.no_grad()
+def transcribe_files(model: Whisper, tokenizer: Tokenizer, sources: Sequence[str | PathLike],
+                     options: TranscribeOptions | None = None, batch_size: int = 8,
+                     progress: bool = False) -> Iterator[Transcript | AudioError]:
+    """Yield a Transcript per source, in input order, or the AudioError that made it unreadable."""
+    options = options or TranscribeOptions()
+    decoding = replace_timestamps(options.decoding, options.timestamps)
+    device = next(model.parameters()).device
+    frames_per_token = N_FRAMES // model.config.n_audio_ctx  # 2: the second conv has stride 2
+    pending = list(enumerate(map(str, sources)))
+    finished: dict[int, Transcript | AudioError] = {}
+    active: list[tuple[int, _LongForm]] = []
+    next_to_yield = 0
+    bar = tqdm(total=len(pending), unit="file", disable=not progress)
+    while pending or active:
+        while pending and len(active) < batch_size:  # refill free slots
+            index, source = pending.pop(0)
+            try:
+                audio = load_audio(source)
+            except AudioError as error:
+                finished[index] = error
+                bar.update()
+                continue
+            active.append((index, _LongForm(source, audio, model.config.n_mels, options.pad_to_30s, device)))
+        if active:
+            windows = [state.window() for _, state in active]
+            mel, mel_mask = _batch_windows(windows, options.pad_to_30s)
+            features, audio_mask = model.encoder(mel, mel_mask)
+            results = decode_with_fallback(model, tokenizer, features, audio_mask, decoding, options.temperatures,
+                                           options.compression_ratio_threshold, options.logprob_threshold,
+                                           options.no_speech_threshold)
+            for (index, state), window, result in zip(active, windows, results):
+                state.advance(result, window.shape[-1], tokenizer, options, frames_per_token)
+                if state.done:
+                    finished[index] = state.transcript
+                    bar.update()
+            active = [(index, state) for index, state in active if not state.done]
+        while next_to_yield in finished:
+            yield finished.pop(next_to_yield)
+            next_to_yield += 1
+    bar.close()
+
+
+def replace_timestamps(options: DecodingOptions, timestamps: bool) -> DecodingOptions:
+    return replace(options, without_timestamps=not timestamps)
+
+
+def transcribe_audio(model: Whisper, tokenizer: Tokenizer, audio: np.ndarray,
+                     options: TranscribeOptions | None = None) -> Transcript:
+    """Transcribe one 16 kHz waveform already in memory."""
+    options = options or TranscribeOptions()
+    device = next(model.parameters()).device
+    state = _LongForm("<memory>", audio, model.config.n_mels, options.pad_to_30s, device)
+    decoding = replace_timestamps(options.decoding, options.timestamps)
+    frames_per_token = N_FRAMES // model.config.n_audio_ctx
+    with torch.no_grad():
+        while not state.done:
+            window = state.window()
+            mel, mel_mask = _batch_windows([window], options.pad_to_30s)
+            features, audio_mask = model.encoder(mel, mel_mask)
+            result = decode_with_fallback(model, tokenizer, features, audio_mask, decoding, options.temperatures,
+                                          options.compression_ratio_threshold, options.logprob_threshold,
+                                          options.no_speech_threshold)[0]
+            state.advance(result, window.shape[-1], tokenizer, options, frames_per_token)
+    return state.transcript
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs and outputs.
+
+def expand_inputs(inputs: Sequence[str]) -> list[str]:
+    """Files as given, directories searched recursively for audio files, glob patterns expanded.
+
+    Anything that matches nothing is kept as given, so that it is reported as missing.
+    """
+    paths: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        elif not path.exists() and glob.has_magic(item):
+            paths += sorted(glob.glob(item, recursive=True)) or [item]
+        else:
+            paths.append(item)
+    return paths
+
+
+def _timestamp(seconds: float, decimal: str) -> str:
+    milliseconds = round(seconds * 1000)
+    hours, milliseconds = divmod(milliseconds, 3_600_000)
+    minutes, milliseconds = divmod(milliseconds, 60_000)
+    secs, milliseconds = divmod(milliseconds, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{milliseconds:03d}"
+
+
+def format_transcript(transcript: Transcript, output_format: str) -> str:
+    segments = transcript.segments
+    if output_format == "txt":
+        return "".join(s.text.strip() + "\n" for s in segments)
+    if output_format == "json":
+        return json.dumps({"source": transcript.source, "text": transcript.text,
+                           "segments": [asdict(s) for s in segments]}, ensure_ascii=False) + "\n"
+    if output_format == "srt":
+        return "\n".join(f"{i}\n{_timestamp(s.start_s, ',')} --> {_timestamp(s.end_s, ',')}\n{s.text.strip()}\n"
+                         for i, s in enumerate(segments, start=1))
+    if output_format == "vtt":
+        return "WEBVTT\n\n" + "\n".join(f"{_timestamp(s.start_s, '.')} --> {_timestamp(s.end_s, '.')}\n{s.text.strip()}\n"
+                                        for s in segments)
+    raise ValueError(f"output format {output_format!r} is not supported; allowed: {', '.join(OUTPUT_FORMATS)}")
+
+
+def _transcribe_command(args: argparse.Namespace) -> int:
+    from . import checkpoint
+
+    model, tokenizer = checkpoint.load(args.checkpoint, device=args.device)
+    inference = model.inference_config
+    options = TranscribeOptions(
+        decoding=DecodingOptions(beam_size=args.beam_size if args.beam_size > 1 else None,
+                                 best_of=args.best_of, sample_len=args.max_new_tokens),
+        pad_to_30s=inference.pad_to_30s, timestamps=inference.timestamps and not args.without_timestamps,
+        temperatures=(0.0,) if args.no_fallback else TEMPERATURES)
+    sources = expand_inputs(args.audio)
+    output_dir = Path(args.output_dir) if args.output_dir else None
+    if output_dir:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    n_failed = 0
+    results = transcribe_files(model, tokenizer, sources, options, args.batch_size, progress=len(sources) > 1)
+    for source, result in zip(sources, results):
+        if isinstance(result, AudioError):
+            n_failed += 1
+            print(f"smolwhisper transcribe: skipped {source}: {result.reason}", file=sys.stderr)
+            continue
+        text = format_transcript(result, args.output_format)
+        if output_dir:
+            (output_dir / f"{Path(source).stem}.{args.output_format}").write_text(text)
+        else:
+            sys.stdout.write(text if len(sources) == 1 else f"==> {source}\n{text}")
+    if n_failed:
+        print(f"smolwhisper transcribe: {n_failed} of {len(sources)} files failed", file=sys.stderr)
+    return 1 if n_failed else 0
+
+
+def add_subcommand(subparsers) -> None:
+    p = subparsers.add_parser("transcribe", help="transcribe audio files with a checkpoint")
+    p.add_argument("audio", nargs="+", help="audio files, directories or glob patterns")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory (see `smolwhisper import`)")
+    p.add_argument("--beam-size", type=int, default=1, help="beams at temperature 0 (1: greedy)")
+    p.add_argument("--best-of", type=int, default=None, help="samples per window at temperature > 0")
+    p.add_argument("--batch-size", type=int, default=8, help="windows decoded together (one per file)")
+    p.add_argument("--output-format", choices=OUTPUT_FORMATS, default="txt")
+    p.add_argument("--output-dir", help="write <stem>.<format> per file here (default: standard output)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="tokens per 30 s window (default n_text_ctx/2)")
+    p.add_argument("--without-timestamps", action="store_true", help="fixed 30 s windows even if the model "
+                                                                     "predicts timestamps")
+    p.add_argument("--no-fallback", action="store_true", help="decode at temperature 0 only")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.set_defaults(func=_transcribe_command)
