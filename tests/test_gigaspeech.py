@@ -98,6 +98,7 @@ def test_the_test_split_is_never_reachable_from_a_training_loader(local_copies):
     assert sorted(training) == ["train", "validation"]
     test_ids = {row[0] for row in SPLITS["test"]}
     assert not test_ids & {entry.id for dataset in training.values() for entry in dataset.entries}
+    assert sorted(open_source(f"gigaspeech:xs:{local_copies['saved']}", purpose="evaluate")) == ["test", "validation"]
     evaluation = load_gigaspeech("xs", "test", purpose="evaluate", path=local_copies["saved"])
     assert [entry.id for entry in evaluation.entries] == sorted(test_ids)
 
@@ -135,3 +136,18 @@ def test_without_a_token_the_hub_loader_fails_fast_with_instructions(tmp_path, m
     assert "hf auth login" in message and "HF_TOKEN" in message and "path=LOCAL_DIR" in message
     with pytest.raises(ValueError, match=r"subset must be one of \('xs', 's', 'm', 'l', 'xl'\), got 'xxl'"):
         load_gigaspeech("xxl", "train")
+
+
+def test_offline_without_a_cached_copy_fails_with_instructions(tmp_path):
+    # a fresh interpreter, because huggingface_hub reads HF_HUB_OFFLINE when it is imported
+    import os
+    import subprocess
+    import sys
+
+    code = ("from smolwhisper.data.gigaspeech import load_gigaspeech\n"
+            f"load_gigaspeech('xs', 'validation', cache_dir={str(tmp_path / 'cache')!r})\n")
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "home"))
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "GigaSpeechUnavailable: could not open speechcolab/gigaspeech (xs/validation)" in result.stderr
+    assert "path=LOCAL_DIR" in result.stderr

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from smolwhisper.data.base import EMPTY_TRANSCRIPT, MISSING_FILE, TOO_LONG, TOO_SHORT, UNREADABLE_AUDIO, Skipped, Utterance
+from smolwhisper.data.base import (EMPTY_TRANSCRIPT, MISSING_FILE, TOO_LONG, TOO_SHORT, UNREADABLE_AUDIO, Skipped,
+                                   Utterance)
 from smolwhisper.data.manifest import ManifestError, load_audiofolder, load_manifest, open_source
 
 from helpers import write_tone

@@ -80,7 +80,8 @@ def load_manifest(path: str | PathLike, min_duration_s: float = 0.0,
     entries, audio_paths, skipped = [], {}, Counter()
     first_line_of: dict[str, int] = {}
     for line, record in _read_records(path):
-        audio, text = _require(record, AUDIO_COLUMNS, path, line, allow_empty=False), _require(record, TEXT_COLUMNS, path, line)
+        audio = _require(record, AUDIO_COLUMNS, path, line, allow_empty=False)
+        text = _require(record, TEXT_COLUMNS, path, line)
         utterance_id = str(_first(record, ID_COLUMNS) or audio)
         if utterance_id in first_line_of:
             raise ManifestError(f"{path}:{line}: id {utterance_id!r} already used on line "
@@ -152,8 +153,8 @@ def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s:
         top-level metadata file (as Hugging Face names it);
       - a directory of `<split>.jsonl` (or .json/.csv/.tsv) manifests, as the synthetic corpus
         writes: one dataset per file whose stem is a split name or alias; other files are ignored;
-      - `gigaspeech:SUBSET` or `gigaspeech:SUBSET:LOCAL_PATH`: GigaSpeech's official splits via
-        `load_gigaspeech` with its default text options.
+      - `gigaspeech:SUBSET` or `gigaspeech:SUBSET:LOCAL_PATH`: GigaSpeech via `load_gigaspeech` with
+        its default text options: train and validation to train, validation and test to evaluate.
     With `purpose="train"` the test split is never returned (a file or directory that holds only a
     test split is refused); `purpose="evaluate"` returns every split.
     """
@@ -210,7 +211,8 @@ def _open_gigaspeech(spec: str, purpose: str, filters: dict) -> dict[str, Speech
     from .gigaspeech import load_gigaspeech  # imports `datasets`, which is slow: only when asked for
 
     _, subset, *local = spec.split(":", 2)
-    splits = ("train", "validation") if purpose == "train" else ("train", "validation", "test")
+    # evaluation reads the two evaluation sets only: a train split can be thousands of hours
+    splits = ("train", "validation") if purpose == "train" else ("validation", "test")
     return {split: load_gigaspeech(subset, split, purpose=purpose, path=local[0] if local else None, **filters)
             for split in splits}
 
