@@ -1,0 +1,481 @@
+"""Plan, synthesize, augment and write the synthetic corpus.
+
+`plan_corpus(config)` fixes every utterance up front (split, sentence, engine, voice, rate, pitch,
+augmentation) from per-utterance RNGs seeded by (seed, utterance index), so the corpus is the same
+whatever the number of workers or the order they finish in, and tests can check a large corpus's
+properties without synthesizing it. `synthesize_corpus(config, out_dir)` then speaks the plan in
+batches (one engine per batch) over a process pool and writes
+
+    out_dir/<split>/<id>.flac     16 kHz mono FLAC, PCM_16
+    out_dir/<split>.jsonl         NeMo-style manifest: audio_filepath (relative to out_dir), text,
+                                  duration, speaker, engine
+    out_dir/corpus.json           config, plan fingerprint, counts, hours, missing engines, licences
+
+A finished corpus with the same fingerprint is returned as is; an unfinished one resumes, skipping
+the FLACs already written (each is written to a temporary name, then renamed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from tqdm import tqdm
+
+from ...config import ConfigError
+from .engines import ENGINES, SAMPLE_RATE, SpeechRequest, available_engines, synthesize_batch
+from .sentences import SentenceGenerator
+
+PLAN_VERSION = 1  # bump when the plan or the audio pipeline changes, so old corpora are not reused
+SPLITS = ("train", "validation", "test", "test_unseen_voices")
+UNSEEN_SPLIT = "test_unseen_voices"
+CORPUS_FILE = "corpus.json"
+# Speaking time per character at rate 1, from the engines' output on the generated sentences;
+# used only to decide how many utterances make the requested hours.
+SECONDS_PER_CHARACTER = {"piper": 0.062, "pico": 0.060, "flite": 0.058, "festival": 0.064, "espeak": 0.060}
+
+
+def _default_shares() -> dict[str, float]:
+    # The natural-sounding engines get most of the corpus (Whisper tiny.en WER: espeak-ng 24%, others 0-7%).
+    return {"piper": 0.3, "pico": 0.2, "flite": 0.2, "festival": 0.2, "espeak": 0.1}
+
+
+def _default_splits() -> dict[str, float]:
+    return {"train": 0.90, "validation": 0.04, "test": 0.03, UNSEEN_SPLIT: 0.03}
+
+
+def _default_unseen_voices() -> list[str]:
+    # One voice or more per engine that has several; Piper has a single voice, so it has none.
+    return ["pico-en-GB", "flite-awb", "festival-ked_diphone", "espeak-en-gb-scotland+m3",
+            "espeak-en-gb-scotland+f2", "espeak-en-029+f4"]
+
+
+@dataclass
+class SynthConfig:
+    """Everything that decides the corpus's content; the output is a function of this alone."""
+
+    hours: float = 1.0
+    seed: int = 0
+    engine_shares: dict[str, float] = field(default_factory=_default_shares)  # of the audio; renormalised over installed engines
+    split_fractions: dict[str, float] = field(default_factory=_default_splits)
+    unseen_voices: list[str] = field(default_factory=_default_unseen_voices)  # speaker ids only in test_unseen_voices
+    rate_range: tuple[float, float] = (0.85, 1.2)  # speaking-rate factor, > 1 is faster
+    pitch_range: tuple[float, float] = (0.85, 1.2)  # factor on the voice's usual F0, where the engine allows
+    augment: bool = True
+    noise_probability: float = 0.8
+    snr_db_range: tuple[float, float] = (15.0, 40.0)  # white or pink noise against active speech
+    gain_db_range: tuple[float, float] = (-12.0, -1.0)  # peak level in dBFS
+    reverb_probability: float = 0.25
+    reverb_rt60_range_s: tuple[float, float] = (0.15, 0.6)
+    batch_size: int = 32  # utterances per engine call; part of the plan (Piper's noise is seeded per batch)
+    min_words: int = 4
+    max_words: int = 24
+
+    def __post_init__(self):
+        for name in ("rate_range", "pitch_range", "snr_db_range", "gain_db_range", "reverb_rt60_range_s"):
+            setattr(self, name, tuple(float(v) for v in getattr(self, name)))
+        self.validate()
+
+    def validate(self) -> None:
+        def fail(name, allowed):
+            raise ConfigError(f"synth.{name}: {getattr(self, name)!r} is not allowed; {allowed}")
+
+        if not self.hours > 0:
+            fail("hours", "a positive number of hours")
+        unknown = set(self.engine_shares) - set(ENGINES)
+        if unknown or any(v < 0 for v in self.engine_shares.values()) or not sum(self.engine_shares.values()) > 0:
+            fail("engine_shares", f"non-negative shares, not all zero, for engines among {sorted(ENGINES)}")
+        if set(self.split_fractions) - set(SPLITS) or any(v < 0 for v in self.split_fractions.values()) \
+                or abs(sum(self.split_fractions.values()) - 1) > 1e-6:
+            fail("split_fractions", f"non-negative fractions of {list(SPLITS)} summing to 1")
+        for name in ("rate_range", "pitch_range", "snr_db_range", "gain_db_range", "reverb_rt60_range_s"):
+            low, high = getattr(self, name)
+            if len(getattr(self, name)) != 2 or low > high:
+                fail(name, "a pair (low, high) with low <= high")
+        if not 0 < self.rate_range[0] or not 0 < self.pitch_range[0]:
+            fail("rate_range", "positive factors")
+        if self.batch_size < 1:
+            fail("batch_size", "a positive integer")
+        if not 1 <= self.min_words <= self.max_words:
+            fail("min_words", "1 <= min_words <= max_words")
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SynthConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"synth: unknown field(s) {sorted(unknown)}; allowed: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    gain_db: float  # peak level of the clean speech, dBFS
+    noise: str | None = None  # "white" or "pink"
+    snr_db: float | None = None
+    reverb_rt60_s: float | None = None  # decay time of a synthetic exponential impulse response
+    reverb_drr_db: float | None = None  # direct-to-reverberant energy ratio
+
+
+@dataclass(frozen=True)
+class PlannedUtterance:
+    id: str
+    index: int
+    split: str
+    text: str
+    engine: str
+    voice: str
+    rate: float
+    pitch: float | None
+    options: dict
+    augmentation: Augmentation
+    estimated_duration_s: float
+
+    @property
+    def speaker(self) -> str:
+        return speaker_id(self.engine, self.voice)
+
+    @property
+    def audio_filepath(self) -> str:
+        return f"{self.split}/{self.id}.flac"
+
+    def request(self) -> SpeechRequest:
+        return SpeechRequest(self.text, self.voice, self.rate, self.pitch, self.options)
+
+
+def speaker_id(engine: str, voice: str) -> str:
+    return f"{engine}-{voice}"
+
+
+@dataclass
+class CorpusInfo:
+    out_dir: Path
+    manifests: dict[str, Path]
+    hours: dict[str, float]
+    engine_counts: dict[str, dict[str, int]]
+    missing_engines: dict[str, str]
+    n_failed: int
+    cached: bool = False
+
+
+# --- planning ---
+
+
+def _split_voices(config: SynthConfig, engines: list[str]) -> dict[str, dict[str, list[str]]]:
+    """split -> engine -> voices; the unseen split gets exactly the held-out voices."""
+    held_out = set(config.unseen_voices)
+    seen = {e: [v for v in ENGINES[e].voices() if speaker_id(e, v) not in held_out] for e in engines}
+    unseen = {e: [v for v in ENGINES[e].voices() if speaker_id(e, v) in held_out] for e in engines}
+    return {split: {e: vs for e, vs in (unseen if split == UNSEEN_SPLIT else seen).items() if vs} for split in SPLITS}
+
+
+def _next_engine(shares: dict[str, float], counts: Counter) -> str:
+    """The engine furthest behind its share so far: exact proportions in every prefix of a split."""
+    total = sum(counts.values()) + 1
+    return max(shares, key=lambda e: (shares[e] * total - counts[e], shares[e], e))
+
+
+def _draw_augmentation(config: SynthConfig, rng: random.Random) -> Augmentation:
+    gain_db = round(rng.uniform(*config.gain_db_range), 2)
+    if not config.augment:
+        return Augmentation(gain_db=-1.0)
+    noise = snr = rt60 = drr = None
+    if rng.random() < config.noise_probability:
+        noise, snr = rng.choice(["white", "pink"]), round(rng.uniform(*config.snr_db_range), 2)
+    if rng.random() < config.reverb_probability:
+        rt60, drr = round(rng.uniform(*config.reverb_rt60_range_s), 3), round(rng.uniform(0.0, 10.0), 2)
+    return Augmentation(gain_db, noise, snr, rt60, drr)
+
+
+def _usable_engines(config: SynthConfig, availability: dict[str, bool | str]) -> list[str]:
+    return [e for e, share in config.engine_shares.items() if share > 0 and availability.get(e) is True]
+
+
+def plan_corpus(config: SynthConfig, availability: dict[str, bool | str] | None = None) -> list[PlannedUtterance]:
+    """Every utterance of the corpus, deterministic in (config, installed engines and voices)."""
+    availability = available_engines() if availability is None else availability
+    engines = _usable_engines(config, availability)
+    if not engines:
+        raise ConfigError(f"synth.engine_shares: none of {sorted(config.engine_shares)} is installed: {availability}")
+    voices = _split_voices(config, engines)
+    generator = SentenceGenerator(config.min_words, config.max_words)
+    used_sentences: set[str] = set()
+    plan: list[PlannedUtterance] = []
+    for split in SPLITS:
+        target_s = config.hours * 3600 * config.split_fractions.get(split, 0.0)
+        shares = {e: config.engine_shares[e] for e in voices[split]}
+        if target_s <= 0 or not shares:
+            continue
+        counts: Counter = Counter()
+        planned_s = 0.0
+        while planned_s < target_s:
+            index = len(plan)
+            rng = random.Random(f"smolwhisper-synth/{config.seed}/{index}")  # str seeds hash with SHA-512: stable
+            text = generator.sentence(rng)
+            while text in used_sentences:  # no sentence is spoken twice, so no split shares one
+                text = generator.sentence(rng)
+            used_sentences.add(text)
+            engine = _next_engine(shares, counts)
+            counts[engine] += 1
+            voice = rng.choice(voices[split][engine])
+            rate = round(rng.uniform(*config.rate_range), 3)
+            pitch = round(rng.uniform(*config.pitch_range), 3) if ENGINES[engine].supports_pitch(voice) else None
+            options = ENGINES[engine].draw_options(rng)
+            estimate = 0.4 + SECONDS_PER_CHARACTER[engine] * len(text) / rate
+            plan.append(PlannedUtterance(f"{index:06d}", index, split, text, engine, voice, rate, pitch, options,
+                                         _draw_augmentation(config, rng), round(estimate, 3)))
+            planned_s += estimate
+    return plan
+
+
+def plan_batches(plan: list[PlannedUtterance], batch_size: int) -> list[list[PlannedUtterance]]:
+    """Consecutive utterances of one engine, `batch_size` at a time (fixed by the plan)."""
+    by_engine: dict[str, list[PlannedUtterance]] = defaultdict(list)
+    for utterance in plan:
+        by_engine[utterance.engine].append(utterance)
+    return [group[i:i + batch_size] for group in by_engine.values() for i in range(0, len(group), batch_size)]
+
+
+def batch_seed(config_seed: int, batch: list[PlannedUtterance]) -> int:
+    return int(np.random.SeedSequence([config_seed, batch[0].index, 1]).generate_state(1)[0])
+
+
+# --- augmentation (numpy only; every random draw from the utterance's own generator) ---
+
+
+def active_speech_power(audio: np.ndarray, frame: int = 400, floor_db: float = 30.0) -> float:
+    """Mean power of the 25 ms frames within `floor_db` of the loudest one (pauses do not count)."""
+    n = max(1, len(audio) // frame)
+    powers = np.mean(audio[: n * frame].reshape(n, -1) ** 2, axis=1) if len(audio) >= frame else np.mean(audio ** 2)[None]
+    active = powers[powers >= powers.max() * 10 ** (-floor_db / 10)]
+    return float(active.mean()) if active.size else 0.0
+
+
+def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
+    """Unit-power white noise, or pink (1/f power) noise shaped in the frequency domain."""
+    white = rng.standard_normal(n)
+    if colour == "pink":
+        spectrum = np.fft.rfft(white)
+        frequency = np.arange(len(spectrum), dtype=np.float64)
+        frequency[0] = 1.0
+        white = np.fft.irfft(spectrum / np.sqrt(frequency), n)
+    return white / (np.sqrt(np.mean(white ** 2)) + 1e-12)
+
+
+def reverberate(audio: np.ndarray, rt60_s: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Convolve with a direct path plus a Gaussian tail decaying 60 dB in `rt60_s` (Polack's model)."""
+    t = np.arange(int(rt60_s * SAMPLE_RATE)) / SAMPLE_RATE
+    tail = rng.standard_normal(len(t)) * np.exp(-6.908 * t / rt60_s)  # ln(1000) = 6.908: 60 dB of amplitude
+    tail *= np.sqrt(10 ** (-drr_db / 10) / (np.sum(tail ** 2) + 1e-12))
+    response = np.concatenate([[1.0], tail[1:]])
+    size = len(audio) + len(response) - 1
+    wet = np.fft.irfft(np.fft.rfft(audio, size) * np.fft.rfft(response, size), size)
+    return wet[: len(audio)]
+
+
+def augment(audio: np.ndarray, augmentation: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    audio = audio.astype(np.float64)
+    if augmentation.reverb_rt60_s:
+        audio = reverberate(audio, augmentation.reverb_rt60_s, augmentation.reverb_drr_db or 0.0, rng)
+    audio *= 10 ** (augmentation.gain_db / 20) / (np.max(np.abs(audio)) + 1e-12)
+    if augmentation.noise:
+        noise_power = active_speech_power(audio) * 10 ** (-augmentation.snr_db / 10)
+        audio = audio + coloured_noise(len(audio), augmentation.noise, rng) * np.sqrt(noise_power)
+    peak = np.max(np.abs(audio))
+    if peak > 0.99:  # never clip: scale back
+        audio *= 0.99 / peak
+    return audio.astype(np.float32)
+
+
+# --- writing ---
+
+
+def _write_flac_atomically(path: Path, audio: np.ndarray) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    soundfile.write(temporary, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    os.replace(temporary, path)
+
+
+def _flac_duration_s(path: Path) -> float:
+    return soundfile.info(str(path)).frames / SAMPLE_RATE
+
+
+def synthesize_plan_batch(batch: list[PlannedUtterance], out_dir: str | Path, config_seed: int) -> list[tuple[int, float | None, str | None]]:
+    """Speak, augment and write one batch; returns (index, duration_s, error) per utterance.
+
+    Utterances whose FLAC exists are skipped. Piper's audio depends on the whole batch (its noise
+    generator runs through the batch), so a Piper batch with anything missing is spoken whole."""
+    out_dir = Path(out_dir)
+    paths = [out_dir / u.audio_filepath for u in batch]
+    todo = [i for i, path in enumerate(paths) if not path.exists()]
+    if todo and batch[0].engine == "piper":
+        todo = list(range(len(batch)))
+    results: dict[int, tuple[int, float | None, str | None]] = {}
+    if todo:
+        spoken = synthesize_batch(batch[0].engine, [batch[i].request() for i in todo], batch_seed(config_seed, batch))
+        for i, audio in zip(todo, spoken):
+            utterance, path = batch[i], paths[i]
+            if isinstance(audio, str):
+                results[i] = (utterance.index, None, audio)
+                continue
+            if not path.exists():
+                rng = np.random.default_rng([config_seed, utterance.index, 2])
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _write_flac_atomically(path, augment(audio, utterance.augmentation, rng))
+            results[i] = (utterance.index, _flac_duration_s(path), None)
+    for i, path in enumerate(paths):
+        if i not in results:
+            results[i] = (batch[i].index, _flac_duration_s(path), None)
+    return [results[i] for i in range(len(batch))]
+
+
+def plan_fingerprint(config: SynthConfig, availability: dict[str, bool | str]) -> str:
+    """What the corpus's content depends on: the config, the installed engines and their voices."""
+    engines = _usable_engines(config, availability)
+    described = {"version": PLAN_VERSION, "config": config.to_dict(),
+                 "voices": {e: list(ENGINES[e].voices()) for e in engines}}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _info_from_record(out_dir: Path, record: dict, cached: bool) -> CorpusInfo:
+    return CorpusInfo(out_dir, {s: out_dir / f"{s}.jsonl" for s in record["hours"]}, record["hours"],
+                      record["engine_counts"], record["missing_engines"], record["n_failed"], cached)
+
+
+def _cached_corpus(out_dir: Path, fingerprint: str) -> dict | None:
+    """The corpus.json record when the corpus at out_dir is complete and matches, else None."""
+    try:
+        record = json.loads((out_dir / CORPUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("fingerprint") != fingerprint or record.get("status") != "complete" or record.get("n_failed"):
+        return None
+    for split in record["hours"]:
+        try:
+            lines = (out_dir / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return None
+        if not all((out_dir / json.loads(line)["audio_filepath"]).exists() for line in lines):
+            return None
+    return record
+
+
+def _clear_stale_audio(out_dir: Path, fingerprint: str) -> None:
+    """A corpus made from another plan reuses ids for other content: drop its FLACs before resuming."""
+    try:
+        record = json.loads((out_dir / CORPUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if record.get("fingerprint") != fingerprint:
+        for split in SPLITS:
+            for path in (out_dir / split).glob("*.flac"):
+                path.unlink()
+
+
+def synthesize_corpus(config: SynthConfig, out_dir: str | Path, workers: int | None = None,
+                      progress: bool = True) -> CorpusInfo:
+    """Make (or reuse, or resume) the corpus described by `config` in `out_dir`."""
+    out_dir = Path(out_dir)
+    availability = available_engines()
+    missing = {e: reason for e, reason in availability.items() if reason is not True and config.engine_shares.get(e, 0) > 0}
+    fingerprint = plan_fingerprint(config, availability)
+    record = _cached_corpus(out_dir, fingerprint)
+    if record is not None:
+        return _info_from_record(out_dir, record, cached=True)
+    for engine, reason in missing.items():
+        print(f"smolwhisper data synth: engine {engine!r} is missing, its share goes to the others: {reason}")
+
+    plan = plan_corpus(config, availability)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clear_stale_audio(out_dir, fingerprint)
+    record = {"status": "incomplete", "fingerprint": fingerprint, "config": config.to_dict()}
+    _write_text_atomically(out_dir / CORPUS_FILE, json.dumps(record, indent=2) + "\n")
+
+    durations, errors = _run_batches(plan_batches(plan, config.batch_size), out_dir, config.seed,
+                                     workers or os.cpu_count() or 1, progress)
+    record = _write_manifests(out_dir, plan, durations, errors, config, fingerprint, missing)
+    _write_text_atomically(out_dir / CORPUS_FILE, json.dumps(record, indent=2) + "\n")
+    return _info_from_record(out_dir, record, cached=False)
+
+
+def _run_batches(batches, out_dir: Path, seed: int, workers: int, progress: bool):
+    durations: dict[int, float] = {}
+    errors: dict[int, str] = {}
+    bar = tqdm(total=sum(len(b) for b in batches), unit="utt", desc="synthesizing", disable=not progress)
+
+    def collect(results):
+        for index, duration_s, error in results:
+            if error is None:
+                durations[index] = duration_s
+            else:
+                errors[index] = error
+        bar.update(len(results))
+        bar.set_postfix(hours=f"{sum(durations.values()) / 3600:.2f}", failed=len(errors))
+
+    # Piper batches are the slowest: start them first so the pool ends evenly.
+    ordered = sorted(batches, key=lambda b: b[0].engine != "piper")
+    if workers <= 1:
+        for batch in ordered:
+            collect(synthesize_plan_batch(batch, out_dir, seed))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(synthesize_plan_batch, batch, str(out_dir), seed) for batch in ordered]
+            for future in as_completed(futures):
+                collect(future.result())
+    bar.close()
+    return durations, errors
+
+
+def _write_manifests(out_dir: Path, plan, durations, errors, config: SynthConfig, fingerprint: str, missing) -> dict:
+    lines: dict[str, list[str]] = defaultdict(list)
+    hours: dict[str, float] = defaultdict(float)
+    engine_counts: dict[str, Counter] = defaultdict(Counter)
+    engine_hours: Counter = Counter()
+    voices: dict[str, set[str]] = defaultdict(set)
+    for u in plan:
+        if u.index not in durations:
+            continue
+        duration = round(durations[u.index], 4)
+        lines[u.split].append(json.dumps({"audio_filepath": u.audio_filepath, "text": u.text, "duration": duration,
+                                          "speaker": u.speaker, "engine": u.engine}))
+        hours[u.split] += duration / 3600
+        engine_counts[u.split][u.engine] += 1
+        engine_hours[u.engine] += duration / 3600
+        voices[u.split].add(u.speaker)
+    for split in sorted({u.split for u in plan}):
+        _write_text_atomically(out_dir / f"{split}.jsonl", "".join(line + "\n" for line in lines[split]))
+    engine_of = {u.index: u.engine for u in plan}
+    failures = Counter(engine_of[i] for i in errors)
+    return {
+        "status": "complete",
+        "fingerprint": fingerprint,
+        "config": config.to_dict(),
+        "hours": {s: round(h, 4) for s, h in hours.items()},
+        "total_hours": round(sum(hours.values()), 4),
+        "engine_counts": {s: dict(c) for s, c in engine_counts.items()},
+        "engine_hours": {e: round(h, 4) for e, h in engine_hours.items()},
+        "voices": {s: sorted(v) for s, v in voices.items()},
+        "missing_engines": missing,
+        "n_failed": len(errors),
+        "failed_by_engine": dict(failures),
+        "failure_examples": sorted(set(errors.values()))[:10],
+        "licences": {name: engine.licence for name, engine in ENGINES.items()},
+    }
