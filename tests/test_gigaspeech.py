@@ -110,6 +110,10 @@ def test_streaming_yields_the_same_utterances(local_copies):
     assert [item.text for item in items if isinstance(item, Utterance)] == TRAIN_TEXTS[:2]
     assert [item.reason for item in items if isinstance(item, Skipped)] == [UNREADABLE_AUDIO]
     assert stream.skipped == {GARBAGE_TAG: 2}
+    # two DDP ranks see disjoint parts that together make the whole split
+    parts = [[item.id for item in stream.for_rank(rank, 2)] for rank in range(2)]
+    assert not set(parts[0]) & set(parts[1])
+    assert sorted(parts[0] + parts[1]) == sorted(item.id for item in items)
 
 
 def test_references_from_the_loader_score_like_the_original_transcripts(local_copies):

@@ -31,11 +31,11 @@ def test_jsonl_manifest_resolves_paths_reads_durations_and_resamples_to_16khz(tm
     manifest = write_jsonl(tmp_path / "manifests" / "train.jsonl", [
         {"audio_filepath": "../audio/a.wav", "text": "first", "duration": 1.0, "speaker": "ann"},
         {"audio_filepath": str(audio_dir / "b.flac"), "text": "second", "voice": "joe", "id": "utt-b"},
-        {"audio_filepath": "../audio/c.wav", "text": "third"},
+        {"audio_filepath": "../audio/c.wav", "text": "third", "speaker": 0, "id": 0},
     ])
     dataset = load_manifest(manifest)
-    assert [entry.id for entry in dataset.entries] == ["../audio/a.wav", "utt-b", "../audio/c.wav"]
-    assert [entry.speaker for entry in dataset.entries] == ["ann", "joe", None]
+    assert [entry.id for entry in dataset.entries] == ["../audio/a.wav", "utt-b", "0"]
+    assert [entry.speaker for entry in dataset.entries] == ["ann", "joe", "0"]
     # durations missing from the manifest come from the file headers
     assert dataset.durations_s == pytest.approx([1.0, 0.5, 2.0])
     for index, expected_s in enumerate([1.0, 0.5, 2.0]):
@@ -71,6 +71,7 @@ def test_csv_and_tsv_manifests_accept_column_aliases(tmp_path, audio_dir):
     from_csv, from_tsv = load_manifest(csv_manifest), load_manifest(tsv_manifest)
     assert [entry.text for entry in from_csv.entries] == ["hello, world", "bye"]
     assert from_csv.durations_s == pytest.approx([1.0, 2.0])  # the empty duration cell is read from the header
+    assert from_csv.entries[0].speaker is None
     assert from_tsv.entries[0].text == "stereo, resampled" and from_tsv.entries[0].speaker == "spk1"
     assert len(from_tsv[0].audio) == pytest.approx(8000, abs=2)
 

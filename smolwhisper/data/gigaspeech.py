@@ -118,10 +118,11 @@ class GigaSpeechDataset(SpeechDataset):
 class GigaSpeechStream(torch.utils.data.IterableDataset):
     """A split streamed from the Hub, yielding `Utterance` (or `Skipped` for unreadable audio).
 
-    For subsets too large to download first. Durations are not known up front, so the
-    length-bucketed sampler cannot plan batches: it needs the map-style `GigaSpeechDataset`.
+    For subsets too large to download first. The utterances are not known before they arrive, so
+    the length-bucketed sampler cannot plan batches: it needs the map-style `GigaSpeechDataset`.
     Metadata filtering is counted in `skipped`, per process (each DataLoader worker has its own).
-    Inside DataLoader workers, `datasets` gives each worker its own shards.
+    Inside DataLoader workers, `datasets` gives each worker its own shards; across DDP ranks, use
+    `for_rank`.
     """
 
     def __init__(self, hf_iterable, name: str, *, keep_punctuation: bool = True, lowercase: bool = True,
@@ -130,6 +131,15 @@ class GigaSpeechStream(torch.utils.data.IterableDataset):
         self.text_options = {"keep_punctuation": keep_punctuation, "lowercase": lowercase}
         self.min_duration_s, self.max_duration_s = min_duration_s, max_duration_s
         self.skipped: Counter = Counter()
+
+    def for_rank(self, rank: int, world_size: int) -> GigaSpeechStream:
+        """This rank's disjoint part of the stream (whole shards when they divide evenly, else every
+        world_size-th row), via `datasets.distributed.split_dataset_by_node`."""
+        from datasets.distributed import split_dataset_by_node
+
+        part = split_dataset_by_node(self.hf_iterable, rank=rank, world_size=world_size)
+        return GigaSpeechStream(part, f"{self.name}[rank {rank}/{world_size}]", **self.text_options,
+                                min_duration_s=self.min_duration_s, max_duration_s=self.max_duration_s)
 
     def __iter__(self) -> Iterator[Utterance | Skipped]:
         for row in self.hf_iterable:

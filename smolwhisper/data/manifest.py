@@ -82,7 +82,8 @@ def load_manifest(path: str | PathLike, min_duration_s: float = 0.0,
     for line, record in _read_records(path):
         audio = _require(record, AUDIO_COLUMNS, path, line, allow_empty=False)
         text = _require(record, TEXT_COLUMNS, path, line)
-        utterance_id = str(_first(record, ID_COLUMNS) or audio)
+        given_id = _first(record, ID_COLUMNS)
+        utterance_id = str(audio if given_id is None else given_id)
         if utterance_id in first_line_of:
             raise ManifestError(f"{path}:{line}: id {utterance_id!r} already used on line "
                                 f"{first_line_of[utterance_id]}; ids must be unique (add an 'id' column)")
@@ -95,7 +96,7 @@ def load_manifest(path: str | PathLike, min_duration_s: float = 0.0,
                 skipped[problem] += 1
                 continue
         speaker = _first(record, SPEAKER_COLUMNS)
-        entries.append(Entry(utterance_id, str(text), duration_s, str(speaker) if speaker else None))
+        entries.append(Entry(utterance_id, str(text), duration_s, None if speaker is None else str(speaker)))
         audio_paths[utterance_id] = audio_path
     return AudioFileDataset(entries, audio_paths, str(path), min_duration_s, max_duration_s, skipped)
 
