@@ -28,7 +28,7 @@ TOO_MANY_TOKENS = "too_many_tokens"
 class BucketBatchSampler(Sampler[list[int]]):
     def __init__(self, durations_s: list[float], max_batch_s: float, *, shuffle: bool = True,
                  seed: int = 0, num_replicas: int = 1, rank: int = 0, max_batch_size: int | None = None,
-                 jitter: float = 0.05):
+                 jitter: float = 0.05, grad_accum: int = 1):
         if max_batch_s <= 0:
             raise ValueError(f"data.max_batch_s: {max_batch_s} must be > 0 (seconds of padded audio per batch)")
         if not 0 <= rank < num_replicas:
@@ -37,6 +37,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.max_batch_s, self.max_batch_size = max_batch_s, max_batch_size
         self.shuffle, self.seed, self.jitter = shuffle, seed, jitter
         self.num_replicas, self.rank = num_replicas, rank
+        # Whole optimizer steps per epoch: the same batches make one process with grad_accum=R
+        # and R ranks without accumulation, and no step straddles two epochs.
+        self.batches_multiple_of = num_replicas * grad_accum
         self.epoch, self.start_batch = 0, 0
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
@@ -44,8 +47,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch, self.start_batch = epoch, start_batch
 
     def state_dict(self, batches_done: int) -> dict:
-        """Position after `batches_done` batches of this rank in the current epoch."""
-        return {"epoch": self.epoch, "batches_done": self.start_batch + batches_done, "seed": self.seed,
+        """Position after `batches_done` batches of this rank in the current epoch (counted from its start)."""
+        return {"epoch": self.epoch, "batches_done": batches_done, "seed": self.seed,
                 "num_replicas": self.num_replicas, "n_utterances": len(self.durations_s)}
 
     def load_state_dict(self, state: dict) -> None:
@@ -66,7 +69,7 @@ class BucketBatchSampler(Sampler[list[int]]):
             keys = self.durations_s
         order.sort(key=lambda i: keys[i])
         batches = self._fill(order)
-        _make_divisible(batches, self.num_replicas)
+        _make_divisible(batches, self.batches_multiple_of)
         if self.shuffle:
             rng.shuffle(batches)
         return batches
@@ -95,13 +98,14 @@ class BucketBatchSampler(Sampler[list[int]]):
         return len(self.epoch_batches()[self.rank::self.num_replicas]) - self.start_batch
 
 
-def _make_divisible(batches: list[list[int]], num_replicas: int) -> None:
-    """Split the largest batches until every rank gets as many: DDP needs equal step counts, and
+def _make_divisible(batches: list[list[int]], multiple: int) -> None:
+    """Split the largest batches until their number is a multiple: DDP needs equal step counts, and
     splitting (rather than dropping or repeating) keeps every utterance exactly once per epoch."""
-    while len(batches) % num_replicas:
+    while len(batches) % multiple:
         largest = max(range(len(batches)), key=lambda i: len(batches[i]))
         if len(batches[largest]) < 2:
-            raise ValueError(f"{len(batches)} utterances cannot be shared evenly by {num_replicas} ranks")
+            raise ValueError(f"{len(batches)} utterances cannot fill a multiple of {multiple} batches "
+                             f"(ranks x gradient accumulation)")
         batch = batches.pop(largest)
         batches[largest:largest] = [batch[: len(batch) // 2], batch[len(batch) // 2:]]
 

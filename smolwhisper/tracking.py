@@ -1,0 +1,90 @@
+"""Experiment tracking behind one small interface: MLflow when a tracking URI is configured or
+inherited, nothing otherwise. Only rank 0 ever gets a real tracker.
+
+A run id handed down by the orchestrator (MLFLOW_RUN_ID) is joined rather than duplicated.
+Metrics are buffered and written with one `log_batch` call per flush: SQLite stores pay about
+25 ms per call (see shared/FIELD_NOTES.md).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+class Tracker:
+    """The no-op tracker; MLflowTracker overrides what it records."""
+
+    run_id: str | None = None
+
+    def log_params(self, params: dict[str, Any]) -> None: ...
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+    def log_artifact(self, path: str) -> None: ...
+    def flush(self) -> None: ...
+    def finish(self, status: str = "FINISHED") -> None: ...
+
+
+class MLflowTracker(Tracker):
+    def __init__(self, uri: str, experiment: str, run_name: str):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self.mlflow = mlflow
+        mlflow.set_tracking_uri(uri)
+        self.client = MlflowClient(uri)
+        if os.environ.get("MLFLOW_RUN_ID"):
+            run = mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"])  # the orchestrator's child run
+        else:
+            mlflow.set_experiment(experiment)
+            run = mlflow.start_run(run_name=run_name or None)
+        self.run_id = run.info.run_id
+        self.pending: list = []
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(self.run_id).data.params  # a resumed run logs them again
+        items = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in existing]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[start: start + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        import time
+
+        now = int(time.time() * 1000)
+        self.pending += [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        if len(self.pending) >= 500:
+            self.flush()
+
+    def flush(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending[:1000], self.pending[1000:]
+            self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_artifact(self, path: str) -> None:
+        self.client.log_artifact(self.run_id, path)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.flush()
+        self.mlflow.end_run(status=status)
+
+
+def make_tracker(mlflow_uri: str, experiment: str, run_name: str, rank: int) -> Tracker:
+    uri = mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if rank != 0 or not uri:
+        return Tracker()
+    return MLflowTracker(uri, experiment, run_name)
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"model": {"top_k": 2}} -> {"model.top_k": 2}, for logging a nested config as params."""
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,449 @@
+"""Training: one recipe for one process or torchrun DDP.
+
+    python -m smolwhisper.train --config FILE.yaml [section.key=value ...]
+    torchrun --nproc_per_node=N -m smolwhisper.train --config FILE.yaml ...
+
+The loop reads top to bottom in `Trainer.fit`: data, forward, backward (no gradient sync but on
+the last micro-step), clip, step, log, evaluate, checkpoint. Distributed concerns (process group,
+sampler shards, no_sync, rank-0 logging) live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
+
+from . import train_state
+from .config import ConfigError, RunConfig, load_run_config, to_dict
+from .data.loader import BucketBatchSampler, Collator, features, spec_augment
+from .data.manifest import open_source
+from .decoding import DecodingOptions, decode
+from .metrics import error_counts, normalize_english, normalize_gigaspeech
+from .model import Whisper
+from .optim import build_optimizer, lr_at
+from .tokenizer import Tokenizer, train_bpe
+from .tracking import flatten, make_tracker
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on: non-finite loss, out of memory, missing data."""
+
+
+@dataclasses.dataclass
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+
+def setup_distributed(device: str) -> Distributed:
+    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; NCCL on CUDA, gloo on CPU."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and world_size > 1:
+        device = f"cuda:{local_rank}"
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"train.device: {device!r} but no CUDA GPU is available; use cpu or auto")
+        torch.cuda.set_device(resolved)
+    if world_size > 1:
+        # Long timeout: rank 0 alone builds the tokenizer and evaluates while the others wait.
+        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo", timeout=timedelta(hours=2))
+    return Distributed(rank, world_size, resolved)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, env: Distributed, resume: str = "auto"):
+        self.cfg, self.env = cfg, env
+        self.run_dir = Path(cfg.train.out_dir).resolve()
+        self.start_time = time.time()
+        torch.manual_seed(cfg.train.seed + env.rank)
+        self.datasets = self.open_data()
+        self.tokenizer = self.build_tokenizer()
+        cfg.model = dataclasses.replace(cfg.model, n_vocab=self.tokenizer.n_vocab)
+        for note in cfg.model.check_device(str(env.device)):
+            self.log(f"note: {note}")
+
+        self.model = Whisper(cfg.model).to(env.device)
+        self.optimizer = build_optimizer(self.model, cfg.optim, fused=env.device.type == "cuda")
+        self.ddp_model = (DistributedDataParallel(self.model, device_ids=[env.device] if env.device.type == "cuda" else None)
+                          if env.world_size > 1 else self.model)
+        self.forward = torch.compile(self.ddp_model) if cfg.train.compile else self.ddp_model
+        self.bf16 = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and env.device.type == "cuda")
+
+        train_set = self.datasets[cfg.data.train_split]
+        self.sampler = BucketBatchSampler(train_set.durations_s, cfg.data.max_batch_s, seed=cfg.train.seed,
+                                          num_replicas=env.world_size, rank=env.rank,
+                                          grad_accum=cfg.optim.grad_accum)
+        self.collate = Collator(self.tokenizer, cfg.model.n_text_ctx)
+        self.step, self.epoch, self.batches_done, self.best_wer = 0, 0, 0, float("inf")
+        self.skipped: Counter = Counter(train_set.skipped)
+        self.last_metrics: dict[str, float] = {}
+        if resume != "never":
+            self.resume(resume)
+        self.batches = self.epoch_batches()
+        self.tracker = make_tracker(cfg.tracking.mlflow_uri, cfg.tracking.experiment, cfg.tracking.run_name, env.rank)
+
+    # ----------------------------------------------------------------------------------- set-up
+
+    def open_data(self) -> dict:
+        data = self.cfg.data
+        source = data.source
+        if source == "synthetic":
+            source = self.ensure_synthetic_corpus()
+        datasets = open_source(source, purpose="train", min_duration_s=data.min_duration_s,
+                               max_duration_s=data.max_duration_s)
+        for field, split in (("data.train_split", data.train_split), ("data.validation_split", data.validation_split)):
+            if split not in datasets:
+                raise ConfigError(f"{field}: {split!r} is not in {data.source!r}; it has {sorted(datasets)}")
+            if len(datasets[split]) == 0:
+                raise ConfigError(f"{field}: split {split!r} of {data.source!r} holds no usable utterance "
+                                  f"(skipped: {dict(datasets[split].skipped)})")
+        return datasets
+
+    def ensure_synthetic_corpus(self) -> str:
+        from .data.synth import SynthConfig, synthesize_corpus
+
+        out = Path(self.cfg.data.synth_dir)
+        if self.env.is_main:
+            synthesize_corpus(SynthConfig(hours=self.cfg.data.synth_hours, seed=self.cfg.data.synth_seed), out)
+        self.env.barrier()
+        return str(out)
+
+    def build_tokenizer(self) -> Tokenizer:
+        data, saved = self.cfg.data, self.run_dir / "tokenizer.json"
+        if data.tokenizer != "bpe":
+            return Tokenizer.from_file(data.tokenizer)
+        if self.env.is_main and not saved.exists():  # a resumed run keeps the tokenizer it began with
+            texts = [entry.text for entry in self.datasets[data.train_split].entries]
+            train_bpe(texts, vocab_size=data.vocab_size).save(saved)
+        self.env.barrier()
+        return Tokenizer.from_file(saved)
+
+    def resume(self, resume: str) -> None:
+        if resume == "auto":
+            found = train_state.complete_checkpoints(self.run_dir)
+            if not found:
+                return
+            path = found[-1]
+        else:
+            path = Path(resume)
+        state = train_state.load_trainer_state(path)
+        from safetensors.torch import load_file
+
+        self.model.load_state_dict(load_file(str(path / "model.safetensors"), device=str(self.env.device)))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.step, self.epoch, self.batches_done = state["step"], state["sampler"]["epoch"], state["sampler"]["batches_done"]
+        self.best_wer, self.skipped = state["best_wer"], Counter(state["skipped"])
+        train_state.set_rng_state(state["rng"][self.env.rank])
+        self.log(f"resumed from {path} at step {self.step}")
+
+    def epoch_batches(self):
+        loader = DataLoader(self.datasets[self.cfg.data.train_split], batch_sampler=self.sampler,
+                            collate_fn=self.collate, num_workers=self.cfg.data.num_workers,
+                            generator=torch.Generator(),  # keeps the global RNG untouched, so resume is exact
+                            persistent_workers=False)
+        self.sampler.set_epoch(self.epoch, self.batches_done)
+        return iter(loader)
+
+    def next_batch(self):
+        while True:
+            try:
+                batch = next(self.batches)
+                self.batches_done += 1
+                return batch
+            except StopIteration:
+                self.epoch, self.batches_done = self.epoch + 1, 0
+                self.batches = self.epoch_batches()
+
+    # ------------------------------------------------------------------------------------- loop
+
+    def fit(self) -> dict:
+        cfg = self.cfg
+        self.save_resolved_config()
+        self.tracker.log_params({**flatten(to_dict(cfg)), **{f"params.{k}": v for k, v in self.model.param_counts().items()}})
+        progress = self.progress_bar()
+        status = "FAILED"
+        try:
+            while self.step < cfg.train.max_steps:
+                metrics = self.train_step()
+                progress.update(1)
+                progress.set_postfix(loss=f"{metrics['train/loss']:.3f}", lr=f"{metrics['train/lr']:.2e}",
+                                     audio_x=f"{metrics['train/audio_s_per_s']:.1f}")
+                if self.step % cfg.train.log_every == 0 or self.step == 1:
+                    self.tracker.log_metrics(metrics, self.step)
+                    self.log_line(metrics)
+                if self.step % cfg.eval.every_steps == 0 or self.step == cfg.train.max_steps:
+                    self.evaluate()
+                if self.step % cfg.train.checkpoint_every == 0 or self.step == cfg.train.max_steps:
+                    self.save_checkpoint()
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            progress.close()
+            summary = self.write_summary(status)
+            self.tracker.finish(status)
+        return summary
+
+    def train_step(self) -> dict[str, float]:
+        cfg, env = self.cfg, self.env
+        lr = lr_at(self.step, cfg.optim, cfg.train.max_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        start = time.perf_counter()
+        totals = torch.zeros(6, dtype=torch.float64)  # loss, balance, z, tokens, audio seconds, utterances
+        expert_counts = None
+        for micro in range(cfg.optim.grad_accum):
+            batch = self.next_batch()
+            self.skipped.update(batch.skipped)
+            last = micro == cfg.optim.grad_accum - 1
+            sync = contextlib.nullcontext() if last or env.world_size == 1 else self.ddp_model.no_sync()
+            with sync:
+                out, loss = self.forward_backward(batch)
+            if out is not None:
+                totals += torch.tensor([out.loss.item(), out.load_balance_loss.item(), out.router_z_loss.item(),
+                                        (batch.targets != -100).sum().item(), batch.duration_s, len(batch.ids)],
+                                       dtype=torch.float64)
+                if out.expert_counts is not None:
+                    counts = out.expert_counts.detach().cpu()
+                    expert_counts = counts if expert_counts is None else expert_counts + counts
+        if env.world_size > 1:
+            dist.all_reduce(totals)
+        loss = totals[0].item() / (cfg.optim.grad_accum * env.world_size)
+        if not torch.isfinite(torch.tensor(loss)):
+            found = train_state.complete_checkpoints(self.run_dir)
+            raise TrainingError(f"non-finite training loss ({loss}) at step {self.step + 1}; last good "
+                                f"checkpoint: {found[-1] if found else 'none yet'}")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        elapsed = time.perf_counter() - start
+        metrics = {"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm.item(),
+                   "train/tokens_per_s": totals[3].item() / elapsed, "train/audio_s_per_s": totals[4].item() / elapsed,
+                   "train/utterances": totals[5].item()}
+        metrics.update({f"data/skipped_{reason}": count for reason, count in self.skipped.items()})
+        if cfg.model.is_moe:
+            metrics["moe/load_balance_loss"] = totals[1].item() / (cfg.optim.grad_accum * env.world_size)
+            metrics["moe/router_z_loss"] = totals[2].item() / (cfg.optim.grad_accum * env.world_size)
+            if expert_counts is not None:
+                fractions = expert_counts.float() / expert_counts.sum(dim=1, keepdim=True).clamp(min=1)
+                for layer, row in enumerate(fractions.tolist()):
+                    metrics.update({f"moe/load_l{layer}_e{e}": f for e, f in enumerate(row)})
+        if env.device.type == "cuda":
+            metrics["gpu/peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9
+            metrics.update(mfu_metrics(self.model, totals, elapsed, env))
+        self.last_metrics.update(metrics)
+        return metrics
+
+    def forward_backward(self, batch):
+        """One micro-batch; an empty batch (every item skipped) still joins the gradient sync."""
+        cfg = self.cfg
+        if not batch.ids:
+            (sum(p.sum() for p in self.model.parameters()) * 0.0).backward()
+            return None, None
+        batch = batch.to(self.env.device)
+        try:
+            with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
+                if cfg.data.spec_augment:
+                    mel = spec_augment(mel, mel_mask, generator=torch.Generator().manual_seed(
+                        cfg.train.seed * 1_000_003 + self.step * 101 + self.env.rank))
+                out = self.forward(mel, batch.tokens, mel_mask=None if cfg.data.pad_to_30s else mel_mask,
+                                   targets=batch.targets)
+                loss = (out.loss + cfg.model.load_balance_coef * out.load_balance_loss
+                        + cfg.model.router_z_coef * out.router_z_loss)
+            (loss / cfg.optim.grad_accum).backward()
+        except torch.cuda.OutOfMemoryError:
+            raise TrainingError(
+                f"CUDA out of memory at step {self.step + 1} with data.max_batch_s={cfg.data.max_batch_s} "
+                f"({len(batch.ids)} utterances, {batch.duration_s:.0f} s of audio); lower data.max_batch_s "
+                f"(e.g. to {cfg.data.max_batch_s / 2:g}) and raise optim.grad_accum to keep the batch") from None
+        return out, loss
+
+    # ------------------------------------------------------------------------------- evaluation
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        if self.env.is_main:
+            metrics = evaluate(self.model, self.tokenizer, self.validation_loader(), self.cfg, self.env.device,
+                               self.bf16, self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl")
+            self.last_metrics.update(metrics)
+            self.tracker.log_metrics(metrics, self.step)
+            self.tracker.log_artifact(str(self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl"))
+            self.log_line(metrics)
+            if metrics["val/wer"] < self.best_wer:
+                self.best_wer = metrics["val/wer"]
+                from . import checkpoint
+
+                checkpoint.save(self.model, self.tokenizer, self.run_dir / "checkpoints" / "best")
+                train_state.write_json(self.run_dir / "checkpoints" / "best" / "metrics.json",
+                                       {"step": self.step, **metrics})
+        self.env.barrier()
+        return self.last_metrics
+
+    def validation_loader(self) -> DataLoader:
+        dataset = self.datasets[self.cfg.data.validation_split]
+        n = self.cfg.eval.max_utterances
+        if n and n < len(dataset):  # a fixed subset: the same utterances at every evaluation
+            order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:n].sort().values
+            dataset = Subset(dataset, order.tolist())
+            durations = [self.datasets[self.cfg.data.validation_split].entries[i].duration_s for i in dataset.indices]
+        else:
+            durations = dataset.durations_s
+        sampler = BucketBatchSampler(durations, self.cfg.eval.max_batch_s, shuffle=False)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate,
+                          num_workers=self.cfg.data.num_workers)
+
+    # ------------------------------------------------------------------------------ persistence
+
+    def save_checkpoint(self) -> None:
+        rng = [train_state.rng_state()]
+        if self.env.world_size > 1:
+            rng = [None] * self.env.world_size
+            dist.all_gather_object(rng, train_state.rng_state())
+        if self.env.is_main:
+            state = {"step": self.step, "optimizer": self.optimizer.state_dict(),
+                     "sampler": self.sampler.state_dict(batches_done=self.batches_done),
+                     "rng": rng, "best_wer": self.best_wer, "skipped": dict(self.skipped)}
+            path = train_state.save_checkpoint(self.run_dir, self.step, self.model, self.tokenizer, state,
+                                               self.cfg.train.keep_last)
+            self.log(f"checkpoint: {path}")
+        self.env.barrier()
+
+    def save_resolved_config(self) -> None:
+        if self.env.is_main:
+            train_state.write_atomic(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+
+    def write_summary(self, status: str) -> dict:
+        summary = {"status": status, "step": self.step, "max_steps": self.cfg.train.max_steps,
+                   "wall_time_s": time.time() - self.start_time,
+                   "best_wer": None if self.best_wer == float("inf") else self.best_wer,
+                   "metrics": self.last_metrics, "params": self.model.param_counts(),
+                   "skipped": dict(self.skipped), "mlflow_run_id": self.tracker.run_id,
+                   "config": to_dict(self.cfg)}
+        if self.env.is_main:
+            train_state.write_json(self.run_dir / "summary.json", summary)
+            self.tracker.log_artifact(str(self.run_dir / "summary.json"))
+            self.tracker.log_artifact(str(self.run_dir / "config.yaml"))
+        return summary
+
+    # ---------------------------------------------------------------------------------- console
+
+    def log(self, message: str) -> None:
+        if self.env.is_main:
+            print(f"[smolwhisper.train] {message}", flush=True)
+
+    def log_line(self, metrics: dict[str, float]) -> None:
+        shown = {k: v for k, v in metrics.items() if not k.startswith(("moe/load_", "data/"))}
+        self.log(f"step {self.step}: " + " ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+
+    def progress_bar(self):
+        from tqdm import tqdm
+
+        interactive = self.env.is_main and self.cfg.train.progress and sys.stderr.isatty()
+        return tqdm(total=self.cfg.train.max_steps, initial=self.step, disable=not interactive, unit="step")
+
+
+@torch.no_grad()
+def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunConfig, device: torch.device,
+             bf16: bool, hypotheses_path: Path) -> dict[str, float]:
+    """Validation loss in eval mode over the loader, and greedy (or beam) WER/CER with per-utterance JSONL."""
+    was_training = model.training
+    model.eval()
+    normalize = normalize_gigaspeech if cfg.eval.normalizer == "gigaspeech" else normalize_english
+    loss_sum, n_tokens, words, word_errors, chars, char_errors, lines = 0.0, 0, 0, 0, 0, 0, []
+    options = DecodingOptions(sample_len=cfg.eval.max_tokens,
+                              beam_size=None if cfg.eval.beam_size == 1 else cfg.eval.beam_size)
+    for batch in loader:
+        if not batch.ids:
+            continue
+        batch = batch.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
+            mel_mask = None if cfg.data.pad_to_30s else mel_mask
+            out = model(mel, batch.tokens, mel_mask=mel_mask, targets=batch.targets)
+            results = decode(model, tokenizer, mel, mel_mask, options)
+        tokens = (batch.targets != -100).sum().item()
+        loss_sum, n_tokens = loss_sum + out.loss.item() * tokens, n_tokens + tokens
+        for utterance_id, reference, result in zip(batch.ids, batch.texts, results):
+            errors, n_words = error_counts(reference, result.text, normalize=normalize)
+            c_errors, n_chars = error_counts(reference, result.text, normalize=normalize, unit="char")
+            words, word_errors, chars, char_errors = words + n_words, word_errors + errors, chars + n_chars, char_errors + c_errors
+            lines.append(json.dumps({"id": utterance_id, "reference": reference, "hypothesis": result.text,
+                                     "word_errors": errors, "reference_words": n_words,
+                                     "char_errors": c_errors, "reference_chars": n_chars}))
+    train_state.write_atomic(hypotheses_path, "\n".join(lines) + "\n")
+    model.train(was_training)
+    return {"val/loss": loss_sum / max(n_tokens, 1), "val/wer": word_errors / max(words, 1),
+            "val/cer": char_errors / max(chars, 1), "val/utterances": float(len(lines))}
+
+
+def mfu_metrics(model: Whisper, totals: torch.Tensor, elapsed: float, env: Distributed) -> dict[str, float]:
+    """Model FLOPs utilisation, from 6 x parameters x positions (forward + backward, Kaplan et al. 2020):
+    encoder parameters x encoder positions (audio seconds x 50) + active decoder parameters x target
+    tokens, attention scores ignored. Peak: dense bf16 of the GPU, where known."""
+    peak = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
+    name = torch.cuda.get_device_name(env.device)
+    peak_flops = next((v for k, v in peak.items() if k in name), None)
+    if peak_flops is None:
+        return {}
+    encoder = sum(p.numel() for p in model.encoder.parameters())
+    decoder = model.param_counts()["active"] - encoder
+    flops = 6 * (encoder * totals[4].item() * 50 + decoder * totals[3].item())
+    return {"gpu/mfu": flops / elapsed / (peak_flops * env.world_size)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m smolwhisper.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML file with sections model, data, optim, train, eval, tracking")
+    parser.add_argument("--resume", default="auto",
+                        help="auto (default): continue from the newest complete checkpoint in train.out_dir; "
+                             "never: start over; or the path of a step_* checkpoint directory")
+    parser.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.lr=3e-4 model.top_k=1")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_run_config(args.config, args.overrides)
+        env = setup_distributed(cfg.train.device)
+        try:
+            Trainer(cfg, env, resume=args.resume).fit()
+        finally:
+            if env.world_size > 1:
+                dist.destroy_process_group()
+    except (ConfigError, TrainingError, FileNotFoundError) as error:
+        print(f"smolwhisper.train: error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ConfigError) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

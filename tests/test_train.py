@@ -1,0 +1,154 @@
+"""The trainer: exact resume, DDP equal to one process, kill-safe checkpoints, summary and errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from smolwhisper import checkpoint, train_state
+from smolwhisper.config import ConfigError, load_run_config
+from smolwhisper.train import Distributed, Trainer, main
+
+WORDS = "the quick brown fox jumps over a lazy dog while seven bright birds sing in green trees".split()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """Short noise-and-tone clips with word transcripts: enough for the trainer's mechanics."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 48), ("validation", 6)):
+        lines = []
+        for i in range(n):
+            seconds = rng.uniform(0.4, 1.6)
+            t = np.arange(int(seconds * 16000)) / 16000
+            audio = 0.1 * np.sin(2 * np.pi * rng.uniform(200, 800) * t) + 0.01 * rng.standard_normal(t.size)
+            path = root / split / f"{i:03d}.wav"
+            path.parent.mkdir(exist_ok=True)
+            soundfile.write(path, audio.astype(np.float32), 16000)
+            text = " ".join(rng.choice(WORDS, size=rng.integers(2, 6)))
+            lines.append(json.dumps({"audio_filepath": f"{split}/{i:03d}.wav", "text": text, "duration": seconds}))
+        (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def overrides(corpus: Path, out_dir: Path, **extra) -> list[str]:
+    values = {"model.preset": "test", "model.n_text_ctx": 32, "data.source": str(corpus), "data.vocab_size": 300,
+              "data.max_batch_s": 30, "data.max_duration_s": 2, "data.num_workers": 0,
+              "train.max_steps": 6, "train.out_dir": str(out_dir), "train.checkpoint_every": 3,
+              "train.progress": False, "optim.warmup_steps": 2, "optim.lr": 3e-3, "eval.every_steps": 6,
+              "eval.max_tokens": 8}
+    values.update(extra)
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+def losses(trainer: Trainer, n: int) -> list[float]:
+    return [trainer.train_step()["train/loss"] for _ in range(n)]
+
+
+def test_resumed_run_continues_exactly(corpus, tmp_path):
+    # SpecAugment and noisy MoE routing both draw random numbers: resume must restore them too.
+    extra = {"model.decoder_ffn": "moe", "model.n_experts": 2, "model.top_k": 1, "model.noisy_topk": True,
+             "data.spec_augment": True}
+    straight = Trainer(load_run_config(None, overrides(corpus, tmp_path / "a", **extra)), Distributed())
+    expected = losses(straight, 6)
+
+    first = Trainer(load_run_config(None, overrides(corpus, tmp_path / "b", **extra)), Distributed())
+    before = losses(first, 3)
+    first.save_checkpoint()
+    del first
+    resumed = Trainer(load_run_config(None, overrides(corpus, tmp_path / "b", **extra)), Distributed())
+    assert resumed.step == 3
+    after = losses(resumed, 3)
+    assert before + after == pytest.approx(expected, abs=1e-6)
+    assert len(set(expected)) == 6  # the losses really change from step to step
+
+
+def test_fit_writes_summary_checkpoints_and_hypotheses(corpus, tmp_path):
+    assert main(["--config", "/dev/null", *overrides(corpus, tmp_path / "run", **{"train.keep_last": 1})]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "FINISHED" and summary["step"] == 6
+    for key in ("train/loss", "val/loss", "val/wer", "val/cer"):
+        assert key in summary["metrics"]
+    assert [p.name for p in train_state.complete_checkpoints(tmp_path / "run")] == ["step_00000006"]
+    model, tokenizer = checkpoint.load(tmp_path / "run" / "checkpoints" / "best")
+    assert tokenizer.n_vocab == 300 == model.config.n_vocab
+    hypotheses = (tmp_path / "run" / "hypotheses" / "step_00000006.jsonl").read_text().splitlines()
+    assert len(hypotheses) == 6 and {"reference", "hypothesis", "word_errors"} <= set(json.loads(hypotheses[0]))
+    resolved = (tmp_path / "run" / "config.yaml").read_text()
+    assert "n_vocab: 300" in resolved and "max_steps: 6" in resolved
+
+
+def test_ddp_on_two_cpu_ranks_matches_one_process_with_the_same_global_batch(corpus, tmp_path):
+    single = Trainer(load_run_config(None, overrides(corpus, tmp_path / "one", **{"optim.grad_accum": 2})),
+                     Distributed())
+    expected = losses(single, 4)
+    script = tmp_path / "ddp.py"
+    script.write_text(
+        "import json, sys\n"
+        "from smolwhisper.config import load_run_config\n"
+        "from smolwhisper.train import Trainer, setup_distributed\n"
+        "cfg = load_run_config(None, sys.argv[2:])\n"
+        "env = setup_distributed('cpu')\n"
+        "t = Trainer(cfg, env)\n"
+        "losses = [t.train_step()['train/loss'] for _ in range(4)]\n"
+        "if env.rank == 0: open(sys.argv[1], 'w').write(json.dumps(losses))\n")
+    out = tmp_path / "ddp_losses.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+                    str(script), str(out), *overrides(corpus, tmp_path / "two")],
+                   check=True, env=env, capture_output=True, timeout=300)
+    assert json.loads(out.read_text()) == pytest.approx(expected, abs=1e-4)
+
+
+def test_killed_while_checkpointing_leaves_the_last_checkpoint_loadable(corpus, tmp_path):
+    script = tmp_path / "loop.py"
+    script.write_text(
+        "import sys\n"
+        "from smolwhisper.config import load_run_config\n"
+        "from smolwhisper.train import Distributed, Trainer\n"
+        "t = Trainer(load_run_config(None, sys.argv[1:]), Distributed())\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    t.train_step()\n"
+        "    t.save_checkpoint()\n")
+    args = overrides(corpus, tmp_path / "run", **{"model.preset": "cpu-small", "model.n_text_ctx": 32,
+                                                  "train.keep_last": 2, "train.max_steps": 1000})
+    process = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True)
+    while process.stdout.readline().strip() != "ready":
+        assert process.poll() is None, "the training process died before it was ready"
+    deadline = time.time() + 120
+    while len(train_state.complete_checkpoints(tmp_path / "run")) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # somewhere inside the next checkpoint write
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    newest = train_state.complete_checkpoints(tmp_path / "run")[-1]
+    model, _ = checkpoint.load(newest)
+    assert model.config.n_text_state == 192
+    resumed = Trainer(load_run_config(None, args), Distributed())
+    assert resumed.step == int(newest.name.split("_")[1])
+
+
+def test_nonfinite_loss_stops_naming_the_step(corpus, tmp_path):
+    trainer = Trainer(load_run_config(None, overrides(corpus, tmp_path / "nan")), Distributed())
+    with torch.no_grad():
+        trainer.model.decoder.ln.weight.fill_(float("nan"))
+    with pytest.raises(Exception, match=r"non-finite training loss \(nan\) at step 1; last good checkpoint: none"):
+        trainer.train_step()
+
+
+def test_missing_split_and_unknown_keys_fail_before_training(corpus, tmp_path):
+    with pytest.raises(ConfigError, match=r"data.validation_split: 'dev2' is not in .*; it has \['train', 'validation'\]"):
+        Trainer(load_run_config(None, overrides(corpus, tmp_path / "x", **{"data.validation_split": "dev2"})),
+                Distributed())
+    with pytest.raises(ConfigError, match=r"optim.warmup: unknown field; did you mean 'warmup_steps'"):
+        load_run_config(None, overrides(corpus, tmp_path / "x", **{"optim.warmup": 3}))
