@@ -1,6 +1,7 @@
 """GigaSpeech loading on a tiny local dataset with exactly the Hub copy's columns (no network)."""
 
 import io
+import pickle
 
 import datasets
 import numpy as np
@@ -83,6 +84,9 @@ def test_audio_is_decoded_from_bytes_at_16khz_and_corrupt_audio_is_skipped(local
     assert isinstance(resampled, Utterance) and len(resampled.audio) == pytest.approx(1.5 * 16000, abs=2)  # from 8 kHz
     assert resampled.audio.dtype == np.float32
     assert isinstance(corrupt, Skipped) and corrupt.reason == UNREADABLE_AUDIO
+    # DataLoader workers receive the dataset pickled; the copy reads the same audio
+    copy = pickle.loads(pickle.dumps(train))
+    np.testing.assert_array_equal(copy[1].audio, resampled.audio)
 
 
 def test_parquet_directory_loads_through_the_same_path(local_copies):
