@@ -162,7 +162,8 @@ class GigaSpeechStream(torch.utils.data.IterableDataset):
 def load_gigaspeech(subset: str = "xs", split: str = "train", *, purpose: str = "train",
                     path: str | PathLike | None = None, streaming: bool = False, keep_punctuation: bool = True,
                     lowercase: bool = True, min_duration_s: float = 0.0, max_duration_s: float | None = None,
-                    token: str | None = None, cache_dir: str | PathLike | None = None):
+                    token: str | None = None,
+                    cache_dir: str | PathLike | None = None) -> GigaSpeechDataset | GigaSpeechStream:
     """One split of a GigaSpeech subset: a `GigaSpeechDataset`, or a `GigaSpeechStream` with `streaming`.
 
     `purpose="train"` (a training job: its train split and its validation split for monitoring)
