@@ -152,3 +152,29 @@ def test_missing_split_and_unknown_keys_fail_before_training(corpus, tmp_path):
                 Distributed())
     with pytest.raises(ConfigError, match=r"optim.warmup: unknown field; did you mean 'warmup_steps'"):
         load_run_config(None, overrides(corpus, tmp_path / "x", **{"optim.warmup": 3}))
+
+
+def test_mlflow_logs_params_metrics_and_artifacts_into_a_handed_down_run(corpus, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("sweep", artifact_location=str(tmp_path / "artifacts"))
+    parent = client.create_run(experiment).info.run_id
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent}).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", child)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(overrides(corpus, tmp_path / "run", **{"train.log_every": 2})) == 0
+
+    runs = client.search_runs([experiment])
+    assert sorted(r.info.run_id for r in runs) == sorted([parent, child])  # joined, not duplicated
+    run = client.get_run(child)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.n_text_state"] == "64" and run.data.params["params.total"]
+    assert [m.step for m in client.get_metric_history(child, "train/loss")] == [1, 2, 4, 6]
+    assert {"val/wer", "val/cer", "val/loss", "train/tokens_per_s", "train/audio_s_per_s"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(child)}
+    assert {"summary.json", "config.yaml", "step_00000006.jsonl"} <= artifacts
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["mlflow_run_id"] == child
