@@ -133,7 +133,7 @@ def write_model_bin(path: str | PathLike, model: CT2Model, version: int = 6) -> 
     parts = [struct.pack("<I", version), string(model.spec_name),
              struct.pack("<II", model.revision, len(model.variables))]
     for name, array in sorted(model.variables.items()):
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # (ascontiguousarray would make scalars 1-d)
         parts += [string(name), struct.pack("<B", array.ndim), struct.pack(f"<{array.ndim}I", *array.shape),
                   struct.pack("<BI", DTYPES.index(array.dtype.name), array.nbytes), array.tobytes()]
     parts.append(struct.pack("<I", len(model.aliases)))
