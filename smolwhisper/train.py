@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -81,6 +82,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, env: Distributed, resume: str = "auto"):
         self.cfg, self.env = cfg, env
         self.run_dir = Path(cfg.train.out_dir).resolve()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.start_time = time.time()
         torch.manual_seed(cfg.train.seed + env.rank)
         self.datasets = self.open_data()
@@ -197,8 +199,7 @@ class Trainer:
                 progress.set_postfix(loss=f"{metrics['train/loss']:.3f}", lr=f"{metrics['train/lr']:.2e}",
                                      audio_x=f"{metrics['train/audio_s_per_s']:.1f}")
                 if self.step % cfg.train.log_every == 0 or self.step == 1:
-                    self.tracker.log_metrics(metrics, self.step)
-                    self.log_line(metrics)
+                    self.record(metrics)
                 if self.step % cfg.eval.every_steps == 0 or self.step == cfg.train.max_steps:
                     self.evaluate()
                 if self.step % cfg.train.checkpoint_every == 0 or self.step == cfg.train.max_steps:
@@ -297,9 +298,8 @@ class Trainer:
             metrics = evaluate(self.model, self.tokenizer, self.validation_loader(), self.cfg, self.env.device,
                                self.bf16, self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl")
             self.last_metrics.update(metrics)
-            self.tracker.log_metrics(metrics, self.step)
+            self.record(metrics)
             self.tracker.log_artifact(str(self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl"))
-            self.log_line(metrics)
             if metrics["val/wer"] < self.best_wer:
                 self.best_wer = metrics["val/wer"]
                 from . import checkpoint
@@ -357,6 +357,15 @@ class Trainer:
         return summary
 
     # ---------------------------------------------------------------------------------- console
+
+    def record(self, metrics: dict[str, float]) -> None:
+        """To MLflow, to metrics.jsonl (what the orchestrator streams without MLflow), to the console."""
+        if not self.env.is_main:
+            return
+        self.tracker.log_metrics(metrics, self.step)
+        with open(self.run_dir / "metrics.jsonl", "a") as file:
+            file.write(json.dumps({"step": self.step, "time": time.time(), **metrics}) + "\n")
+        self.log_line(metrics)
 
     def log(self, message: str) -> None:
         if self.env.is_main:
@@ -422,6 +431,10 @@ def mfu_metrics(model: Whisper, totals: torch.Tensor, elapsed: float, env: Distr
     return {"gpu/mfu": flops / elapsed / (peak_flops * env.world_size)}
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m smolwhisper.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -431,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
                              "never: start over; or the path of a step_* checkpoint directory")
     parser.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.lr=3e-4 model.top_k=1")
     args = parser.parse_args(argv)
+    # torchrun and Ray stop runs with SIGTERM: end like Ctrl-C, so the run is marked KILLED, not left RUNNING.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         cfg = load_run_config(args.config, args.overrides)
         env = setup_distributed(cfg.train.device)
@@ -442,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, TrainingError, FileNotFoundError) as error:
         print(f"smolwhisper.train: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("smolwhisper.train: stopped", file=sys.stderr)
+        return 130
     return 0
 
 

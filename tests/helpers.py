@@ -70,3 +70,32 @@ HARVARD_SENTENCES = [
     "The girl at the booth sold fifty bonds.",
 ]
 ESPEAK_VOICES = ["en-us", "en", "en-us+m3", "en+f2"]
+
+
+TONE_WORDS = "the quick brown fox jumps over a lazy dog while seven bright birds sing in green trees".split()
+
+
+def write_tone_corpus(root, n_train: int = 48, n_validation: int = 6, seed: int = 0):
+    """Short tone-and-noise clips with word transcripts in <split>.jsonl manifests: enough to exercise
+    training and orchestration mechanics in seconds (nothing is learnable from them)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("validation", n_validation)):
+        lines = []
+        for i in range(n):
+            seconds = rng.uniform(0.4, 1.6)
+            t = np.arange(int(seconds * 16000)) / 16000
+            audio = 0.1 * np.sin(2 * np.pi * rng.uniform(200, 800) * t) + 0.01 * rng.standard_normal(t.size)
+            path = root / split / f"{i:03d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(path, audio.astype(np.float32), 16000)
+            text = " ".join(rng.choice(TONE_WORDS, size=rng.integers(2, 6)))
+            lines.append(json.dumps({"audio_filepath": f"{split}/{i:03d}.wav", "text": text, "duration": seconds}))
+        (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    return root

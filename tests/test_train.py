@@ -8,36 +8,18 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile
 import torch
 
 from smolwhisper import checkpoint, train_state
 from smolwhisper.config import ConfigError, load_run_config
 from smolwhisper.train import Distributed, Trainer, main
 
-WORDS = "the quick brown fox jumps over a lazy dog while seven bright birds sing in green trees".split()
-
+from helpers import write_tone_corpus
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """Short noise-and-tone clips with word transcripts: enough for the trainer's mechanics."""
-    root = tmp_path_factory.mktemp("corpus")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 48), ("validation", 6)):
-        lines = []
-        for i in range(n):
-            seconds = rng.uniform(0.4, 1.6)
-            t = np.arange(int(seconds * 16000)) / 16000
-            audio = 0.1 * np.sin(2 * np.pi * rng.uniform(200, 800) * t) + 0.01 * rng.standard_normal(t.size)
-            path = root / split / f"{i:03d}.wav"
-            path.parent.mkdir(exist_ok=True)
-            soundfile.write(path, audio.astype(np.float32), 16000)
-            text = " ".join(rng.choice(WORDS, size=rng.integers(2, 6)))
-            lines.append(json.dumps({"audio_filepath": f"{split}/{i:03d}.wav", "text": text, "duration": seconds}))
-        (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    return root
+    return write_tone_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def overrides(corpus: Path, out_dir: Path, **extra) -> list[str]:

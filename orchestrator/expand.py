@@ -1,0 +1,162 @@
+"""Expansion of a spec into trials: variants x grid x seeds, filtered, made concrete and deduplicated.
+
+Keys that do not apply to a trial (expert counts for a dense decoder, the BPE size for a fixed
+tokenizer) are dropped, and the trials that this makes identical are merged, with a note.
+Every trial is validated by building its RunConfig, so a bad value fails here, before any run,
+with the spec path of the value that caused it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from smolwhisper.config import ConfigError, RunConfig, run_config_from_dict, to_dict
+
+from .spec import Spec, SpecError
+
+# key -> (the key deciding whether it applies, the values for which it applies)
+APPLIES_ONLY_WHEN = {
+    **{f"model.{name}": ("model.decoder_ffn", ("moe",))
+       for name in ("n_experts", "top_k", "noisy_topk", "moe_layers", "load_balance_coef", "router_z_coef",
+                    "moe_grouped_mm")},
+    "data.vocab_size": ("data.tokenizer", ("bpe",)),
+}
+
+
+@dataclass
+class Trial:
+    trial_id: str
+    variant: str
+    seed: int
+    overrides: dict[str, Any]  # what this trial sets on top of the base: variant, grid values, seed
+    config: RunConfig = field(repr=False)
+    config_hash: str = ""
+    origin: list[str] = field(default_factory=list)  # spec paths of the values that made this trial
+    merged: list[str] = field(default_factory=list)  # ids of identical trials folded into this one
+    dropped: list[str] = field(default_factory=list)  # override keys that do not apply to this trial
+
+
+@dataclass
+class Expansion:
+    trials: list[Trial]
+    notes: list[str]
+
+
+def expand(spec: Spec) -> Expansion:
+    notes: list[str] = []
+    trials: dict[str, Trial] = {}
+    grid_keys = list(spec.sweep.grid)
+    combinations = list(itertools.product(*(enumerate(spec.sweep.grid[k]) for k in grid_keys)))
+    for variant, variant_overrides in spec.sweep.variants.items():
+        for combination in combinations:
+            for seed_index, seed in enumerate(spec.sweep.seeds):
+                overrides = dict(variant_overrides)
+                origin = [f"sweep.variants.{variant}"]
+                for key, (index, value) in zip(grid_keys, combination):
+                    overrides[key] = value
+                    origin.append(f"sweep.grid.{key}[{index}]")
+                overrides["train.seed"] = seed
+                origin.append(f"sweep.seeds[{seed_index}]")
+                if not _selected(spec, variant, seed, overrides):
+                    continue
+                trial = _make_trial(spec, variant, seed, overrides, origin, grid_keys)
+                if trial.config_hash in trials:
+                    kept = trials[trial.config_hash]
+                    kept.merged.append(_name(variant, overrides, seed, grid_keys))
+                    continue
+                trials[trial.config_hash] = trial
+    result = list(trials.values())
+    if not result:
+        raise SpecError("sweep: the filters leave no trial to run")
+    for trial in result:
+        if trial.merged:
+            notes.append(f"{trial.trial_id}: {len(trial.merged)} identical combination(s) merged into it "
+                         f"({', '.join(trial.dropped)} do not apply to it)")
+    _make_ids_unique(result)
+    return Expansion(result, notes)
+
+
+def _make_trial(spec: Spec, variant: str, seed: int, overrides: dict[str, Any], origin: list[str],
+                grid_keys: list[str]) -> Trial:
+    applicable = _drop_inapplicable(spec.base, overrides)
+    values = {name: dict(section) for name, section in spec.base.items()}
+    for key, value in applicable.items():
+        section, name = key.split(".")
+        values.setdefault(section, {})[name] = value
+    try:
+        config = run_config_from_dict(values)
+    except ConfigError as error:
+        blamed = _blame(str(error), origin, overrides)
+        raise SpecError(f"{blamed}: {error}") from None
+    return Trial(_name(variant, applicable, seed, grid_keys), variant, seed, applicable, config,
+                 config_hash(config), origin, dropped=[k for k in overrides if k not in applicable])
+
+
+def _drop_inapplicable(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    def value_of(key: str) -> Any:
+        if key in overrides:
+            return overrides[key]
+        section, name = key.split(".")
+        if name in base.get(section, {}):
+            return base[section][name]
+        if key == "model.decoder_ffn":  # the preset may decide it
+            from smolwhisper.config import PRESETS
+
+            return PRESETS.get(base.get("model", {}).get("preset", "cpu-small"), {}).get("decoder_ffn", "dense")
+        return {"data.tokenizer": "bpe"}.get(key)
+
+    return {key: value for key, value in overrides.items()
+            if key not in APPLIES_ONLY_WHEN or value_of(APPLIES_ONLY_WHEN[key][0]) in APPLIES_ONLY_WHEN[key][1]}
+
+
+def _blame(message: str, origin: list[str], overrides: dict[str, Any]) -> str:
+    """The spec path whose key the config error names (`model.top_k: ...` -> sweep.grid.model.top_k[2])."""
+    field_name = message.split(":")[0]
+    for path in origin:
+        if field_name in path:
+            return path
+    variant = origin[0]
+    return f"{variant}.{field_name}" if field_name in overrides else f"base ({', '.join(origin)})"
+
+
+def _selected(spec: Spec, variant: str, seed: int, overrides: dict[str, Any]) -> bool:
+    facts = {**overrides, "variant": variant, "seed": seed}
+
+    def matches(rule: dict[str, Any]) -> bool:
+        return all(facts.get(key) == value for key, value in rule.items())
+
+    if spec.sweep.include and not any(matches(rule) for rule in spec.sweep.include):
+        return False
+    return not any(matches(rule) for rule in spec.sweep.exclude)
+
+
+def _name(variant: str, overrides: dict[str, Any], seed: int, grid_keys: list[str]) -> str:
+    """Readable and unique within a sweep: variant, then the grid values it has, then the seed."""
+    grid = [f"{key.split('.')[1]}={_short(overrides[key])}" for key in grid_keys if key in overrides]
+    return ",".join([variant, *grid, f"seed={seed}"])
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def _make_ids_unique(trials: list[Trial]) -> None:
+    seen: dict[str, int] = {}
+    for trial in trials:
+        if trial.trial_id in seen:
+            trial.trial_id = f"{trial.trial_id},{trial.config_hash[:6]}"
+        seen[trial.trial_id] = 1
+
+
+def config_hash(config: RunConfig) -> str:
+    """What makes two trials the same experiment: the resolved config without where it writes."""
+    values = to_dict(config)
+    values["train"] = {k: v for k, v in values["train"].items() if k not in ("out_dir", "progress")}
+    values.pop("tracking")
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]

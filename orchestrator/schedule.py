@@ -1,0 +1,138 @@
+"""Running trials with Ray Tune: each trial reserves its resources and launches torchrun.
+
+A trial is a Tune function trainable that starts
+`torchrun --standalone --nproc_per_node=N -m smolwhisper.train --config <trial>/config.yaml`,
+streams the trainer's metrics.jsonl back to Tune, and writes the trainer's output to
+<trial>/train.log. Tune retries a failed trial up to `retries` times; the trainer then resumes
+from its own last checkpoint in <trial>/run (Ray's checkpoints are not needed, and trial
+directories of ours survive Tune's own, which move on restore).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Launch:
+    trial_id: str
+    trial_dir: str  # absolute
+    workdir: str  # where relative paths in the config resolve (where run.py was started)
+    nproc_per_node: int
+    cpus: int
+    gpus: int
+    mlflow_uri: str
+    mlflow_run_id: str
+
+
+class TrialFailed(RuntimeError):
+    pass
+
+
+def run_trial(config: dict, launches: dict[str, Launch]) -> None:
+    """The Tune trainable: one attempt at one trial."""
+    from ray import tune
+
+    launch = launches[config["trial_id"]]
+    trial_dir = Path(launch.trial_dir)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": launch.mlflow_uri, "MLFLOW_RUN_ID": launch.mlflow_run_id,
+           "OMP_NUM_THREADS": str(max(1, launch.cpus // launch.nproc_per_node)), "PYTHONUNBUFFERED": "1"}
+    if launch.gpus == 0:
+        env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU trial keeps whatever it inherited otherwise
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={launch.nproc_per_node}", "-m", "smolwhisper.train",
+               "--config", str(trial_dir / "config.yaml")]
+    metrics = MetricsTail(trial_dir / "run" / "metrics.jsonl")
+    with open(trial_dir / "train.log", "a") as log:
+        log.write(f"\n=== attempt started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command)}\n")
+        log.flush()
+        # Not a new session: Ray SIGTERMs the worker's process group when it stops a trial, and
+        # torchrun then stops its ranks (they run in sessions of their own, out of killpg's reach).
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=launch.workdir)
+        try:
+            while process.poll() is None:
+                time.sleep(1.0)
+                for row in metrics.new_rows():
+                    tune.report(row)
+            for row in metrics.new_rows():
+                tune.report(row)
+        finally:
+            stop(process)
+    if process.returncode != 0:
+        raise TrialFailed(f"{launch.trial_id}: the trainer exited with status {process.returncode}; "
+                          f"log tail:\n{log_tail(trial_dir / 'train.log')}")
+
+
+def stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class MetricsTail:
+    """New rows of a growing JSONL file, numbers only (what Tune accepts as metrics)."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset = path, 0
+
+    def new_rows(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path) as file:
+            file.seek(self.offset)
+            text = file.read()
+        complete = text[: text.rfind("\n") + 1]
+        self.offset += len(complete.encode())
+        rows = []
+        for line in complete.splitlines():
+            try:
+                rows.append({k: v for k, v in json.loads(line).items() if isinstance(v, (int, float))})
+            except json.JSONDecodeError:
+                continue
+        return rows
+
+
+def log_tail(path: Path, n_lines: int = 40) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n_lines:])
+
+
+def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries: int,
+                 address: str | None) -> None:
+    import ray
+    from ray import tune
+
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False)
+    first = launches[0]
+    trainable = tune.with_resources(tune.with_parameters(run_trial, launches={l.trial_id: l for l in launches}),
+                                    {"cpu": first.cpus, "gpu": first.gpus})
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial_id": tune.grid_search([l.trial_id for l in launches])},
+        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent,
+                                    trial_dirname_creator=lambda trial: _safe(trial.config["trial_id"])),
+        run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
+                                  storage_path=str(sweep_dir / "ray"),
+                                  failure_config=tune.FailureConfig(max_failures=retries), verbose=1),
+    )
+    tuner.fit()
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_=," else "_" for c in name)[:120]

@@ -1,0 +1,157 @@
+"""One sweep, end to end: expand, prepare data and tracking, run what is not finished, summarise.
+
+    runs/<spec name>/trials/<trial id>/{config.yaml, trial.json, train.log, mlflow_run_id, run/...}
+
+A trial is finished when its run/summary.json says FINISHED for the same config hash; running
+the same spec again skips those and resumes the others from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from smolwhisper.config import to_dict
+
+from .expand import Expansion, Trial, expand
+from .schedule import Launch, _safe, log_tail, run_with_ray
+from .spec import Spec, load_spec
+from .tracking import SweepTracking, default_uri
+
+
+def trials_table(trials: list[Trial], spec: Spec) -> str:
+    resources = f"{spec.resources.nproc_per_node} proc, {spec.resources.cpus} cpu, {spec.resources.gpus} gpu"
+    width = max(len(t.trial_id) for t in trials)
+    lines = [f"{'trial':<{width}}  {'hash':<8}  {'resources':<22}  overrides"]
+    for t in trials:
+        overrides = " ".join(f"{k}={v}" for k, v in t.overrides.items())
+        lines.append(f"{t.trial_id:<{width}}  {t.config_hash[:8]}  {resources:<22}  {overrides}")
+    return "\n".join(lines)
+
+
+def summary_of(trial_dir: Path) -> dict:
+    path = trial_dir / "run" / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def is_finished(trial_dir: Path, trial: Trial) -> bool:
+    record = trial_dir / "trial.json"
+    return (record.exists() and json.loads(record.read_text()).get("config_hash") == trial.config_hash
+            and summary_of(trial_dir).get("status") == "FINISHED")
+
+
+def prepare_trial_dir(trial: Trial, trial_dir: Path, mlflow_uri: str) -> None:
+    """Write the trial's resolved config; a directory left by a different config starts over."""
+    record = trial_dir / "trial.json"
+    if record.exists() and json.loads(record.read_text()).get("config_hash") != trial.config_hash:
+        shutil.rmtree(trial_dir)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    config = to_dict(trial.config)
+    config["train"]["out_dir"] = str(trial_dir / "run")
+    config["train"]["progress"] = False
+    config["tracking"].update(mlflow_uri=mlflow_uri, run_name=trial.trial_id)
+    (trial_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    record.write_text(json.dumps({"trial_id": trial.trial_id, "variant": trial.variant, "seed": trial.seed,
+                                  "config_hash": trial.config_hash, "overrides": trial.overrides}, indent=2))
+
+
+def prepare_data(trials: list[Trial], workdir: Path) -> None:
+    """Make each synthetic corpus once, here, rather than in every trial at the same time."""
+    from smolwhisper.data.synth import SynthConfig, synthesize_corpus
+
+    wanted = {(t.config.data.synth_dir, t.config.data.synth_hours, t.config.data.synth_seed)
+              for t in trials if t.config.data.source == "synthetic"}
+    for synth_dir, hours, seed in sorted(wanted):
+        print(f"data: synthetic corpus of {hours:g} h (seed {seed}) in {synth_dir}", flush=True)
+        synthesize_corpus(SynthConfig(hours=hours, seed=seed), workdir / synth_dir)
+
+
+def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None, restart: bool = False,
+              workdir: Path | None = None) -> int:
+    spec = load_spec(spec_path)
+    expansion: Expansion = expand(spec)
+    print(f"sweep {spec.name!r}: {len(expansion.trials)} trials")
+    print(trials_table(expansion.trials, spec))
+    for note in expansion.notes:
+        print(f"note: {note}")
+    if dry_run:
+        return 0
+
+    workdir = (workdir or Path.cwd()).resolve()
+    sweep_dir = workdir / "runs" / spec.name
+    if restart and (sweep_dir / "trials").exists():
+        shutil.rmtree(sweep_dir / "trials")
+    uri = spec.tracking.mlflow_uri or default_uri(workdir)
+    tracking = SweepTracking(uri, spec.tracking.experiment or spec.name, spec.name, sweep_dir, restart)
+    tracking.log_artifact(tracking.parent_id, spec.path)
+    trial_dirs = {t.trial_id: sweep_dir / "trials" / _safe(t.trial_id) for t in expansion.trials}
+    todo = [t for t in expansion.trials if not is_finished(trial_dirs[t.trial_id], t)]
+    for trial in expansion.trials:
+        if trial not in todo:
+            print(f"skip {trial.trial_id}: finished earlier with the same config")
+    launches = []
+    for trial in todo:
+        trial_dir = trial_dirs[trial.trial_id]
+        prepare_trial_dir(trial, trial_dir, uri)
+        run_id = tracking.child_run(trial, trial_dir, restart)
+        launches.append(Launch(trial.trial_id, str(trial_dir), str(workdir), spec.resources.nproc_per_node,
+                               spec.resources.cpus, spec.resources.gpus, uri, run_id))
+    interrupted = False
+    if launches:
+        prepare_data(todo, workdir)
+        try:
+            run_with_ray(launches, sweep_dir, spec.max_concurrent, spec.retries, address)
+        except KeyboardInterrupt:
+            interrupted = True
+    failures = close_trials(expansion.trials, trial_dirs, tracking, interrupted)
+    tracking.finish("KILLED" if interrupted else "FAILED" if failures else "FINISHED")
+    print(results_table(expansion.trials, trial_dirs))
+    print(f"\nMLflow store: {uri}\n  browse it with: mlflow ui --backend-store-uri {uri}")
+    if failures:
+        print(f"\n{len(failures)} trial(s) did not finish: {', '.join(failures)}")
+        return 1
+    return 130 if interrupted else 0
+
+
+def close_trials(trials: list[Trial], trial_dirs: dict[str, Path], tracking: SweepTracking,
+                 interrupted: bool) -> list[str]:
+    """Give every child run a final status; return the ids of trials that did not finish."""
+    failures = []
+    for trial in trials:
+        trial_dir = trial_dirs[trial.trial_id]
+        run_id_file = trial_dir / "mlflow_run_id"
+        status = summary_of(trial_dir).get("status", "KILLED" if interrupted else "FAILED")
+        if status == "RUNNING":
+            status = "KILLED" if interrupted else "FAILED"
+        if run_id_file.exists():
+            run_id = run_id_file.read_text().strip()
+            tail = "" if status == "FINISHED" else log_tail(trial_dir / "train.log")
+            tracking.log_artifact(run_id, trial_dir / "train.log")
+            tracking.close_trial(run_id, status, tail)
+        if status != "FINISHED":
+            failures.append(trial.trial_id)
+    return failures
+
+
+def results_table(trials: list[Trial], trial_dirs: dict[str, Path]) -> str:
+    """The console comparison until the HTML report exists."""
+    width = max(len(t.trial_id) for t in trials)
+    lines = [f"\n{'trial':<{width}}  {'status':<9}  {'step':>6}  {'train loss':>10}  {'val loss':>8}  "
+             f"{'WER':>7}  {'CER':>7}  {'params (active)':>16}  {'wall':>7}"]
+    for t in trials:
+        s = summary_of(trial_dirs[t.trial_id])
+        m, p = s.get("metrics", {}), s.get("params", {})
+
+        def number(key: str, fmt: str) -> str:
+            return format(m[key], fmt) if key in m else "-"
+
+        params = f"{p['total'] / 1e6:.2f}M ({p['active'] / 1e6:.2f}M)" if p else "-"
+        wall = f"{s['wall_time_s'] / 60:.1f}m" if "wall_time_s" in s else "-"
+        lines.append(f"{t.trial_id:<{width}}  {s.get('status', 'NOT RUN'):<9}  {s.get('step', 0):>6}  "
+                     f"{number('train/loss', '.3f'):>10}  {number('val/loss', '.3f'):>8}  "
+                     f"{number('val/wer', '.1%'):>7}  {number('val/cer', '.1%'):>7}  {params:>16}  {wall:>7}")
+    return "\n".join(lines)
