@@ -107,34 +107,35 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
             run_with_ray(launches, sweep_dir, spec.max_concurrent, spec.retries, address)
         except KeyboardInterrupt:
             interrupted = True
-    failures = close_trials(expansion.trials, trial_dirs, tracking, interrupted)
+    recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in expansion.trials}
+    # Tune takes Ctrl-C itself and stops the trials; the trainers that could record it say KILLED.
+    interrupted = interrupted or "KILLED" in recorded.values()
+    statuses = {trial_id: status if status in ("FINISHED", "KILLED") else "KILLED" if interrupted else "FAILED"
+                for trial_id, status in recorded.items()}
+    close_trials(expansion.trials, trial_dirs, tracking, statuses)
+    failures = [trial_id for trial_id, status in statuses.items() if status == "FAILED"]
     tracking.finish("KILLED" if interrupted else "FAILED" if failures else "FINISHED")
     print(results_table(expansion.trials, trial_dirs))
     print(f"\nMLflow store: {uri}\n  browse it with: mlflow ui --backend-store-uri {uri}")
     if failures:
-        print(f"\n{len(failures)} trial(s) did not finish: {', '.join(failures)}")
-        return 1
-    return 130 if interrupted else 0
+        print(f"\n{len(failures)} trial(s) failed: {', '.join(failures)}")
+    if interrupted:
+        print("\nstopped: run the same command again to resume the unfinished trials")
+        return 130
+    return 1 if failures else 0
 
 
 def close_trials(trials: list[Trial], trial_dirs: dict[str, Path], tracking: SweepTracking,
-                 interrupted: bool) -> list[str]:
-    """Give every child run a final status; return the ids of trials that did not finish."""
-    failures = []
+                 statuses: dict[str, str]) -> None:
+    """Give every child run its final status, with the log attached and its tail where it failed."""
     for trial in trials:
         trial_dir = trial_dirs[trial.trial_id]
         run_id_file = trial_dir / "mlflow_run_id"
-        status = summary_of(trial_dir).get("status", "KILLED" if interrupted else "FAILED")
-        if status == "RUNNING":
-            status = "KILLED" if interrupted else "FAILED"
-        if run_id_file.exists():
-            run_id = run_id_file.read_text().strip()
-            tail = "" if status == "FINISHED" else log_tail(trial_dir / "train.log")
-            tracking.log_artifact(run_id, trial_dir / "train.log")
-            tracking.close_trial(run_id, status, tail)
-        if status != "FINISHED":
-            failures.append(trial.trial_id)
-    return failures
+        if not run_id_file.exists():
+            continue
+        run_id, status = run_id_file.read_text().strip(), statuses[trial.trial_id]
+        tracking.log_artifact(run_id, trial_dir / "train.log")
+        tracking.close_trial(run_id, status, "" if status == "FINISHED" else log_tail(trial_dir / "train.log"))
 
 
 def results_table(trials: list[Trial], trial_dirs: dict[str, Path]) -> str:

@@ -1,0 +1,169 @@
+"""The sweep orchestrator: spec checks, expansion, and real runs through Ray, torchrun and MLflow."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.expand import expand
+from orchestrator.spec import SpecError, load_spec
+from smolwhisper import train_state
+
+from helpers import write_tone_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_spec(path: Path, **changes) -> Path:
+    spec = {"name": "t", "base": {"config": {"model": {"preset": "test"}}},
+            "sweep": {"variants": {"dense": {"model.decoder_ffn": "dense"},
+                                   "moe": {"model.decoder_ffn": "moe", "model.n_experts": 2}},
+                      "seeds": [0]}}
+    for dotted, value in changes.items():
+        target = spec
+        *parents, last = dotted.split("/")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = value
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"sweep/grid": {"model.top_k": [1, 2, 3]}}, r"sweep.grid.model.top_k\[2\]: model.top_k: 3 is not allowed"),
+    ({"sweep/grid": {"model.top_k": []}}, r"sweep.grid.model.top_k: \[\] is not allowed; expected a non-empty list"),
+    ({"sweep/grid": {"model.n_experts": [2, "four"]}}, r"sweep.grid.model.n_experts\[1\]: model.n_experts: 'four'"),
+    ({"sweep/grid": {"modle.top_k": [1]}}, r"sweep.grid.modle.top_k: expected section.field"),
+    ({"sweep/grid": {"model.topk": [1]}}, r"sweep.grid.model.topk\[0\]: model.topk: unknown field; did you mean 'top_k'"),
+    ({"sweep/seeds": [0, "x"]}, r"sweep.seeds\[1\]: 'x' is not an integer"),
+    ({"sweep/varients": {}}, r"sweep.varients: unknown key; did you mean 'variants'"),
+    ({"retries": -1}, r"retries: -1 is not allowed"),
+    ({"resources/gpus": "one"}, r"resources.gpus: 'one' is not allowed; expected int"),
+    ({"report/baseline": "sparse"}, r"report.baseline: 'sparse' is not a variant"),
+    ({"sweep/exclude": [{"variant": "dense"}, {"variant": "moe"}]}, r"sweep: the filters leave no trial"),
+])
+def test_bad_specs_fail_with_the_spec_path(tmp_path, changes, message):
+    with pytest.raises(SpecError, match=message):
+        expand(load_spec(write_spec(tmp_path / "spec.yaml", **changes)))
+
+
+def test_keys_that_do_not_apply_are_dropped_and_identical_trials_merged(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "spec.yaml", **{
+        "sweep/grid": {"model.top_k": [1, 2], "model.flash": [True, False]}, "sweep/seeds": [0, 1],
+        "sweep/exclude": [{"variant": "moe", "model.flash": False, "seed": 1}]}))
+    expansion = expand(spec)
+    ids = [t.trial_id for t in expansion.trials]
+    dense = [i for i in ids if i.startswith("dense")]
+    assert len(dense) == 4  # flash x seeds; top_k does not apply to a dense decoder
+    assert len(ids) == 4 + 2 * 2 * 2 - 2
+    assert "moe,top_k=2,flash=off,seed=0" in ids and "moe,top_k=2,flash=off,seed=1" not in ids
+    assert len(set(t.config_hash for t in expansion.trials)) == len(ids)
+    assert any("merged into it (model.top_k do not apply" in note for note in expansion.notes)
+    moe = next(t for t in expansion.trials if t.trial_id == "moe,top_k=2,flash=off,seed=0")
+    assert (moe.config.model.top_k, moe.config.model.flash, moe.config.train.seed) == (2, False, 0)
+
+
+def test_dry_run_prints_the_trials_and_starts_nothing(tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", **{"sweep/seeds": [0, 1, 2]})
+    out = subprocess.run([sys.executable, str(ROOT / "run.py"), str(spec), "--dry-run"], cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout
+    assert "sweep 't': 6 trials" in out and "moe,seed=2" in out and "1 proc, 1 cpu, 0 gpu" in out
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_shipped_specs_expand():
+    for spec in sorted((ROOT / "experiments").glob("*.yaml")):
+        assert expand(load_spec(spec)).trials, spec
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sweep")
+    write_tone_corpus(root / "corpus")
+    config = {"model": {"preset": "test", "n_text_ctx": 32},
+              "data": {"source": str(root / "corpus"), "vocab_size": 300, "max_batch_s": 30,
+                       "max_duration_s": 2, "num_workers": 0},
+              "optim": {"warmup_steps": 2, "lr": 3.0e-3},
+              "train": {"max_steps": 24, "checkpoint_every": 4, "log_every": 2},
+              "eval": {"every_steps": 24, "max_tokens": 8}}
+    write_spec(root / "spec.yaml", **{"base/config": config, "max_concurrent": 2, "retries": 1,
+                                      "resources": {"cpus": 1, "nproc_per_node": 1},
+                                      "sweep/variants/broken": {"data.validation_split": "nowhere"}})
+    return root
+
+
+def trainer_pids(trial_dir: Path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"smolwhisper.train --config {trial_dir}"], capture_output=True, text=True)
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
+    """One trial is killed mid-run and resumes from its checkpoint; one can never start and fails;
+    the sweep finishes the others, marks the failure in MLflow and exits non-zero."""
+    from mlflow.tracking import MlflowClient
+
+    run = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=sweep_dir,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    dense = sweep_dir / "runs" / "t" / "trials" / "dense,seed=0"
+    deadline = time.time() + 180
+    while not train_state.complete_checkpoints(dense / "run") and time.time() < deadline:
+        time.sleep(0.2)
+    for pid in trainer_pids(dense):
+        os.kill(pid, signal.SIGKILL)  # a crash: no clean-up of any kind
+    output, _ = run.communicate(timeout=400)
+    assert run.returncode == 1, output
+    assert "1 trial(s) failed: broken,seed=0" in output
+
+    log = (dense / "train.log").read_text()
+    assert log.count("=== attempt started") == 2 and "resumed from" in log
+    client = MlflowClient(f"sqlite:///{sweep_dir / 'mlflow.db'}")
+    runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("t").experiment_id])}
+    assert set(runs) == {"t", "dense,seed=0", "moe,seed=0", "broken,seed=0"}
+    parent = runs["t"].info.run_id
+    assert runs["t"].info.status == "FAILED"
+    for name in ("dense,seed=0", "moe,seed=0"):
+        assert runs[name].info.status == "FINISHED"
+        assert runs[name].data.tags["mlflow.parentRunId"] == parent
+        assert runs[name].data.tags["smolwhisper.config_hash"]
+        steps = [m.step for m in client.get_metric_history(runs[name].info.run_id, "train/loss")]
+        assert max(steps) == 24
+    broken = runs["broken,seed=0"]
+    assert broken.info.status == "FAILED"
+    assert "data.validation_split: 'nowhere' is not in" in broken.data.tags["smolwhisper.log_tail"]
+
+    # the same command again: finished trials are skipped, the broken one is tried again
+    again = subprocess.run([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=sweep_dir,
+                           capture_output=True, text=True, timeout=300)
+    assert "skip dense,seed=0: finished earlier" in again.stdout and "skip moe,seed=0" in again.stdout
+    assert again.returncode == 1
+
+
+def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    spec = yaml.safe_load((sweep_dir / "spec.yaml").read_text())
+    spec["name"] = "interrupted"
+    spec["base"]["config"]["train"]["max_steps"] = 100000
+    del spec["sweep"]["variants"]["broken"]
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    run = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    trials = tmp_path / "runs" / "interrupted" / "trials"
+    deadline = time.time() + 180
+    while time.time() < deadline and not all(
+            (trials / name / "run" / "metrics.jsonl").exists() for name in ("dense,seed=0", "moe,seed=0")):
+        time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode == 130, output
+    time.sleep(1)
+    for name in ("dense,seed=0", "moe,seed=0"):
+        assert trainer_pids(trials / name) == [], f"orphan trainer processes of {name}"
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("interrupted").experiment_id])
+    assert {r.info.status for r in runs} == {"KILLED"}, output  # the parent and both trials
