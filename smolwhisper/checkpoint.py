@@ -51,6 +51,7 @@ def save(model: Whisper, tokenizer: Tokenizer, directory: str | PathLike,
     """Write `directory` atomically (replacing any checkpoint already there); returns its path."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    model = unwrap(model)
     inference = inference or getattr(model, "inference_config", None) or InferenceConfig()
     temporary = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
@@ -65,6 +66,17 @@ def save(model: Whisper, tokenizer: Tokenizer, directory: str | PathLike,
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     return directory
+
+
+def unwrap(model: torch.nn.Module) -> Whisper:
+    """The Whisper inside DistributedDataParallel (`.module`) or torch.compile (`._orig_mod`)."""
+    while not isinstance(model, Whisper):
+        inner = getattr(model, "_orig_mod", None)
+        inner = getattr(model, "module", None) if inner is None else inner
+        if not isinstance(inner, torch.nn.Module):
+            raise TypeError(f"checkpoint.save expects a smolwhisper Whisper model, got {type(model).__name__}")
+        model = inner
+    return model
 
 
 def _chmod_like_mkdir(path: Path) -> None:

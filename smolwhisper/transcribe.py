@@ -13,8 +13,9 @@ import argparse
 import glob
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from os import PathLike
 from pathlib import Path
 
@@ -145,29 +146,32 @@ def _batch_windows(windows: list[Tensor], pad_to_30s: bool) -> tuple[Tensor, Ten
 
 
 @torch.no_grad()
-def transcribe_files(model: Whisper, tokenizer: Tokenizer, sources: Sequence[str | PathLike],
-                     options: TranscribeOptions | None = None, batch_size: int = 8,
-                     progress: bool = False) -> Iterator[Transcript | AudioError]:
-    """Yield a Transcript per source, in input order, or the AudioError that made it unreadable."""
+def transcribe_stream(model: Whisper, tokenizer: Tokenizer, items: Sequence[tuple[str, Callable[[], np.ndarray]]],
+                      options: TranscribeOptions | None = None, batch_size: int = 8,
+                      progress: bool = False) -> Iterator[Transcript | AudioError]:
+    """Yield a Transcript per (name, load_audio) item, in input order, or the AudioError its loader raised.
+
+    Loaders run lazily, when a batch slot frees up, so only `batch_size` waveforms are in memory.
+    """
     options = options or TranscribeOptions()
     decoding = replace_timestamps(options.decoding, options.timestamps)
     device = next(model.parameters()).device
     frames_per_token = N_FRAMES // model.config.n_audio_ctx  # 2: the second conv has stride 2
-    pending = list(enumerate(map(str, sources)))
+    pending = list(enumerate(items))
     finished: dict[int, Transcript | AudioError] = {}
     active: list[tuple[int, _LongForm]] = []
     next_to_yield = 0
     bar = tqdm(total=len(pending), unit="file", disable=not progress)
     while pending or active:
         while pending and len(active) < batch_size:  # refill free slots
-            index, source = pending.pop(0)
+            index, (name, load) = pending.pop(0)
             try:
-                audio = load_audio(source)
+                audio = load()
             except AudioError as error:
                 finished[index] = error
                 bar.update()
                 continue
-            active.append((index, _LongForm(source, audio, model.config.n_mels, options.pad_to_30s, device)))
+            active.append((index, _LongForm(name, audio, model.config.n_mels, options.pad_to_30s, device)))
         if active:
             windows = [state.window() for _, state in active]
             mel, mel_mask = _batch_windows(windows, options.pad_to_30s)
@@ -185,6 +189,27 @@ def transcribe_files(model: Whisper, tokenizer: Tokenizer, sources: Sequence[str
             yield finished.pop(next_to_yield)
             next_to_yield += 1
     bar.close()
+
+
+def transcribe_files(model: Whisper, tokenizer: Tokenizer, sources: Sequence[str | PathLike],
+                     options: TranscribeOptions | None = None, batch_size: int = 8,
+                     progress: bool = False) -> Iterator[Transcript | AudioError]:
+    """Yield a Transcript per audio file, in input order, or the AudioError that made it unreadable."""
+    items = [(str(source), partial(load_audio, source)) for source in sources]
+    return transcribe_stream(model, tokenizer, items, options, batch_size, progress)
+
+
+def options_for(model: Whisper, beam_size: int = 1, best_of: int | None = None, sample_len: int | None = None,
+                fallback: bool = True, timestamps: bool = True) -> TranscribeOptions:
+    """Transcription options as the checkpoint's InferenceConfig says (padding to 30 s, timestamps)."""
+    from .checkpoint import InferenceConfig
+
+    inference = getattr(model, "inference_config", None) or InferenceConfig()
+    return TranscribeOptions(
+        decoding=DecodingOptions(beam_size=beam_size if beam_size > 1 else None, best_of=best_of,
+                                 sample_len=sample_len),
+        pad_to_30s=inference.pad_to_30s, timestamps=inference.timestamps and timestamps,
+        temperatures=TEMPERATURES if fallback else (0.0,))
 
 
 def replace_timestamps(options: DecodingOptions, timestamps: bool) -> DecodingOptions:
@@ -259,12 +284,8 @@ def _transcribe_command(args: argparse.Namespace) -> int:
     from . import checkpoint
 
     model, tokenizer = checkpoint.load(args.checkpoint, device=args.device)
-    inference = model.inference_config
-    options = TranscribeOptions(
-        decoding=DecodingOptions(beam_size=args.beam_size if args.beam_size > 1 else None,
-                                 best_of=args.best_of, sample_len=args.max_new_tokens),
-        pad_to_30s=inference.pad_to_30s, timestamps=inference.timestamps and not args.without_timestamps,
-        temperatures=(0.0,) if args.no_fallback else TEMPERATURES)
+    options = options_for(model, args.beam_size, args.best_of, args.max_new_tokens, fallback=not args.no_fallback,
+                          timestamps=not args.without_timestamps)
     sources = expand_inputs(args.audio)
     output_dir = Path(args.output_dir) if args.output_dir else None
     if output_dir:

@@ -90,3 +90,18 @@ def test_load_explains_a_directory_that_is_not_a_checkpoint(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "whisper"}))
     with pytest.raises(CheckpointError, match="smolwhisper import"):
         checkpoint.load(tmp_path)
+
+
+def test_save_unwraps_compiled_and_data_parallel_models(tmp_path, small_tokenizer):
+    model = randomize(Whisper(model_preset("test"))).eval()
+
+    class DataParallelLike(torch.nn.Module):
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+    checkpoint.save(DataParallelLike(torch.compile(model)), small_tokenizer, tmp_path / "ckpt")
+    loaded, _ = checkpoint.load(tmp_path / "ckpt")
+    assert torch.equal(_logits(loaded), _logits(model))
+    with pytest.raises(TypeError, match="expects a smolwhisper Whisper"):
+        checkpoint.save(torch.nn.Linear(2, 2), small_tokenizer, tmp_path / "other")
