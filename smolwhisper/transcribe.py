@@ -307,6 +307,72 @@ def _transcribe_command(args: argparse.Namespace) -> int:
     return 1 if n_failed else 0
 
 
+# ---------------------------------------------------------------------------------------------
+# Evaluation: WER/CER of a checkpoint on a corpus.
+
+def evaluate(model: Whisper, tokenizer: Tokenizer, dataset, options: TranscribeOptions | None = None,
+             batch_size: int = 8, normalizer: str = "english", hypotheses_path: str | PathLike | None = None,
+             limit: int | None = None, progress: bool = False) -> dict:
+    """Corpus WER and CER (sclite counting, after `normalizer`) of a `SpeechDataset`; unreadable items
+    are skipped and counted by reason. Writes one JSON line per utterance to `hypotheses_path`."""
+    from .data.base import Skipped
+    from .metrics import error_counts, normalize_english, normalize_gigaspeech
+
+    normalize = {"english": normalize_english, "gigaspeech": normalize_gigaspeech}[normalizer]
+    indices = range(len(dataset) if limit is None else min(limit, len(dataset)))
+    skipped: dict[str, int] = dict(getattr(dataset, "skipped", {}))
+
+    def loader(index: int) -> Callable[[], np.ndarray]:
+        def load() -> np.ndarray:
+            item = dataset[index]
+            if isinstance(item, Skipped):
+                skipped[item.reason] = skipped.get(item.reason, 0) + 1
+                raise AudioError(item.id, f"{item.reason}: {item.detail}")
+            return item.audio
+        return load
+
+    items = [(dataset.entries[i].id, loader(i)) for i in indices]
+    totals = {"word_errors": 0, "reference_words": 0, "char_errors": 0, "reference_chars": 0}
+    lines = []
+    for index, result in zip(indices, transcribe_stream(model, tokenizer, items, options, batch_size, progress)):
+        if isinstance(result, AudioError):
+            continue
+        entry = dataset.entries[index]
+        word_errors, n_words = error_counts(entry.text, result.text, normalize=normalize)
+        char_errors, n_chars = error_counts(entry.text, result.text, normalize=normalize, unit="char")
+        for key, value in zip(totals, (word_errors, n_words, char_errors, n_chars)):
+            totals[key] += value
+        lines.append(json.dumps({"id": entry.id, "reference": entry.text, "hypothesis": result.text,
+                                 "word_errors": word_errors, "reference_words": n_words,
+                                 "char_errors": char_errors, "reference_chars": n_chars}, ensure_ascii=False))
+    if hypotheses_path:
+        Path(hypotheses_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(hypotheses_path).write_text("".join(line + "\n" for line in lines))
+    return {"wer": totals["word_errors"] / max(totals["reference_words"], 1),
+            "cer": totals["char_errors"] / max(totals["reference_chars"], 1),
+            "n_utterances": len(lines), **totals, "skipped": skipped}
+
+
+def _evaluate_command(args: argparse.Namespace) -> int:
+    from . import checkpoint
+    from .data.manifest import open_source
+
+    model, tokenizer = checkpoint.load(args.checkpoint, device=args.device)
+    splits = open_source(args.data, purpose="evaluate")
+    split = args.split or next((name for name in ("test", "validation") if name in splits), None)
+    if split is None and len(splits) == 1:
+        split = next(iter(splits))
+    if split not in splits:
+        print(f"smolwhisper evaluate: --split {split!r} is not in {args.data}; it has {', '.join(sorted(splits))}",
+              file=sys.stderr)
+        return 2
+    options = options_for(model, args.beam_size, sample_len=args.max_new_tokens, fallback=args.fallback)
+    report = evaluate(model, tokenizer, splits[split], options, args.batch_size, args.normalizer,
+                      args.hypotheses, args.limit, progress=True)
+    print(json.dumps({"checkpoint": str(args.checkpoint), "data": str(args.data), "split": split, **report}))
+    return 0
+
+
 def add_subcommand(subparsers) -> None:
     p = subparsers.add_parser("transcribe", help="transcribe audio files with a checkpoint")
     p.add_argument("audio", nargs="+", help="audio files, directories or glob patterns")
@@ -322,3 +388,17 @@ def add_subcommand(subparsers) -> None:
     p.add_argument("--no-fallback", action="store_true", help="decode at temperature 0 only")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.set_defaults(func=_transcribe_command)
+
+    p = subparsers.add_parser("evaluate", help="WER/CER of a checkpoint on a corpus, with per-utterance JSONL")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory")
+    p.add_argument("--data", required=True, help="manifest file, audiofolder or manifest directory, or gigaspeech:SUBSET")
+    p.add_argument("--split", help="split to score (default: test, else validation, else the only one)")
+    p.add_argument("--normalizer", choices=["english", "gigaspeech"], default="english")
+    p.add_argument("--hypotheses", help="write one JSON line per utterance here")
+    p.add_argument("--beam-size", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, help="score only the first N utterances")
+    p.add_argument("--fallback", action="store_true", help="Whisper's temperature fallback (default: greedy only)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.set_defaults(func=_evaluate_command)

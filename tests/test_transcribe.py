@@ -159,3 +159,24 @@ def test_subtitle_formats():
         "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n2\n00:01:02,250 --> 01:02:05,125\nBye.\n")
     assert format_transcript(transcript, "vtt").startswith("WEBVTT\n\n00:00:00.000 --> 00:00:02.500\nHello there.\n")
     assert json.loads(format_transcript(transcript, "json"))["text"] == "Hello there. Bye."
+
+
+@pytest.mark.slow
+def test_evaluate_scores_a_manifest_and_counts_missing_audio(tiny_en_dir_and_audio, tmp_path, capsys):
+    checkpoint_dir, _ = tiny_en_dir_and_audio
+    rows = []
+    for i, sentence in enumerate(HARVARD_SENTENCES[4:7]):
+        espeak(tmp_path / f"{i}.wav", sentence, "en-us")
+        rows.append({"audio_filepath": f"{i}.wav", "text": sentence, "duration": 3.0})
+    rows.append({"audio_filepath": "gone.wav", "text": "never spoken", "duration": 2.0})
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    status = cli.main(["evaluate", "--checkpoint", str(checkpoint_dir), "--data", str(tmp_path / "test.jsonl"),
+                       "--hypotheses", str(tmp_path / "hyps.jsonl")])
+    assert status == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    lines = [json.loads(line) for line in (tmp_path / "hyps.jsonl").read_text().splitlines()]
+    assert report["n_utterances"] == len(lines) == 3 and report["skipped"] == {"missing_file": 1}
+    assert report["wer"] == pytest.approx(wer([r["reference"] for r in lines], [r["hypothesis"] for r in lines]))
+    assert report["wer"] == pytest.approx(sum(r["word_errors"] for r in lines) / sum(r["reference_words"] for r in lines))
+    assert 0 <= report["cer"] <= report["wer"] + 0.2
