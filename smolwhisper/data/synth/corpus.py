@@ -41,7 +41,7 @@ UNSEEN_SPLIT = "test_unseen_voices"
 CORPUS_FILE = "corpus.json"
 # Speaking time per character at rate 1, from the engines' output on the generated sentences;
 # used only to decide how many utterances make the requested hours.
-SECONDS_PER_CHARACTER = {"piper": 0.062, "pico": 0.060, "flite": 0.058, "festival": 0.064, "espeak": 0.060}
+SECONDS_PER_CHARACTER = {"piper": 0.057, "pico": 0.065, "flite": 0.062, "festival": 0.065, "espeak": 0.058}
 
 
 def _default_shares() -> dict[str, float]:
@@ -55,8 +55,8 @@ def _default_splits() -> dict[str, float]:
 
 def _default_unseen_voices() -> list[str]:
     # One voice or more per engine that has several; Piper has a single voice, so it has none.
-    return ["pico-en-GB", "flite-awb", "festival-ked_diphone", "espeak-en-gb-scotland+m3",
-            "espeak-en-gb-scotland+f2", "espeak-en-029+f4"]
+    return ["pico-en-GB", "flite-awb", "festival-ked_diphone", "espeak-en-gb-x-rp+m3",
+            "espeak-en-gb-x-rp+f2", "espeak-en+m7"]
 
 
 @dataclass
@@ -233,7 +233,7 @@ def plan_corpus(config: SynthConfig, availability: dict[str, bool | str] | None 
             rate = round(rng.uniform(*config.rate_range), 3)
             pitch = round(rng.uniform(*config.pitch_range), 3) if ENGINES[engine].supports_pitch(voice) else None
             options = ENGINES[engine].draw_options(rng)
-            estimate = 0.4 + SECONDS_PER_CHARACTER[engine] * len(text) / rate
+            estimate = SECONDS_PER_CHARACTER[engine] * len(text) / rate
             plan.append(PlannedUtterance(f"{index:06d}", index, split, text, engine, voice, rate, pitch, options,
                                          _draw_augmentation(config, rng), round(estimate, 3)))
             planned_s += estimate

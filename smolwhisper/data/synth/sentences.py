@@ -42,9 +42,9 @@ firefighter paramedic ranger stranger apprentice intern host hostess owner tenan
 """
 
 ANIMALS = """
-ant antelope ape badger bat bear beaver bee beetle bird bison buffalo:buffaloes bull butterfly:butterflies
+ant antelope ape badger bat bear beaver bee beetle bird buffalo:buffaloes bull butterfly:butterflies
 camel canary:canaries cat caterpillar cheetah chicken chimpanzee cobra cow crab crane crocodile crow
-deer:deer dog dolphin donkey dove dragonfly:dragonflies duck eagle eel elephant falcon ferret
+bison:bison deer:deer dog dolphin donkey dove dragonfly:dragonflies duck eagle eel elephant falcon ferret
 finch flamingo fox:foxes frog gazelle giraffe goat goose:geese gorilla grasshopper gull hamster
 hare hawk hedgehog hen heron hippo horse hound hummingbird jaguar jellyfish:jellyfish kangaroo
 kitten koala lamb leopard lion lizard llama lobster magpie mole monkey moose:moose mosquito:mosquitoes
@@ -89,7 +89,7 @@ FOOD = """
 apple apricot avocado bagel banana biscuit blueberry:blueberries bread:bread broccoli:broccoli
 brownie burger butter:butter cabbage carrot casserole cereal:cereal cheese:cheese cherry:cherries
 chocolate coconut cookie corn:corn cracker croissant cucumber cupcake curry:curries date dumpling
-egg fig garlic:garlic grape grapefruit ham:ham hamburger honey:honey icecream:icecream jam:jam
+egg fig garlic:garlic grape grapefruit ham:ham hamburger honey:honey jam:jam
 lasagne lemon lettuce:lettuce lime mango:mangoes melon muffin mushroom noodle nut olive omelette
 onion orange pancake papaya pasta:pasta peach:peaches peanut pear pepper pickle pie pineapple
 pizza plum popcorn:popcorn potato:potatoes pretzel pudding pumpkin radish:radishes raisin
@@ -386,7 +386,7 @@ def third_person(verb: str) -> str:
 
 def with_article(phrase: str, rng: random.Random) -> str:
     """'a' or 'an' by sound (a handful of spelling exceptions), or 'the' / a possessive."""
-    article = rng.choice(["a", "the", "the", "my", "your", "our", "their", "his", "her", "this", "that"])
+    article = rng.choice(["a", "a", "the", "the", "the", "my", "your", "our", "his", "her", "this"])
     if article == "a":
         article = "an" if _starts_with_vowel_sound(phrase) else "a"
     return f"{article} {phrase}"
@@ -444,11 +444,11 @@ class Lexicon:
             return plural(word, table[word]), True
         return word, False
 
-    def noun_phrase(self, table, keys, rng: random.Random, adjective_probability: float = 0.6) -> tuple[str, bool]:
+    def noun_phrase(self, table, keys, rng: random.Random, adjective_probability: float = 0.4) -> tuple[str, bool]:
         word, is_plural = self.noun(table, keys, rng)
         if rng.random() < adjective_probability:
             word = f"{rng.choice(self.adjectives)} {word}"
-            if rng.random() < 0.2:
+            if rng.random() < 0.05:
                 word = f"{rng.choice(self.adjectives)} {word}"
         if is_plural:
             count = rng.random()
@@ -579,7 +579,7 @@ def _description(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
 def _quantity(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     name = rng.choice(lex.names)
     verb, irregular = lex.transitive_verb(rng)
-    count = rng.randint(2, 9999)
+    count = rng.randint(2, 999) if rng.random() < 0.8 else rng.randint(1000, 9999)
     noun = rng.choice(lex._object_list)
     adjective = rng.choice(lex.adjectives)
     return (f"{name} {past_tense(verb, irregular)} {number_to_words(count)} {adjective} "

