@@ -42,6 +42,7 @@ def smoke(presets: list[str], device: str, seconds: float, batch_size: int, n_to
 # Modules that add subcommands: each has `add_subcommand(subparsers)`, which registers a parser
 # with `set_defaults(func=...)`; func(args) returns the exit status.
 SUBCOMMAND_MODULES: list[str] = [
+    "smolwhisper.data.synth",
     "smolwhisper.convert",
     "smolwhisper.transcribe",
 ]
