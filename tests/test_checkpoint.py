@@ -95,12 +95,17 @@ def test_load_explains_a_directory_that_is_not_a_checkpoint(tmp_path):
 def test_save_unwraps_compiled_and_data_parallel_models(tmp_path, small_tokenizer):
     model = randomize(Whisper(model_preset("test"))).eval()
 
-    class DataParallelLike(torch.nn.Module):
+    class DataParallelLike(torch.nn.Module):  # DistributedDataParallel keeps the model in `.module`
         def __init__(self, module):
             super().__init__()
             self.module = module
 
-    checkpoint.save(DataParallelLike(torch.compile(model)), small_tokenizer, tmp_path / "ckpt")
+    class CompiledLike(torch.nn.Module):  # torch.compile's OptimizedModule keeps it in `._orig_mod`
+        def __init__(self, module):
+            super().__init__()
+            self._orig_mod = module
+
+    checkpoint.save(DataParallelLike(CompiledLike(model)), small_tokenizer, tmp_path / "ckpt")
     loaded, _ = checkpoint.load(tmp_path / "ckpt")
     assert torch.equal(_logits(loaded), _logits(model))
     with pytest.raises(TypeError, match="expects a smolwhisper Whisper"):

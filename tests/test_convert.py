@@ -29,8 +29,8 @@ def tiny_en(tiny_en_dir):
 
 def _probe(seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
-    mel = torch.randn(2, 80, 3000, generator=generator)
-    tokens = torch.tensor([[50257, 50362, 383, 2068, 7586], [50257, 50362, 1318, 3797, 373]])
+    mel = torch.randn(1, 80, 3000, generator=generator)
+    tokens = torch.tensor([[50257, 50362, 383, 2068, 7586, 1318, 3797, 373]])
     return mel, tokens
 
 
@@ -100,10 +100,10 @@ def test_imported_encoder_matches_ctranslate2(tiny_en):
     model, _ = tiny_en
     mel, _ = _probe()
     reference = ctranslate2.models.Whisper(str(CT2_DIR), device="cpu", compute_type="float32")
-    expected = torch.from_numpy(np.array(reference.encode(ctranslate2.StorageView.from_array(mel[:1].numpy()),
+    expected = torch.from_numpy(np.array(reference.encode(ctranslate2.StorageView.from_array(mel.numpy()),
                                                           to_cpu=True)))
     with torch.no_grad():
-        ours, _ = model.encoder(mel[:1])
+        ours, _ = model.encoder(mel)
     assert (ours - expected).abs().max() < 1e-3
 
 

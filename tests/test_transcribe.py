@@ -18,7 +18,7 @@ from smolwhisper.transcribe import (Segment, TranscribeOptions, Transcript, expa
 
 from helpers import ESPEAK_VOICES, HARVARD_SENTENCES, espeak, imported_tiny_en, randomize
 
-N_UTTERANCES = 12
+N_UTTERANCES = 10
 
 
 @pytest.fixture(scope="module")
