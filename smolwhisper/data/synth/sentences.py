@@ -172,42 +172,44 @@ trusty turquoise unfair unlucky upbeat velvet vibrant victorious vigilant vintag
 wary watchful wavy whimsical windy wiry witty wobbly woeful wrinkled zesty
 """
 
-# Transitive verbs, "base" or "base:past" where the past tense is irregular or doubles a consonant.
-TRANSITIVE_VERBS = """
-accept admire adopt advise answer arrange attack avoid bake balance bend:bent bite:bit blame
-boil borrow break:broke bring:brought brush build:built burn bury buy:bought call carry:carried
-carve catch:caught chase check choose:chose clean climb close collect colour comfort copy:copied
-count cover crush cut:cut damage decorate defend deliver describe design destroy discover
-draw:drew drink:drank drive:drove drop:dropped dry:dried eat:ate examine explain feed:fed
-fetch fill find:found fix fold follow forget:forgot forgive:forgave freeze:froze frighten
-grab:grabbed greet grow:grew guard guide hang:hung hate heat help hide:hid hit:hit hold:held
-hug:hugged hunt identify:identified ignore imagine improve inspect invite iron join keep:kept
-kick kiss knit:knitted know:knew lead:led learn lend:lent lift like lock love make:made measure
-meet:met mend miss mix move name need notice obey open order organise pack paint pass paste
-pay:paid peel pick pinch plant play polish post pour praise prefer:preferred prepare present
-print protect pull punish push question raise reach read:read receive recognise record
-remember remove repair repeat replace rescue return ride:rode ring:rang rob:robbed roll rub:rubbed
-sail save scare scold scrub:scrubbed search see:saw sell:sold send:sent serve sew shake:shook
-share sharpen shave shelter shoot:shot show sing:sang sketch slice smell sort spill spoil spot:spotted
-squeeze stack steal:stole stir:stirred stop:stopped study:studied support surprise sweep:swept
-take:took taste teach:taught tear:tore tease tell:told test thank throw:threw tickle tidy:tidied
-touch tow trace track train trap:trapped treat trust try:tried tug:tugged unlock unpack use
-visit wake:woke want warn wash watch water wear:wore weigh welcome whip:whipped win:won wipe
-wrap:wrapped write:wrote admire applaud assemble attract bless borrow calculate capture
-celebrate chop:chopped clap:clapped compare complete construct convince correct crack crush
-deliver deserve develop dig:dug disturb drag:dragged earn embrace encourage enjoy entertain
-explore fasten film float frame gather grip:gripped handle harvest haunt heal hire hum:hummed
-interrupt investigate juggle kidnap:kidnapped label land launch lick manage mark memorise
-milk mourn nail observe offer operate overtake:overtook own park pat:patted perform persuade
-photograph pin:pinned place plug:plugged poke pack preserve press prevent produce promise
-provide punch purchase rattle rearrange recommend reflect refuse relax rent reserve respect
-review reward rinse rock ruin scatter scrape screw seal select shelter shock sign signal
-sink:sank skip:skipped slap:slapped smash solve spray sprinkle stamp staple steer stitch
-strap:strapped stuff suggest supply surround suspect swap:swapped switch tackle tap:tapped
-thread tie tip:tipped toast transport trim:trimmed tune twist type unfold unwrap:unwrapped
-upset:upset vacuum value wave whistle wind:wound wink x-ray:x-rayed yank zip:zipped
-"""
-
+# Transitive verbs by the kind of object they take, so that sentences stay plausible enough for a
+# listener's (or a recognizer's) language model: "base", or "base:past" where the past tense is
+# irregular or doubles a consonant. "any" verbs take every kind.
+TRANSITIVE_VERBS = {
+    "any": """
+admire avoid choose:chose count describe draw:drew find:found follow forget:forgot ignore imagine
+like love mention miss notice observe photograph prefer:preferred recognise remember see:saw sketch
+spot:spotted study:studied want watch film discover record hate mind find:found search select
+""",
+    "things": """
+borrow break:broke bring:brought build:built buy:bought carry:carried carve check clean close
+collect colour copy:copied cover decorate deliver design destroy drag:dragged drop:dropped dry:dried
+examine fetch fill fix fold grab:grabbed hang:hung hide:hid hold:held inspect iron keep:kept label
+lend:lent lift lock make:made measure mend move open order pack paint pass polish post print pull
+push receive remove repair replace return roll scrub:scrubbed sell:sold send:sent sharpen share
+sort stack steal:stole store swap:swapped test throw:threw tidy:tidied tie touch unlock unpack
+unwrap:unwrapped use wash weigh wipe wrap:wrapped assemble construct fasten handle polish press
+rearrange rent reserve rinse scatter seal sew shake:shook sign staple stuff supply switch twist
+unfold vacuum purchase preserve produce provide trim:trimmed damage lose:lost misplace wind:wound
+""",
+    "food": """
+bake boil buy:bought chop:chopped cook cut:cut deliver eat:ate fry:fried grow:grew harvest heat mix
+order pack peel pick plant pour prepare serve share slice smell sell:sold squeeze stir:stirred
+taste toast unwrap:unwrapped wash weigh bring:brought carry:carried drop:dropped finish freeze:froze
+offer steal:stole sprinkle warm spill:spilled store
+""",
+    "animals": """
+adopt brush calm catch:caught chase comb feed:fed frighten groom guide hug:hugged hunt lead:led
+name pat:patted protect rescue ride:rode save scare shelter tame tickle track train trap:trapped
+wash weigh walk carry:carried lift bathe release free examine photograph measure
+""",
+    "people": """
+advise answer applaud blame call comfort congratulate convince encourage entertain forgive:forgave
+greet guide help hire interrupt invite join meet:met pay:paid persuade phone praise question
+rescue respect reward scold support surprise teach:taught tease tell:told thank thank trust
+visit warn welcome wake:woke hug:hugged kiss ask email recommend introduce thank remind
+""",
+}
 INTRANSITIVE_VERBS = """
 agree:agreed appear argue arrive bark blink blush bounce bow breathe camp cheer complain cough
 crawl cry:cried dance disappear dive:dove dream float frown gasp giggle glow grin:grinned groan
@@ -410,17 +412,20 @@ class Lexicon:
         self.food = _parse_pairs(FOOD)
         self.places = _parse_pairs(PLACE_NOUNS)
         self.adjectives = sorted(set(ADJECTIVES.split()))
-        self.transitive = _parse_pairs(TRANSITIVE_VERBS)
+        self.verbs_for = {kind: _parse_pairs(words) for kind, words in TRANSITIVE_VERBS.items()}
+        self.transitive = {verb: past for table in self.verbs_for.values() for verb, past in table.items()}
         self.intransitive = _parse_pairs(INTRANSITIVE_VERBS)
         self.adverbs = sorted(set(ADVERBS.split()))
         self.names = sorted(set(FIRST_NAMES.split()))
         self.place_names = sorted(set(PLACE_NAMES.split()))
-        self.agents = {**self.people, **self.animals}  # what can be a sentence subject
+        self.agents = {**self.people, **self.animals}  # what can do an intransitive verb
         self.objects = {**self.things, **self.food, **self.animals}
+        self.object_tables = {"things": self.things, "food": self.food, "animals": self.animals, "people": self.people}
+        self._keys = {kind: sorted(table) for kind, table in self.object_tables.items()}
+        self._verb_keys = {kind: sorted(table) for kind, table in self.verbs_for.items()}
         self._agent_list = sorted(self.agents)
         self._object_list = sorted(self.objects)
         self._place_list = sorted(self.places)
-        self._transitive_list = sorted(self.transitive)
         self._intransitive_list = sorted(self.intransitive)
 
     def words(self) -> set[str]:
@@ -429,7 +434,7 @@ class Lexicon:
         for table in (self.people, self.animals, self.things, self.food, self.places):
             for noun, irregular in table.items():
                 forms |= {noun, plural(noun, irregular)}
-        for table in (self.transitive, self.intransitive):
+        for table in (*self.verbs_for.values(), self.intransitive):
             for verb, irregular in table.items():
                 forms |= {verb, past_tense(verb, irregular), third_person(verb)}
         return {w for form in forms for w in form.split()}
@@ -459,15 +464,27 @@ class Lexicon:
             return f"the {word}", True
         return with_article(word, rng), False
 
-    def subject(self, rng: random.Random) -> tuple[str, bool]:
+    def subject(self, rng: random.Random, animals: bool = False) -> tuple[str, bool]:
+        """Who does something: a name, or a person (or, for intransitive verbs, an animal too)."""
         if rng.random() < 0.25:
             return rng.choice(self.names), False
-        return self.noun_phrase(self.agents, self._agent_list, rng)
+        if animals:
+            return self.noun_phrase(self.agents, self._agent_list, rng)
+        return self.noun_phrase(self.people, self._keys["people"], rng)
 
-    def object(self, rng: random.Random) -> str:
-        if rng.random() < 0.1:
+    def object_kind(self, rng: random.Random) -> str:
+        return rng.choices(["things", "food", "animals", "people"], weights=[5, 2, 2, 2])[0]
+
+    def object(self, kind: str, rng: random.Random) -> str:
+        if kind == "people" and rng.random() < 0.3:
             return rng.choice(self.names)
-        return self.noun_phrase(self.objects, self._object_list, rng)[0]
+        return self.noun_phrase(self.object_tables[kind], self._keys[kind], rng)[0]
+
+    def verb_and_object(self, rng: random.Random) -> tuple[str, str | None, str]:
+        """A transitive verb (base form, irregular past or None) with an object it can take."""
+        kind = self.object_kind(rng)
+        verb, irregular = self.transitive_verb(kind, rng)
+        return verb, irregular, self.object(kind, rng)
 
     def place_phrase(self, rng: random.Random) -> str:
         if rng.random() < 0.3:
@@ -475,8 +492,9 @@ class Lexicon:
         place = self.noun_phrase(self.places, self._place_list, rng, adjective_probability=0.4)[0]
         return f"{rng.choice(PREPOSITIONS_OF_PLACE + ['in', 'at', 'on the way to'])} {place}"
 
-    def time_phrase(self, rng: random.Random) -> str:
-        kind = rng.randrange(7)
+    def time_phrase(self, rng: random.Random, future: bool = False) -> str:
+        """When: a clock time, a day, a date, a season; a year or 'ago' only for the past."""
+        kind = rng.randrange(5 if future else 7)
         if kind == 0:
             return f"at {time_to_words(rng.randint(1, 12), rng.choice([0, 5, 10, 15, 20, 30, 40, 45, 50, 55]))}"
         if kind == 1:
@@ -484,17 +502,22 @@ class Lexicon:
         if kind == 2:
             return f"on the {ordinal_to_words(rng.randint(1, 31))} of {rng.choice(MONTHS)}"
         if kind == 3:
-            return f"in {year_to_words(rng.randint(1850, 2029))}"
+            return f"in the {rng.choice(['early', 'late'])} {rng.choice(SEASONS)}"
         if kind == 4:
-            return f"in the {rng.choice(['early', 'late', 'middle of the'])} {rng.choice(SEASONS)}".replace("the middle of the", "the middle of")
+            if future:
+                return rng.choice(["tomorrow", "tonight", "next week", "next summer", "after lunch",
+                                   "before dinner", "at midnight", "later today", "next year"])
+            return rng.choice(["yesterday", "last night", "this morning", "last week", "every day",
+                               "last summer", "at dawn", "at midnight", "after lunch", "before dinner"])
         if kind == 5:
-            return f"{number_to_words(rng.randint(2, 60))} {rng.choice(['minutes', 'hours', 'days', 'weeks', 'years'])} ago"
-        return rng.choice(["yesterday", "last night", "this morning", "last week", "every day",
-                           "last summer", "at dawn", "at midnight", "after lunch", "before dinner"])
+            return f"in {year_to_words(rng.randint(1850, 2025))}"
+        return f"{number_to_words(rng.randint(2, 60))} {rng.choice(['minutes', 'hours', 'days', 'weeks', 'years'])} ago"
 
-    def transitive_verb(self, rng: random.Random) -> tuple[str, str | None]:
-        verb = rng.choice(self._transitive_list)
-        return verb, self.transitive[verb]
+    def transitive_verb(self, kind: str, rng: random.Random) -> tuple[str, str | None]:
+        """A verb for objects of `kind`, or one that takes any object (one time in four)."""
+        group = "any" if rng.random() < 0.25 else kind
+        verb = rng.choice(self._verb_keys[group])
+        return verb, self.verbs_for[group][verb]
 
     def intransitive_verb(self, rng: random.Random) -> tuple[str, str | None]:
         verb = rng.choice(self._intransitive_list)
@@ -506,11 +529,11 @@ class Lexicon:
 
 def _past_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     subject, _ = lex.subject(rng)
-    verb, irregular = lex.transitive_verb(rng)
+    verb, irregular, obj = lex.verb_and_object(rng)
     parts = [subject]
     if rng.random() < 0.3:
         parts.append(rng.choice(lex.adverbs))
-    parts += [past_tense(verb, irregular), lex.object(rng)]
+    parts += [past_tense(verb, irregular), obj]
     if rng.random() < 0.6:
         parts.append(lex.place_phrase(rng))
     if rng.random() < 0.5:
@@ -520,15 +543,15 @@ def _past_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
 
 def _present_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     subject, is_plural = lex.subject(rng)
-    verb, _ = lex.transitive_verb(rng)
+    verb, _, obj = lex.verb_and_object(rng)
     frequency = rng.choice(["usually", "often", "never", "always", "sometimes", "rarely", ""])
     verb_form = verb if is_plural else third_person(verb)
-    parts = [subject, frequency, verb_form, lex.object(rng), lex.place_phrase(rng)]
+    parts = [subject, frequency, verb_form, obj, lex.place_phrase(rng)]
     return " ".join(p for p in parts if p), "."
 
 
 def _intransitive_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    subject, _ = lex.subject(rng)
+    subject, _ = lex.subject(rng, animals=True)
     verb, irregular = lex.intransitive_verb(rng)
     parts = [subject, past_tense(verb, irregular), rng.choice(lex.adverbs), lex.place_phrase(rng)]
     if rng.random() < 0.5:
@@ -538,17 +561,16 @@ def _intransitive_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]
 
 def _future_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     subject, _ = lex.subject(rng)
-    verb, _ = lex.transitive_verb(rng)
+    verb, _, obj = lex.verb_and_object(rng)
     modal = rng.choice(["will", "might", "should", "could", "must", "can"])
-    parts = [subject, modal, verb, lex.object(rng), lex.time_phrase(rng)]
-    return " ".join(parts), "."
+    return " ".join([subject, modal, verb, obj, lex.time_phrase(rng, future=True)]), "."
 
 
 def _yes_no_question(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     subject, is_plural = lex.subject(rng)
-    verb, _ = lex.transitive_verb(rng)
+    verb, _, obj = lex.verb_and_object(rng)
     auxiliary = rng.choice(["did", "do" if is_plural else "does", "will", "can", "would"])
-    parts = [auxiliary, subject, verb, lex.object(rng)]
+    parts = [auxiliary, subject, verb, obj]
     if rng.random() < 0.6:
         parts.append(lex.place_phrase(rng))
     return " ".join(parts), "?"
@@ -556,15 +578,17 @@ def _yes_no_question(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
 
 def _wh_question(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     subject, _ = lex.subject(rng)
-    verb, _ = lex.transitive_verb(rng)
     kind = rng.randrange(3)
     if kind == 0:
-        what, _ = lex.noun_phrase(lex.objects, lex._object_list, rng, adjective_probability=0.5)
-        noun = what.split()[-1]
-        return f"how many {plural(noun) if not noun.endswith('s') else noun} did {subject} {verb} {lex.place_phrase(rng)}", "?"
+        object_kind = rng.choice(["things", "food", "animals"])
+        verb, _ = lex.transitive_verb(object_kind, rng)
+        noun = rng.choice(lex._keys[object_kind])
+        noun = plural(noun, lex.object_tables[object_kind][noun])
+        return f"how many {noun} did {subject} {verb} {lex.place_phrase(rng)}", "?"
+    verb, _, obj = lex.verb_and_object(rng)
     if kind == 1:
-        return f"{rng.choice(['why', 'when', 'where', 'how'])} did {subject} {verb} {lex.object(rng)}", "?"
-    return f"who {rng.choice(['will', 'can', 'should'])} {verb} {lex.object(rng)} {lex.time_phrase(rng)}", "?"
+        return f"{rng.choice(['why', 'when', 'where', 'how'])} did {subject} {verb} {obj}", "?"
+    return f"who {rng.choice(['will', 'can', 'should'])} {verb} {obj} {lex.time_phrase(rng, future=True)}", "?"
 
 
 def _description(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
@@ -578,18 +602,19 @@ def _description(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
 
 def _quantity(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     name = rng.choice(lex.names)
-    verb, irregular = lex.transitive_verb(rng)
+    object_kind = rng.choice(["things", "food", "animals"])
+    verb, irregular = lex.transitive_verb(object_kind, rng)
     count = rng.randint(2, 999) if rng.random() < 0.8 else rng.randint(1000, 9999)
-    noun = rng.choice(lex._object_list)
+    noun = rng.choice(lex._keys[object_kind])
     adjective = rng.choice(lex.adjectives)
     return (f"{name} {past_tense(verb, irregular)} {number_to_words(count)} {adjective} "
-            f"{plural(noun, lex.objects[noun])} {lex.time_phrase(rng)}"), "."
+            f"{plural(noun, lex.object_tables[object_kind][noun])} {lex.time_phrase(rng)}"), "."
 
 
 def _request(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    verb, _ = lex.transitive_verb(rng)
+    verb, _, obj = lex.verb_and_object(rng)
     opener = rng.choice(["please", "could you", "would you", "let us", "try to", "remember to"])
-    parts = [opener, verb, lex.object(rng), lex.place_phrase(rng)]
+    parts = [opener, verb, obj, lex.place_phrase(rng)]
     if rng.random() < 0.4:
         parts.append(rng.choice(["before", "after"]) + " " + rng.choice(["lunch", "dinner", "breakfast", "midnight", "the meeting", "the holidays"]))
     punctuation = "?" if opener in ("could you", "would you") else "."
