@@ -219,21 +219,7 @@ def replace_timestamps(options: DecodingOptions, timestamps: bool) -> DecodingOp
 def transcribe_audio(model: Whisper, tokenizer: Tokenizer, audio: np.ndarray,
                      options: TranscribeOptions | None = None) -> Transcript:
     """Transcribe one 16 kHz waveform already in memory."""
-    options = options or TranscribeOptions()
-    device = next(model.parameters()).device
-    state = _LongForm("<memory>", audio, model.config.n_mels, options.pad_to_30s, device)
-    decoding = replace_timestamps(options.decoding, options.timestamps)
-    frames_per_token = N_FRAMES // model.config.n_audio_ctx
-    with torch.no_grad():
-        while not state.done:
-            window = state.window()
-            mel, mel_mask = _batch_windows([window], options.pad_to_30s)
-            features, audio_mask = model.encoder(mel, mel_mask)
-            result = decode_with_fallback(model, tokenizer, features, audio_mask, decoding, options.temperatures,
-                                          options.compression_ratio_threshold, options.logprob_threshold,
-                                          options.no_speech_threshold)[0]
-            state.advance(result, window.shape[-1], tokenizer, options, frames_per_token)
-    return state.transcript
+    return next(transcribe_stream(model, tokenizer, [("<memory>", lambda: audio)], options, batch_size=1))
 
 
 # ---------------------------------------------------------------------------------------------
