@@ -1,4 +1,5 @@
 """Run an ablation sweep: `python run.py SPEC.yaml [--dry-run] [--address ADDR] [--restart]`.
+Report on one: `python run.py report SPEC.yaml|SWEEP_NAME [--out FILE] [--tracking-uri URI]`.
 
 Expands the spec into trials, runs them as Ray-scheduled torchrun jobs (a local Ray unless
 --address or RAY_ADDRESS names a cluster), tracks them in MLflow and prints a comparison.
@@ -17,6 +18,9 @@ from smolwhisper.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        return report(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", help="a sweep spec, e.g. experiments/smoke.yaml")
     parser.add_argument("--dry-run", action="store_true", help="print the expanded trials and exit")
@@ -29,6 +33,41 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, ConfigError) as error:
         print(f"run.py: {error}", file=sys.stderr)
         return 2
+
+
+def report(argv: list[str]) -> int:
+    """Build the sweep's HTML report from MLflow (default runs/<sweep name>/report.html)."""
+    from pathlib import Path
+
+    from orchestrator.tracking import default_uri
+    from reports.build import ReportError, build_report
+
+    parser = argparse.ArgumentParser(prog="run.py report", description=report.__doc__)
+    parser.add_argument("sweep", help="the sweep's spec file or its name")
+    parser.add_argument("--out", type=Path, help="where to write the HTML (default runs/<sweep name>/report.html)")
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                        help="the MLflow store (default: MLFLOW_TRACKING_URI, else the spec's tracking.mlflow_uri, "
+                             "else ./mlflow.db)")
+    args = parser.parse_args(argv)
+    uri = args.tracking_uri or _spec_uri(args.sweep) or default_uri(Path.cwd())
+    try:
+        build_report(uri, args.sweep, args.out)
+    except ReportError as error:
+        print(f"run.py report: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _spec_uri(sweep: str) -> str:
+    """The store a spec file names in tracking.mlflow_uri, if it is a spec file that names one."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(sweep)
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return ""
+    return ((yaml.safe_load(path.read_text()) or {}).get("tracking") or {}).get("mlflow_uri", "")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,412 @@
+"""Read one sweep back from MLflow and compute what its report shows.
+
+Everything comes through MLflow's tracking API (so a remote tracking server works as well as the
+local SQLite store): the parent run and its spec artifact, the child runs' params, tags, metric
+histories, and their summary.json and per-utterance hypothesis artifacts.
+
+    build_report(tracking_uri, "moe-sweep")  ->  runs/moe-sweep/report.html
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .stats import PairedBootstrap, mean_std, paired_bootstrap_wer
+
+# Curves plotted per trial; everything else is read from the run's latest metrics.
+HISTORY_KEYS = ("train/loss", "val/loss", "val/wer", "moe/load_balance_loss", "train/audio_s_per_s")
+MAX_CURVE_POINTS = 400  # per trial and curve: a laptop-sized chart cannot show more, and the page stays small
+# Params that differ between trials without being an ablation axis.
+NOT_AXES = ("train.seed", "train.out_dir", "train.progress", "params.")
+NOT_AXIS_SECTIONS = ("tracking.",)
+HYPOTHESES_FILE = re.compile(r"step_(\d+)\.jsonl$")
+
+
+class ReportError(ValueError):
+    """The sweep cannot be found or read; the message names what was looked for."""
+
+
+@dataclass
+class Trial:
+    run_id: str
+    trial_id: str
+    variant: str
+    seed: str
+    status: str
+    params: dict[str, str]
+    metrics: dict[str, float]  # latest value of each metric
+    curves: dict[str, tuple[list[int], list[float]]]  # deduplicated by step, thinned for plotting
+    wall_time_s: float
+    log_tail: str = ""
+    utterances: dict[str, dict] = field(default_factory=dict)  # id -> the latest evaluation's record
+    hypotheses_step: int | None = None
+    axes: dict[str, str | None] = field(default_factory=dict)  # None: the axis does not apply
+    group: str = ""
+
+    @property
+    def throughput(self) -> float:
+        """Median audio seconds trained per second: the first steps (compilation, warm-up) do not count."""
+        steps, values = self.curves.get("train/audio_s_per_s", ([], []))
+        return float(np.median(values)) if values else self.metrics.get("train/audio_s_per_s", math.nan)
+
+
+@dataclass
+class Group:
+    """The trials of one configuration that differ only in their seed."""
+
+    name: str
+    variant: str
+    axes: dict[str, str | None]
+    trials: list[Trial]
+    summary: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (mean, std) over seeds
+
+    @property
+    def finished(self) -> list[Trial]:
+        return [t for t in self.trials if t.status == "FINISHED"]
+
+
+@dataclass
+class Effect:
+    """One axis value against the reference value of that axis, over trials matched on everything else."""
+
+    axis: str
+    reference: str
+    value: str
+    n_pairs: int
+    bootstrap: PairedBootstrap
+    seed_mean_difference: float  # mean over matched pairs of their final WER differences
+
+
+@dataclass
+class Sweep:
+    name: str
+    experiment: str
+    parent: Any  # mlflow Run
+    spec: dict
+    trials: list[Trial]
+    axes: list[str]
+    groups: list[Group] = field(default_factory=list)
+    baseline_variant: str = ""
+    metric: str = "val/wer"
+    effects: list[Effect] = field(default_factory=list)
+    headline: Effect | None = None
+
+
+# ------------------------------------------------------------------------------------- reading
+
+def find_sweep(client, sweep: str) -> tuple[str, Any, dict]:
+    """(experiment id, parent run, spec) of a sweep named by its spec file or its name."""
+    name, experiment_name = sweep, sweep
+    path = Path(sweep)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        raw = yaml.safe_load(path.read_text()) or {}
+        name = raw.get("name", path.stem)
+        experiment_name = (raw.get("tracking") or {}).get("experiment") or name
+    experiment = client.get_experiment_by_name(experiment_name)
+    experiments = [experiment] if experiment else client.search_experiments()
+    for candidate in experiments:
+        parents = [r for r in client.search_runs([candidate.experiment_id], f"tags.`smolwhisper.spec` = '{name}'",
+                                                 order_by=["attributes.start_time DESC"])
+                   if "mlflow.parentRunId" not in r.data.tags]
+        if parents:
+            return candidate.experiment_id, parents[0], _spec_of(client, parents[0])
+    raise ReportError(f"no sweep named {name!r} in the MLflow store {client.tracking_uri} (looked for a run "
+                      f"tagged smolwhisper.spec={name!r} in experiment {experiment_name!r}, then in every experiment)")
+
+
+def _spec_of(client, parent) -> dict:
+    """The spec YAML the orchestrator attached to the parent run ({} if there is none)."""
+    for artifact in client.list_artifacts(parent.info.run_id):
+        if artifact.path.endswith((".yaml", ".yml")):
+            with tempfile.TemporaryDirectory() as directory:
+                local = client.download_artifacts(parent.info.run_id, artifact.path, directory)
+                return yaml.safe_load(Path(local).read_text()) or {}
+    return {}
+
+
+def read_trials(client, experiment_id: str, parent_id: str, workers: int = 8) -> list[Trial]:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'",
+                                  max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    # Each run is several round trips to the store: overlap them (SQLite and HTTP both allow it).
+    with ThreadPoolExecutor(workers) as pool:
+        trials = list(pool.map(lambda run: read_trial(client, run), runs))
+    return sorted(trials, key=lambda t: t.trial_id)
+
+
+def read_trial(client, run) -> Trial:
+    tags, run_id = run.data.tags, run.info.run_id
+    curves = {key: thin(*history(client, run_id, key)) for key in HISTORY_KEYS if key in run.data.metrics}
+    trial = Trial(run_id=run_id, trial_id=tags.get("smolwhisper.trial_id", run.info.run_name),
+                  variant=tags.get("smolwhisper.variant", "base"), seed=tags.get("smolwhisper.seed", ""),
+                  status=run.info.status, params=dict(run.data.params), metrics=dict(run.data.metrics),
+                  curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""))
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    with tempfile.TemporaryDirectory() as directory:
+        if "summary.json" in artifacts:
+            summary = json.loads(Path(client.download_artifacts(run_id, "summary.json", directory)).read_text())
+            trial.wall_time_s = float(summary.get("wall_time_s", math.nan))
+        elif run.info.end_time:  # crashed before writing a summary: the run's own clock, queueing included
+            trial.wall_time_s = (run.info.end_time - run.info.start_time) / 1000
+        steps = {int(m.group(1)): path for path in artifacts if (m := HYPOTHESES_FILE.search(path))}
+        if steps:
+            trial.hypotheses_step = max(steps)
+            local = Path(client.download_artifacts(run_id, steps[trial.hypotheses_step], directory))
+            trial.utterances = read_hypotheses(local)
+        if not trial.log_tail and trial.status != "FINISHED" and "train.log" in artifacts:
+            lines = Path(client.download_artifacts(run_id, "train.log", directory)).read_text().splitlines()
+            trial.log_tail = "\n".join(lines[-60:])
+    return trial
+
+
+def history(client, run_id: str, key: str) -> tuple[list[int], list[float]]:
+    """A metric's values by step; a resumed trial logs some steps twice, and the last one counts."""
+    by_step = {}
+    for point in sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp)):
+        by_step[point.step] = point.value
+    steps = sorted(by_step)
+    return steps, [by_step[s] for s in steps]
+
+
+def thin(steps: list[int], values: list[float], limit: int = MAX_CURVE_POINTS) -> tuple[list[int], list[float]]:
+    """At most `limit` evenly spaced points, always keeping the first and the last."""
+    if len(steps) <= limit:
+        return steps, values
+    keep = np.unique(np.linspace(0, len(steps) - 1, limit).round().astype(int))
+    return [steps[i] for i in keep], [values[i] for i in keep]
+
+
+def read_hypotheses(path: Path) -> dict[str, dict]:
+    """Per-utterance records of one evaluation; a line that is not a complete record is skipped."""
+    records = {}
+    needed = ("id", "word_errors", "reference_words")
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and all(key in record for key in needed):
+            records[str(record["id"])] = record
+    return records
+
+
+# --------------------------------------------------------------------------------- computing
+
+def varying_axes(trials: list[Trial]) -> list[str]:
+    """Config keys that differ between trials, except the seed, paths and those the variant decides."""
+    keys = sorted({k for t in trials for k in t.params})
+    axes = []
+    variants = {t.variant for t in trials}
+    for key in keys:
+        if key.startswith(NOT_AXES) or key.startswith(NOT_AXIS_SECTIONS):
+            continue
+        if len({t.params.get(key) for t in trials}) < 2:
+            continue
+        by_variant = defaultdict(set)
+        for t in trials:
+            by_variant[t.variant].add(t.params.get(key))
+        if len(variants) > 1 and all(len(values) == 1 for values in by_variant.values()):
+            continue  # set by the variant itself (e.g. model.decoder_ffn): the variant column says it
+        axes.append(key)
+    return axes
+
+
+def applies(trial: Trial, key: str) -> bool:
+    """Whether an axis means anything for this trial (expert counts do not, for a dense decoder)."""
+    from orchestrator.expand import APPLIES_ONLY_WHEN
+
+    if key not in APPLIES_ONLY_WHEN:
+        return True
+    decider, values = APPLIES_ONLY_WHEN[key]
+    return trial.params.get(decider) in {str(v) for v in values}
+
+
+def display(value: str | None) -> str:
+    return {"True": "on", "False": "off", None: "–"}.get(value, value)
+
+
+def assign_groups(trials: list[Trial], axes: list[str], metric: str = "val/wer") -> list[Group]:
+    groups: dict[tuple, Group] = {}
+    for trial in trials:
+        trial.axes = {key: trial.params.get(key) if applies(trial, key) else None for key in axes}
+        label = ",".join([trial.variant] + [f"{key.split('.')[-1]}={display(v)}"
+                                            for key, v in trial.axes.items() if v is not None])
+        key = (trial.variant, tuple(trial.axes.values()))
+        if key not in groups:
+            groups[key] = Group(label, trial.variant, trial.axes, [])
+        groups[key].trials.append(trial)
+        trial.group = label
+    for group in groups.values():
+        summarize(group, metric)
+    return list(groups.values())
+
+
+SUMMARY_METRICS = ("train/loss", "val/loss", "val/wer", "val/cer")
+
+
+def summarize(group: Group, metric: str = "val/wer") -> None:
+    """Mean and spread over the seeds that finished (a failed seed would bias the mean)."""
+    finished = group.finished
+    for key in dict.fromkeys(SUMMARY_METRICS + (metric,)):
+        group.summary[key] = mean_std([t.metrics.get(key) for t in finished])
+    group.summary["throughput"] = mean_std([t.throughput for t in finished])
+    group.summary["wall_time_s"] = mean_std([t.wall_time_s for t in finished])
+    for key in ("params.total", "params.active"):
+        group.summary[key] = mean_std([float(t.params[key]) for t in group.trials if key in t.params])
+
+
+def axis_order(values: set[str]) -> list[str]:
+    """Reference value first: off before on, smaller numbers first."""
+    def key(value: str):
+        try:
+            return (0, float({"False": 0, "True": 1}.get(value, value)), value)
+        except ValueError:
+            return (1, 0.0, value)
+
+    return sorted(values, key=key)
+
+
+def axis_effects(trials: list[Trial], axes: list[str], baseline_variant: str, n_resamples: int = 2000,
+                 seed: int = 0) -> list[Effect]:
+    """For each axis and each non-reference value: the paired WER difference against the reference.
+
+    Trials are matched on every other axis and the seed (an axis that does not apply to one of
+    the two matches anything), so "noisy top-k on vs off" compares otherwise identical runs and
+    averages over the other axes. Errors of matched trials are summed per utterance in each arm,
+    and utterances are resampled (pairs keep their utterances together).
+    """
+    usable = [t for t in trials if t.status == "FINISHED" and t.utterances]
+    effects = []
+    all_axes = (["variant"] if len({t.variant for t in trials}) > 1 else []) + axes
+    for axis in all_axes:
+        value_of = (lambda t: t.variant) if axis == "variant" else (lambda t, a=axis: t.axes.get(a))
+        values = {value_of(t) for t in usable} - {None}
+        if len(values) < 2:
+            continue
+        ordered = axis_order(values)
+        reference = baseline_variant if axis == "variant" and baseline_variant in values else ordered[0]
+        for value in [v for v in ordered if v != reference]:
+            pairs = matched_pairs(usable, axis, value_of, reference, value)
+            effect = paired_effect(axis, reference, value, pairs, n_resamples, seed) if pairs else None
+            if effect:
+                effects.append(effect)
+    return effects
+
+
+def matched_pairs(trials: list[Trial], axis: str, value_of, reference: str, value: str) -> list[tuple[Trial, Trial]]:
+    others = [a for a in (trials[0].axes if trials else {}) if a != axis]
+
+    def match(a: Trial, b: Trial) -> bool:
+        return a.seed == b.seed and all(a.axes.get(k) is None or b.axes.get(k) is None or a.axes[k] == b.axes[k]
+                                        for k in others) and (axis == "variant" or a.variant == b.variant)
+
+    arm_a = [t for t in trials if value_of(t) == reference]
+    return [(a, b) for b in trials if value_of(b) == value for a in arm_a if match(a, b)]
+
+
+def paired_effect(axis: str, reference: str, value: str, pairs: list[tuple[Trial, Trial]], n_resamples: int,
+                  seed: int) -> Effect | None:
+    """None where the matched trials share no evaluated utterance (different validation sets)."""
+    ids = sorted(set.intersection(*(set(a.utterances) & set(b.utterances) for a, b in pairs)))
+    if not ids:
+        return None
+    counts = np.zeros((4, len(ids)))  # errors A, words A, errors B, words B
+    for a, b in pairs:
+        for row, trial in ((0, a), (2, b)):
+            counts[row] += [trial.utterances[i]["word_errors"] for i in ids]
+            counts[row + 1] += [trial.utterances[i]["reference_words"] for i in ids]
+    bootstrap = paired_bootstrap_wer(*counts, n_resamples=n_resamples, seed=seed)
+    seed_mean = float(np.mean([b.metrics.get("val/wer", math.nan) - a.metrics.get("val/wer", math.nan)
+                               for a, b in pairs]))
+    return Effect(axis, reference, value, len(pairs), bootstrap, seed_mean)
+
+
+def ranked(groups: list[Group], metric: str) -> list[Group]:
+    """Groups by their seed-mean metric, best (lowest) first; groups with no finished seed last."""
+    def key(group: Group):
+        mean = group.summary.get(metric, (math.nan, math.nan))[0]
+        return (math.isnan(mean), mean if not math.isnan(mean) else 0.0, group.name)
+
+    return sorted(groups, key=key)
+
+
+def best_and_baseline(sweep: Sweep) -> tuple[Group | None, Group | None]:
+    """The best group, and the best group of the baseline variant (the strongest baseline is the fair one)."""
+    order = [g for g in ranked(sweep.groups, sweep.metric) if not math.isnan(g.summary[sweep.metric][0])]
+    baselines = [g for g in order if g.variant == sweep.baseline_variant]
+    return (order[0] if order else None), (baselines[0] if baselines else None)
+
+
+def headline_effect(sweep: Sweep, n_resamples: int = 2000) -> Effect | None:
+    """Best group against the baseline group, trials paired by seed."""
+    best, baseline = best_and_baseline(sweep)
+    if not best or not baseline or best is baseline:
+        return None
+    usable = lambda group: {t.seed: t for t in group.finished if t.utterances}  # noqa: E731
+    a, b = usable(baseline), usable(best)
+    pairs = [(a[seed], b[seed]) for seed in sorted(set(a) & set(b))]
+    return paired_effect("group", baseline.name, best.name, pairs, n_resamples, 0) if pairs else None
+
+
+def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> Sweep:
+    from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file otherwise
+    client = MlflowClient(tracking_uri)
+    experiment_id, parent, spec = find_sweep(client, sweep)
+    trials = read_trials(client, experiment_id, parent.info.run_id)
+    if not trials:
+        raise ReportError(f"sweep {sweep!r} (run {parent.info.run_id}) has no trial runs yet")
+    axes = varying_axes(trials)
+    result = Sweep(name=parent.data.tags.get("smolwhisper.spec", parent.info.run_name),
+                   experiment=client.get_experiment(experiment_id).name, parent=parent, spec=spec,
+                   trials=trials, axes=axes)
+    report_options = spec.get("report") or {}
+    result.metric = report_options.get("metric", "val/wer")
+    result.groups = assign_groups(trials, axes, result.metric)
+    variants = list((spec.get("sweep") or {}).get("variants") or {}) or sorted({t.variant for t in trials})
+    result.baseline_variant = report_options.get("baseline") or variants[0]
+    result.effects = axis_effects(trials, axes, result.baseline_variant, n_resamples)
+    result.headline = headline_effect(result, n_resamples)
+    return result
+
+
+def device_hours(sweep: Sweep) -> tuple[float, str]:
+    """Wall time of every trial (failed ones too: they used the machine) times its devices."""
+    resources = sweep.spec.get("resources") or {}
+    gpus, cpus = int(resources.get("gpus", 0) or 0), int(resources.get("cpus", 1) or 1)
+    seconds = sum(t.wall_time_s for t in sweep.trials if math.isfinite(t.wall_time_s))
+    return (seconds * gpus / 3600, "GPU-hours") if gpus else (seconds * cpus / 3600, "CPU-hours")
+
+
+def build_report(tracking_uri: str, sweep: str, out: Path | None = None) -> Path:
+    """Write the sweep's self-contained HTML report; returns its path (default runs/<name>/report.html)."""
+    from .html import render
+
+    started = time.perf_counter()
+    data = load_sweep(tracking_uri, sweep)
+    out = Path(out) if out else Path("runs") / data.name / "report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out.write_text(render(data, generated, tracking_uri), encoding="utf-8")
+    print(f"report: {out} ({out.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
+    return out

@@ -1,0 +1,344 @@
+"""Turn a computed Sweep into one self-contained HTML page: plotly charts, tables, transcripts.
+
+plotly.js is inlined once (offline, no CDN); each chart is a JSON figure drawn by Plotly.newPlot.
+The page layout lives in template.html (Jinja2, autoescaped).
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.offline import get_plotlyjs
+
+from .build import Group, Sweep, Trial, best_and_baseline, device_hours, display, ranked
+
+TEMPLATE = Path(__file__).with_name("template.html")
+PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
+N_SAMPLE_UTTERANCES = 6
+LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=40, b=50), height=380,
+              legend=dict(font=dict(size=11)), font=dict(size=12))
+
+
+# -------------------------------------------------------------------------------- formatting
+
+def percent(value: float, digits: int = 2) -> str:
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.{digits}f}%"
+
+
+def mean_pm(pair: tuple[float, float], fmt) -> str:
+    mean, std = pair
+    if math.isnan(mean):
+        return "–"
+    return fmt(mean) if math.isnan(std) else f"{fmt(mean)} ± {fmt(std)}"
+
+
+def count(value: float) -> str:
+    if math.isnan(value):
+        return "–"
+    return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value / 1e3:.1f}k"
+
+
+def duration(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "–"
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def points(value: float) -> str:
+    """A WER difference in percentage points, signed."""
+    return f"{100 * value:+.2f}"
+
+
+# ------------------------------------------------------------------------------------ charts
+
+def figure(fig: go.Figure, **layout) -> str:
+    fig.update_layout(**{**LAYOUT, **layout})
+    # "</" cannot appear inside a <script> element: escape it in the JSON (still valid JSON)
+    return fig.to_json(validate=False).replace("</", "<\\/")
+
+
+def colors_of(groups: list[Group]) -> dict[str, str]:
+    return {g.name: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
+
+
+def curve_figure(trials: list[Trial], key: str, colors: dict[str, str], title: str, y_title: str,
+                 y_percent: bool = False) -> go.Figure | None:
+    fig, shown = go.Figure(), set()
+    for trial in trials:
+        if key not in trial.curves or not trial.curves[key][0]:
+            continue
+        steps, values = trial.curves[key]
+        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers" if len(steps) < 30 else "lines",
+                                   name=trial.group, legendgroup=trial.group, showlegend=trial.group not in shown,
+                                   line=dict(color=colors[trial.group], width=1.5), marker=dict(size=5),
+                                   hovertemplate=f"{html.escape(trial.trial_id)}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"))
+        shown.add(trial.group)
+    if not fig.data:
+        return None
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title)
+    if y_percent:
+        fig.update_yaxes(tickformat=".1%")
+    return fig
+
+
+def wer_bars(groups: list[Group], colors: dict[str, str], metric: str) -> go.Figure:
+    order = [g for g in ranked(groups, metric) if not math.isnan(g.summary[metric][0])][::-1]
+    fig = go.Figure(go.Bar(
+        y=[g.name for g in order], x=[g.summary[metric][0] for g in order], orientation="h",
+        marker_color=[colors[g.name] for g in order], name="mean over seeds",
+        error_x=dict(type="data", array=[0 if math.isnan(g.summary[metric][1]) else g.summary[metric][1]
+                                         for g in order]),
+        hovertemplate="%{y}<br>mean %{x:.2%}<extra></extra>"))
+    seeds = [(g.name, t) for g in order for t in g.finished if metric in t.metrics]
+    fig.add_trace(go.Scatter(y=[name for name, _ in seeds], x=[t.metrics[metric] for _, t in seeds], mode="markers",
+                             marker=dict(color="black", size=6, symbol="circle-open"), name="one seed",
+                             text=[t.trial_id for _, t in seeds], hovertemplate="%{text}<br>%{x:.2%}<extra></extra>"))
+    fig.update_xaxes(tickformat=".1%", title=f"{metric} (bar: mean, whisker: ± 1 std over seeds)")
+    fig.update_layout(height=max(300, 28 * len(order) + 120), showlegend=True,
+                      margin=dict(l=20, r=20, t=40, b=50), title=f"{metric} per configuration")
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
+def scatter_vs(groups: list[Group], colors: dict[str, str], metric: str, x_key: str, x_title: str,
+               log_x: bool) -> go.Figure | None:
+    fig = go.Figure()
+    for g in groups:
+        x, y = g.summary.get(x_key, (math.nan, math.nan)), g.summary[metric]
+        if math.isnan(x[0]) or math.isnan(y[0]):
+            continue
+        fig.add_trace(go.Scatter(
+            x=[x[0]], y=[y[0]], mode="markers", name=g.name, marker=dict(size=11, color=colors[g.name]),
+            error_y=dict(type="data", array=[0 if math.isnan(y[1]) else y[1]]),
+            error_x=dict(type="data", array=[0 if math.isnan(x[1]) else x[1]]),
+            hovertemplate=f"{html.escape(g.name)}<br>%{{x:.4g}}<br>%{{y:.2%}}<extra></extra>"))
+    if not fig.data:
+        return None
+    fig.update_xaxes(title=x_title, type="log" if log_x else "linear")
+    fig.update_yaxes(title=metric, tickformat=".1%")
+    return fig
+
+
+def effects_figure(sweep: Sweep) -> go.Figure | None:
+    effects = sweep.effects + ([sweep.headline] if sweep.headline else [])
+    if not effects:
+        return None
+    labels = [effect_label(e) for e in effects][::-1]
+    effects = effects[::-1]
+    fig = go.Figure(go.Scatter(
+        x=[100 * e.bootstrap.difference for e in effects], y=labels, mode="markers",
+        marker=dict(size=10, color=["#888" if e.bootstrap.within_noise else "#d62728" if e.bootstrap.difference > 0
+                                    else "#2ca02c" for e in effects]),
+        error_x=dict(type="data", symmetric=False,
+                     array=[100 * (e.bootstrap.high - e.bootstrap.difference) for e in effects],
+                     arrayminus=[100 * (e.bootstrap.difference - e.bootstrap.low) for e in effects]),
+        hovertemplate="%{y}<br>%{x:+.2f} WER points<extra></extra>"))
+    fig.add_vline(x=0, line_dash="dash", line_color="#444")
+    fig.update_xaxes(title="WER difference, percentage points (95% paired-bootstrap CI); < 0 is better")
+    fig.update_yaxes(automargin=True)
+    fig.update_layout(height=max(260, 34 * len(effects) + 120), margin=dict(l=20, r=20, t=40, b=50),
+                      title="Effects: value minus reference, matched trials")
+    return fig
+
+
+def effect_label(effect) -> str:
+    if effect.axis == "group":
+        return f"best vs baseline: {effect.value} vs {effect.reference}"
+    return f"{effect.axis.split('.')[-1]}: {display(effect.value)} vs {display(effect.reference)}"
+
+
+def expert_load_figure(group: Group) -> go.Figure | None:
+    """Fraction of tokens per expert (columns) in each MoE layer (rows), at the end of training,
+    averaged over the finished seeds. A balanced router gives 1 / n_experts everywhere."""
+    trials = group.finished or group.trials
+    cells: dict[tuple[int, int], list[float]] = {}
+    for trial in trials:
+        for key, value in trial.metrics.items():
+            if key.startswith("moe/load_l"):
+                layer, expert = key[len("moe/load_l"):].split("_e")
+                cells.setdefault((int(layer), int(expert)), []).append(value)
+    if not cells:
+        return None
+    n_layers, n_experts = max(l for l, _ in cells) + 1, max(e for _, e in cells) + 1
+    z = [[sum(cells[(l, e)]) / len(cells[(l, e)]) if (l, e) in cells else None for e in range(n_experts)]
+         for l in range(n_layers)]
+    fig = go.Figure(go.Heatmap(z=z, x=[f"e{e}" for e in range(n_experts)], y=[f"layer {l}" for l in range(n_layers)],
+                               colorscale="Viridis", zmin=0, zmax=max(2 / n_experts, max(max(v or 0 for v in row) for row in z)),
+                               colorbar=dict(title="share", tickformat=".0%"),
+                               hovertemplate="%{y}, %{x}: %{z:.1%} of tokens<extra></extra>"))
+    fig.update_layout(title=dict(text=html.escape(group.name), font=dict(size=12)),
+                      height=max(220, 26 * n_layers + 120), margin=dict(l=60, r=10, t=40, b=40))
+    return fig
+
+
+# ------------------------------------------------------------------------------- transcripts
+
+def normalizer_for(trial: Trial):
+    from smolwhisper.metrics import normalize_english, normalize_gigaspeech
+
+    return normalize_gigaspeech if trial.params.get("eval.normalizer") == "gigaspeech" else normalize_english
+
+
+def word_diff(reference: str, hypothesis: str) -> str:
+    """The hypothesis as HTML, with substituted, inserted and deleted words marked (difflib alignment
+    of the word lists; close to, though not always identical with, the Levenshtein alignment
+    that counted the errors)."""
+    ref, hyp = reference.split(), hypothesis.split()
+    parts = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=ref, b=hyp, autojunk=False).get_opcodes():
+        said, heard = html.escape(" ".join(ref[i1:i2])), html.escape(" ".join(hyp[j1:j2]))
+        if op == "equal":
+            parts.append(heard)
+        elif op == "replace":
+            parts.append(f'<span class="sub" title="reference: {said}">{heard}</span>')
+        elif op == "insert":
+            parts.append(f'<ins title="inserted">{heard}</ins>')
+        else:
+            parts.append(f'<del title="deleted">{said}</del>')
+    return " ".join(parts)
+
+
+def sample_transcripts(groups: list[Group]) -> list[dict]:
+    """Utterances on which the configurations disagree most, with each one's hypothesis.
+
+    Each group shows its lowest finished seed's latest evaluation."""
+    shown = {}
+    for g in groups:
+        trials = sorted((t for t in g.finished if t.utterances), key=lambda t: (len(t.seed), t.seed))
+        if trials:
+            shown[g.name] = trials[0]
+    if not shown:
+        return []
+    ids = set.intersection(*(set(t.utterances) for t in shown.values()))
+
+    def disagreement(utterance_id: str):
+        errors = [t.utterances[utterance_id]["word_errors"] for t in shown.values()]
+        return (-(max(errors) - min(errors)), -sum(errors), utterance_id)
+
+    samples = []
+    for utterance_id in sorted(ids, key=disagreement)[:N_SAMPLE_UTTERANCES]:
+        first = next(iter(shown.values()))
+        normalize = normalizer_for(first)
+        reference = normalize(str(first.utterances[utterance_id].get("reference", "")))
+        rows = []
+        for name, trial in shown.items():
+            record = trial.utterances[utterance_id]
+            rows.append({"group": name, "trial": trial.trial_id,
+                         "html": word_diff(reference, normalize(str(record.get("hypothesis", "")))),
+                         "errors": record["word_errors"], "words": record["reference_words"]})
+        samples.append({"id": utterance_id, "reference": reference, "rows": rows})
+    return samples
+
+
+# ------------------------------------------------------------------------------------- page
+
+def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: Group | None) -> list[dict]:
+    rows = []
+    for g in groups:
+        s = g.summary
+        statuses = [t.status for t in g.trials]
+        rows.append({
+            "name": g.name, "variant": g.variant, "best": g is best, "baseline": g.variant == sweep.baseline_variant,
+            "axes": [display(g.axes.get(a)) for a in sweep.axes],
+            "seeds": f"{len(g.finished)}/{len(g.trials)}",
+            "cells": [
+                (s["params.total"][0], count(s["params.total"][0])),
+                (s["params.active"][0], count(s["params.active"][0])),
+                (s["train/loss"][0], mean_pm(s["train/loss"], lambda v: f"{v:.3f}")),
+                (s["val/loss"][0], mean_pm(s["val/loss"], lambda v: f"{v:.3f}")),
+                (s["val/wer"][0], mean_pm(s["val/wer"], percent)),
+                (s["val/cer"][0], mean_pm(s["val/cer"], percent)),
+                (s["throughput"][0], mean_pm(s["throughput"], lambda v: f"{v:.1f}")),
+                (s["wall_time_s"][0], mean_pm(s["wall_time_s"], duration)),
+            ],
+            "status": ", ".join(f"{statuses.count(x)} {x.lower()}" for x in dict.fromkeys(statuses)),
+            "failed": any(x != "FINISHED" for x in statuses),
+        })
+    return rows
+
+
+def trial_rows(sweep: Sweep) -> list[dict]:
+    rows = []
+    for t in sweep.trials:
+        rows.append({"id": t.trial_id, "group": t.group, "seed": t.seed, "status": t.status,
+                     "cells": [(t.metrics.get("train/loss", math.nan), f"{t.metrics.get('train/loss', math.nan):.3f}"),
+                               (t.metrics.get("val/loss", math.nan), f"{t.metrics.get('val/loss', math.nan):.3f}"),
+                               (t.metrics.get("val/wer", math.nan), percent(t.metrics.get("val/wer", math.nan))),
+                               (t.metrics.get("val/cer", math.nan), percent(t.metrics.get("val/cer", math.nan))),
+                               (t.throughput, f"{t.throughput:.1f}"), (t.wall_time_s, duration(t.wall_time_s))]})
+    return rows
+
+
+def effect_rows(sweep: Sweep) -> list[dict]:
+    rows = []
+    for e in ([sweep.headline] if sweep.headline else []) + sweep.effects:
+        b = e.bootstrap
+        if b.within_noise:
+            verdict = "within noise: the 95% interval contains 0"
+        else:
+            verdict = f"real: {display(e.value)} is {'worse' if b.difference > 0 else 'better'}"
+        rows.append({"label": effect_label(e), "difference": points(b.difference),
+                     "interval": f"[{points(b.low)}, {points(b.high)}]", "verdict": verdict,
+                     "noise": b.within_noise, "better": b.difference < 0, "pairs": e.n_pairs,
+                     "utterances": b.n_utterances, "seed_mean": points(e.seed_mean_difference)})
+    return rows
+
+
+def header(sweep: Sweep, generated: str, tracking_uri: str) -> dict:
+    tags = sweep.parent.data.tags
+    resources = sweep.spec.get("resources") or {}
+    hours, unit = device_hours(sweep)
+    statuses = [t.status for t in sweep.trials]
+    on_gpu = any("gpu/peak_memory_gb" in t.metrics for t in sweep.trials)
+    started = datetime.fromtimestamp(sweep.parent.info.start_time / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return {
+        "name": sweep.name, "experiment": sweep.experiment, "generated": generated, "started": started,
+        "commit": tags.get("smolwhisper.git_commit", "unknown"), "host": tags.get("smolwhisper.host", "unknown"),
+        "hardware": (f"{resources.get('gpus', 0)} GPU, {resources.get('cpus', 1)} CPU, "
+                     f"{resources.get('nproc_per_node', 1)} process(es) per trial"
+                     + ("" if on_gpu or not resources.get("gpus") else " (no GPU metrics logged)")),
+        "n_trials": len(statuses), "statuses": ", ".join(f"{statuses.count(s)} {s.lower()}" for s in dict.fromkeys(statuses)),
+        "device_hours": f"{hours:.2f} {unit}", "status": sweep.parent.info.status, "tracking_uri": tracking_uri,
+        "metric": sweep.metric, "baseline": sweep.baseline_variant,
+    }
+
+
+def render(sweep: Sweep, generated: str, tracking_uri: str) -> str:
+    groups = ranked(sweep.groups, sweep.metric)
+    colors = colors_of(groups)
+    best, baseline = best_and_baseline(sweep)
+    trials = sorted(sweep.trials, key=lambda t: [g.name for g in groups].index(t.group))
+    charts = {
+        "train_loss": curve_figure(trials, "train/loss", colors, "Training loss", "train/loss"),
+        "val_loss": curve_figure(trials, "val/loss", colors, "Validation loss", "val/loss"),
+        "wer_steps": curve_figure(trials, "val/wer", colors, "Validation WER over training", "val/wer", True),
+        "wer_bars": wer_bars(groups, colors, sweep.metric),
+        "params_wer": scatter_vs(groups, colors, sweep.metric, "params.active", "active parameters (log)", True),
+        "throughput_wer": scatter_vs(groups, colors, sweep.metric, "throughput", "throughput, audio s / s", False),
+        "effects": effects_figure(sweep),
+        "balance": curve_figure(trials, "moe/load_balance_loss", colors, "MoE load-balance loss", "load balance loss"),
+    }
+    heatmaps = [(g.name, fig) for g in groups if (fig := expert_load_figure(g))]
+    figures = {name: figure(fig) for name, fig in charts.items() if fig is not None}
+    heatmap_figures = [(f"heatmap_{i}", name, figure(fig, height=fig.layout.height, margin=fig.layout.margin))
+                       for i, (name, fig) in enumerate(heatmaps)]
+    failed = [t for t in sweep.trials if t.status != "FINISHED"]
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), autoescape=True,
+                                     undefined=jinja2.StrictUndefined)
+    return environment.get_template(TEMPLATE.name).render(
+        h=header(sweep, generated, tracking_uri), axes=[a.split(".")[-1] for a in sweep.axes],
+        axis_keys=sweep.axes, rows=table_rows(sweep, groups, best, baseline), trial_rows=trial_rows(sweep),
+        effects=effect_rows(sweep), figures=figures, heatmaps=heatmap_figures, failed=failed,
+        samples=sample_transcripts(groups), best=best, baseline=baseline, headline=sweep.headline,
+        headline_row=effect_rows(sweep)[0] if sweep.headline else None,
+        plotly_js=get_plotlyjs(), figures_json=json.dumps(list(figures) + [h[0] for h in heatmap_figures]),
+        colors=colors, percent=percent, mean_pm=mean_pm,
+    )

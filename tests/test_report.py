@@ -1,0 +1,223 @@
+"""The sweep report: numbers checked by hand on a synthetic MLflow sweep, the bootstrap against numpy,
+the HTML's tables, failures and transcripts, and the `run.py report` command."""
+
+import html.parser
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reports.build import build_report, load_sweep
+from reports.html import word_diff
+from reports.stats import mean_std, paired_bootstrap_wer
+
+from helpers import REPORT_SWEEP_ERRORS, report_sweep, write_synthetic_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("report_store")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    spec, trials = report_sweep()
+    write_synthetic_sweep(uri, root / "artifacts", "hand", spec, trials)
+    return uri
+
+
+@pytest.fixture(scope="module")
+def sweep(store):
+    return load_sweep(store, "hand")
+
+
+@pytest.fixture(scope="module")
+def page(store, tmp_path_factory) -> str:
+    return build_report(store, "hand", tmp_path_factory.mktemp("report") / "report.html").read_text()
+
+
+def bootstrap_by_hand(a_errors, a_words, b_errors, b_words, n_resamples, seed):
+    """The documented procedure written out plainly: one rng.integers draw per resample."""
+    rng = np.random.default_rng(seed)
+    n = len(a_errors)
+    differences = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        differences.append(sum(b_errors[i] for i in idx) / sum(b_words[i] for i in idx)
+                           - sum(a_errors[i] for i in idx) / sum(a_words[i] for i in idx))
+    return np.percentile(differences, [2.5, 97.5])
+
+
+def per_utterance(*keys):
+    return np.sum([REPORT_SWEEP_ERRORS[k] for k in keys], axis=0)
+
+
+def test_mean_std_is_the_sample_standard_deviation():
+    assert mean_std([0.30, 0.32]) == pytest.approx((0.31, math.sqrt(2 * 0.01 ** 2)))
+    mean, std = mean_std([0.25])
+    assert mean == 0.25 and math.isnan(std)  # one seed has no spread, not a spread of zero
+    assert all(math.isnan(v) for v in mean_std([]))
+
+
+def test_paired_bootstrap_matches_the_procedure_done_by_hand():
+    rng = np.random.default_rng(1)
+    words = rng.integers(3, 30, 40)
+    a, b = rng.binomial(words, 0.3), rng.binomial(words, 0.25)
+    result = paired_bootstrap_wer(a, words, b, words, n_resamples=300, seed=7)
+    assert result.difference == pytest.approx(b.sum() / words.sum() - a.sum() / words.sum())
+    assert (result.low, result.high) == pytest.approx(tuple(bootstrap_by_hand(a, words, b, words, 300, 7)))
+    assert result.n_utterances == 40 and result.low < result.difference < result.high
+
+
+def test_paired_bootstrap_separates_a_consistent_gain_from_noise():
+    words = np.full(50, 10)
+    a = np.full(50, 3)
+    better = paired_bootstrap_wer(a, words, a - 1, words, n_resamples=200)  # one error fewer everywhere
+    assert better.difference == pytest.approx(-0.1) and (better.low, better.high) == pytest.approx((-0.1, -0.1))
+    assert not better.within_noise
+    swapped = paired_bootstrap_wer(a, words, np.roll(a + np.tile([1, -1], 25), 0), words, n_resamples=200)
+    assert swapped.within_noise and swapped.difference == 0
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_bootstrap_wer(a, words, a[:3], words)
+
+
+def test_groups_hold_seed_means_and_spreads_of_finished_trials(sweep):
+    groups = {g.name: g for g in sweep.groups}
+    assert set(groups) == {"dense", "moe,noisy_topk=off", "moe,noisy_topk=on"}
+    assert sweep.axes == ["model.noisy_topk"]  # decoder_ffn is the variant's; seed and paths are not axes
+    assert groups["dense"].summary["val/wer"] == pytest.approx((0.31, math.sqrt(2) * 0.01))
+    assert groups["moe,noisy_topk=off"].summary["val/wer"] == pytest.approx((0.26, math.sqrt(2) * 0.01))
+    # the failed third seed does not count: mean of 0.24 and 0.29
+    on = groups["moe,noisy_topk=on"]
+    assert [t.status for t in on.trials].count("FAILED") == 1
+    assert on.summary["val/wer"] == pytest.approx((0.265, math.sqrt(2 * 0.025 ** 2)))
+    assert on.summary["val/cer"][0] == pytest.approx(0.1325)
+    assert groups["dense"].summary["throughput"] == pytest.approx((225.0, 0.0))  # median of 100, 200, 300, 250
+    assert groups["dense"].axes == {"model.noisy_topk": None}  # does not apply to a dense decoder
+
+
+def test_a_resumed_trial_counts_the_last_value_logged_for_a_step(sweep):
+    trial = next(t for t in sweep.trials if t.trial_id == "dense,seed=0")
+    assert trial.curves["train/loss"] == ([1, 2, 3, 4], [5.0, 4.0, 3.0, 2.3])
+
+
+def test_axis_effects_are_paired_bootstraps_over_matched_trials(sweep):
+    effects = {(e.axis, e.value): e for e in sweep.effects}
+    assert set(effects) == {("variant", "moe"), ("model.noisy_topk", "True")}
+
+    noisy = effects[("model.noisy_topk", "True")]  # on vs off, matched by seed
+    off, on = per_utterance(("moe", False, 0), ("moe", False, 1)), per_utterance(("moe", True, 0), ("moe", True, 1))
+    words = np.full(5, 40)
+    assert noisy.n_pairs == 2 and noisy.bootstrap.difference == pytest.approx(53 / 200 - 52 / 200)
+    low, high = bootstrap_by_hand(off, words, on, words, 2000, 0)
+    assert (noisy.bootstrap.low, noisy.bootstrap.high) == pytest.approx((low, high))
+    assert noisy.bootstrap.within_noise
+
+    variant = effects[("variant", "moe")]  # each MoE trial against the dense trial of its seed
+    dense = 2 * per_utterance(("dense", None, 0), ("dense", None, 1))
+    moe = per_utterance(*(k for k in REPORT_SWEEP_ERRORS if k[0] == "moe"))
+    assert variant.reference == "dense" and variant.n_pairs == 4
+    assert variant.bootstrap.difference == pytest.approx(105 / 400 - 124 / 400)
+    low, high = bootstrap_by_hand(dense, np.full(5, 80), moe, np.full(5, 80), 2000, 0)
+    assert (variant.bootstrap.low, variant.bootstrap.high) == pytest.approx((low, high))
+    assert not variant.bootstrap.within_noise and variant.bootstrap.high < 0
+
+    headline = sweep.headline  # the best group against the (best) baseline group, paired by seed
+    assert (headline.reference, headline.value) == ("dense", "moe,noisy_topk=off")
+    assert headline.bootstrap.difference == pytest.approx(52 / 200 - 62 / 200)
+
+
+class TableReader(html.parser.HTMLParser):
+    """The text of each cell of each row of the table with the given id."""
+
+    def __init__(self, table_id: str):
+        super().__init__()
+        self.table_id, self.inside, self.depth, self.rows, self.cell = table_id, False, 0, [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.depth += 1
+            if dict(attrs).get("id") == self.table_id:
+                self.inside, self.depth = True, 1
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if self.inside and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+        elif self.inside and tag == "table":
+            self.depth -= 1
+            self.inside = self.depth > 0
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def table(page: str, table_id: str) -> list[list[str]]:
+    reader = TableReader(table_id)
+    reader.feed(page)
+    return reader.rows
+
+
+def test_the_table_has_one_row_per_configuration_best_first(page):
+    header, *rows = table(page, "groups")
+    assert header == ["configuration", "noisy_topk", "seeds ok", "params", "active", "train loss", "val loss",
+                      "WER", "CER", "audio s/s", "wall time", "status"]
+    assert [r[0] for r in rows] == ["moe,noisy_topk=off best", "moe,noisy_topk=on", "dense baseline"]
+    off, on, dense = rows
+    assert off[1:5] == ["off", "2/2", "2.50M", "1.25M"]
+    assert off[7] == "26.00% ± 1.41%" and on[7] == "26.50% ± 3.54%" and dense[7] == "31.00% ± 1.41%"
+    assert dense[1] == "–" and dense[5] == "2.310 ± 0.014" and dense[9] == "225.0 ± 0.0"
+    assert on[2] == "2/3" and on[11] == "2 finished, 1 failed"
+    assert off[10] == "30.0 min ± 0 s"
+
+
+def test_the_page_states_effects_plainly_and_shows_the_header(page):
+    effects = {row[0]: row for row in table(page, "effects-table")[1:]}
+    assert effects["noisy_topk: on vs off"][1] == "+0.50"
+    assert effects["noisy_topk: on vs off"][-1] == "within noise: the 95% interval contains 0"
+    assert effects["variant: moe vs dense"][1] == "-4.75" and effects["variant: moe vs dense"][-1] == "real: moe is better"
+    assert "best vs baseline: moe,noisy_topk=off vs dense" in effects
+    # 6 trials x 30 min + the failed one's 10 min, on 2 CPUs each
+    assert "6.33 CPU-hours" in page and "0123456789ab" in page and "testhost" in page and ">7</b>" in page
+
+
+def test_a_failed_trial_is_shown_with_its_log_tail(page):
+    failures = page[page.index('id="failures"'):]
+    assert "moe,noisy_topk=on,seed=2" in failures and "FAILED" in failures
+    assert "RuntimeError: boom &lt;at&gt; step 2" in failures  # escaped, not interpreted
+
+
+def test_transcripts_mark_word_differences(page):
+    assert word_diff("the lazy dog", "the lazy frog") == 'the lazy <span class="sub" title="reference: dog">frog</span>'
+    assert word_diff("a b c", "a c d") == "a <del title=\"deleted\">b</del> c <ins title=\"inserted\">d</ins>"
+    assert word_diff("x <y>", "x") == 'x <del title="deleted">&lt;y&gt;</del>'
+    transcripts = page[page.index('id="transcripts"'):page.index('id="failures"')]
+    assert '<span class="sub" title="reference: dog">frog</span>' in transcripts
+    assert transcripts.count('class="ref"') == 5  # every utterance: the configurations disagree on all
+
+
+def test_the_page_is_self_contained(page):
+    assert page.count("Plotly.newPlot(") == 1 and "<script src" not in page and "<link" not in page
+    assert len(page) < 10e6
+
+
+@pytest.mark.slow
+def test_run_py_report_finds_the_sweep_by_name_or_spec_file(store, tmp_path):
+    import yaml
+
+    spec, _ = report_sweep()
+    (tmp_path / "hand.yaml").write_text(yaml.safe_dump(spec))
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "report", "hand.yaml", "--tracking-uri", store],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs" / "hand" / "report.html").stat().st_size > 1e6
+    missing = subprocess.run([sys.executable, str(ROOT / "run.py"), "report", "nope", "--tracking-uri", store,
+                              "--out", str(tmp_path / "x.html")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no sweep named 'nope'" in missing.stderr
