@@ -99,3 +99,105 @@ def write_tone_corpus(root, n_train: int = 48, n_validation: int = 6, seed: int 
             lines.append(json.dumps({"audio_filepath": f"{split}/{i:03d}.wav", "text": text, "duration": seconds}))
         (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
     return root
+
+
+# --- synthetic MLflow sweeps (what the orchestrator and trainer leave behind), for the report ---
+
+def write_synthetic_sweep(tracking_uri: str, artifact_dir, name: str, spec: dict, trials: list[dict]) -> str:
+    """A parent run and one child run per trial, tagged and logged as orchestrator/ and train.py do.
+
+    Each trial: {"trial_id", "variant", "seed", "status", "params": {...}, "metrics": {key: [(step, value)]},
+    "utterances": [hypothesis records] (optional), "eval_step", "wall_time_s", "log_tail" (optional)}.
+    Returns the parent run id.
+    """
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.create_experiment(name, artifact_location=Path(artifact_dir).resolve().as_uri())
+    tags = {"smolwhisper.spec": name, "smolwhisper.git_commit": "0123456789abcdef", "smolwhisper.host": "testhost"}
+    parent = client.create_run(experiment, run_name=name, tags=tags).info.run_id
+    with tempfile.TemporaryDirectory() as directory:
+        spec_path = Path(directory) / "spec.yaml"
+        spec_path.write_text(yaml.safe_dump(spec))
+        client.log_artifact(parent, str(spec_path))
+        for trial in trials:
+            run = client.create_run(experiment, run_name=trial["trial_id"], tags={
+                **tags, "mlflow.parentRunId": parent, "smolwhisper.trial_id": trial["trial_id"],
+                "smolwhisper.variant": trial["variant"], "smolwhisper.seed": str(trial["seed"]),
+                "smolwhisper.config_hash": f"hash-{trial['trial_id']}"}).info.run_id
+            params = [Param(k, str(v)) for k, v in trial.get("params", {}).items()]
+            for i in range(0, len(params), 100):
+                client.log_batch(run, params=params[i:i + 100])
+            points = [Metric(key, float(value), 1_700_000_000_000 + n, step)
+                      for key, series in trial.get("metrics", {}).items() for n, (step, value) in enumerate(series)]
+            for i in range(0, len(points), 1000):
+                client.log_batch(run, metrics=points[i:i + 1000])
+            trial_dir = Path(directory) / run
+            trial_dir.mkdir()
+            if trial.get("utterances") is not None:
+                path = trial_dir / f"step_{trial.get('eval_step', 0):08d}.jsonl"
+                path.write_text("".join(json.dumps(r) + "\n" for r in trial["utterances"]))
+                client.log_artifact(run, str(path))
+            if trial["status"] != "FAILED" or "wall_time_s" in trial:
+                summary = {"status": trial["status"], "wall_time_s": trial.get("wall_time_s", 60.0)}
+                (trial_dir / "summary.json").write_text(json.dumps(summary))
+                client.log_artifact(run, str(trial_dir / "summary.json"))
+            if trial.get("log_tail"):
+                client.set_tag(run, "smolwhisper.log_tail", trial["log_tail"])
+            client.set_terminated(run, trial["status"])
+    client.set_terminated(parent, "FAILED" if any(t["status"] == "FAILED" for t in trials) else "FINISHED")
+    return parent
+
+
+# Per-utterance word errors (5 utterances of 20 reference words each) of the hand-checked sweep.
+REPORT_SWEEP_ERRORS = {
+    ("dense", None, 0): [6, 6, 6, 6, 6], ("dense", None, 1): [7, 6, 7, 6, 6],
+    ("moe", False, 0): [5, 5, 5, 5, 5], ("moe", False, 1): [6, 5, 6, 5, 5],
+    ("moe", True, 0): [2, 8, 3, 7, 4], ("moe", True, 1): [9, 3, 8, 4, 5],
+}
+REPORT_SWEEP_REFERENCES = ["the quick brown fox jumps over the lazy dog"] * 5
+
+
+def report_sweep() -> tuple[dict, list[dict]]:
+    """(spec, trials) of a small dense-vs-MoE sweep with numbers simple enough to check by hand:
+    WER = errors / 100 words per trial, train/loss logged twice at step 3 (a resumed trial), and a
+    third noisy-top-k seed that failed."""
+    spec = {"name": "hand", "resources": {"gpus": 0, "cpus": 2},
+            "sweep": {"variants": {"dense": {"model.decoder_ffn": "dense"}, "moe": {"model.decoder_ffn": "moe"}},
+                      "grid": {"model.noisy_topk": [False, True]}, "seeds": [0, 1, 2]},
+            "report": {"metric": "val/wer", "baseline": "dense"}}
+    trials = []
+    for (variant, noisy, seed), errors in REPORT_SWEEP_ERRORS.items():
+        label = variant if noisy is None else f"moe,noisy_topk={'on' if noisy else 'off'}"
+        params = {"model.decoder_ffn": variant, "model.noisy_topk": bool(noisy), "model.n_experts": 4,
+                  "train.seed": seed, "train.out_dir": f"/runs/{label},seed={seed}", "eval.normalizer": "english",
+                  "params.total": 1_000_000 if variant == "dense" else 2_500_000,
+                  "params.active": 1_000_000 if variant == "dense" else 1_250_000}
+        wer = sum(errors) / 100
+        metrics = {"train/loss": [(1, 5.0), (2, 4.0), (3, 9.9), (3, 3.0), (4, 2.0 + wer)],
+                   "train/audio_s_per_s": [(1, 100.0), (2, 200.0), (3, 300.0), (4, 250.0)],
+                   "val/loss": [(2, 3.5), (4, 2.5 + wer)], "val/wer": [(2, 0.9), (4, wer)],
+                   "val/cer": [(2, 0.5), (4, wer / 2)]}
+        if variant == "moe":
+            metrics["moe/load_balance_loss"] = [(1, 1.5), (2, 1.2), (3, 1.1), (4, 1.05)]
+            metrics.update({f"moe/load_l{layer}_e{e}": [(4, share)] for layer in range(2)
+                            for e, share in enumerate([0.4, 0.3, 0.2, 0.1])})
+        words = [ref.split() for ref in REPORT_SWEEP_REFERENCES]
+        utterances = [{"id": f"utt{i}", "reference": " ".join(w),
+                       "hypothesis": " ".join(w[:-1] + ["frog"]) if errors[i] > 5 else " ".join(w),
+                       "word_errors": errors[i], "reference_words": 20, "char_errors": errors[i],
+                       "reference_chars": 80} for i, w in enumerate(words)]
+        trials.append({"trial_id": f"{label},seed={seed}", "variant": variant, "seed": seed, "status": "FINISHED",
+                       "params": params, "metrics": metrics, "utterances": utterances, "eval_step": 4,
+                       "wall_time_s": 1800.0})
+    trials.append({"trial_id": "moe,noisy_topk=on,seed=2", "variant": "moe", "seed": 2, "status": "FAILED",
+                   "params": {**trials[-1]["params"], "train.seed": 2, "train.out_dir": "/runs/x"},
+                   "metrics": {"train/loss": [(1, 5.0)]}, "wall_time_s": 600.0,
+                   "log_tail": "Traceback (most recent call last):\nRuntimeError: boom <at> step 2"})
+    return spec, trials
