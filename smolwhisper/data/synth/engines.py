@@ -3,7 +3,7 @@
 | engine   | how it runs                                        | voices                         | rate | pitch |
 | -------- | -------------------------------------------------- | ------------------------------ | ---- | ----- |
 | piper    | a helper process per batch (piper-tts is GPL-3.0)  | joe (en_US, medium)            | yes  | no    |
-| pico     | py-nanotts (SVOX Pico, Apache-2.0), forked per utt. | en-US, en-GB                   | yes  | yes   |
+| pico     | py-nanotts (SVOX Pico, Apache-2.0), process per utt. | en-US, en-GB                   | yes  | yes   |
 | flite    | `flite` process per utterance                      | kal16, awb, rms, slt           | yes  | not rms |
 | festival | one `festival -b` process per batch (Scheme file)  | slt HTS, kal and ked diphones  | yes  | diphones only |
 | espeak   | `espeak-ng` process per utterance (GPL-3.0)        | accents x voice variants       | yes  | yes   |
@@ -197,29 +197,19 @@ class PicoEngine(Engine):
         return results
 
 
-def _speak_pico_in_fresh_process(request: SpeechRequest) -> bytes | str:
-    """SVOX Pico carries signal state from one utterance into the next (the same sentence comes
-    out up to 17 LSB different after another one), so each utterance is spoken in a forked child
-    whose library state is the parent's, which never speaks: the output depends on the request only."""
-    from py_nanotts import NanoTTS
+# SVOX Pico's output for a sentence depends on what the process did before (up to 17 LSB apart
+# after other utterances, and in a forked child as well, so memory it never initialises is read).
+# A fresh interpreter per utterance gives the same bytes every time, for about 50 ms of start-up.
+PICO_HELPER = ("import json, sys\nfrom py_nanotts import NanoTTS\nr = json.load(sys.stdin)\n"
+               "sys.stdout.buffer.write(NanoTTS().speak(r['text'], voice=r['voice'], speed=r['rate'], pitch=r['pitch']))")
 
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: speak, send the bytes, leave without running the parent's clean-up
-        status = 1
-        try:
-            os.close(read_end)
-            pcm = NanoTTS().speak(request.text, voice=request.voice, speed=request.rate, pitch=request.pitch)
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(pcm)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        pcm = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    return pcm if status == 0 else f"pico failed (child exit status {status})"
+
+def _speak_pico_in_fresh_process(request: SpeechRequest) -> bytes | str:
+    job = {"text": request.text, "voice": request.voice, "rate": request.rate, "pitch": request.pitch}
+    done = _run([sys.executable, "-c", PICO_HELPER], input=json.dumps(job).encode())
+    if done.returncode != 0:
+        return f"pico failed (exit {done.returncode}): {done.stderr.decode(errors='replace').strip()[-300:]}"
+    return done.stdout
 
 
 # Median F0 of each flite voice with default settings, measured on this project's machines with an
