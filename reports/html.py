@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
@@ -22,7 +23,7 @@ from .build import Group, Sweep, Trial, best_and_baseline, device_hours, display
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
-N_SAMPLE_UTTERANCES = 6
+N_SAMPLE_UTTERANCES = 4
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=40, b=50), height=380,
               legend=dict(font=dict(size=11)), font=dict(size=12))
 
@@ -50,6 +51,12 @@ def duration(seconds: float) -> str:
     if math.isnan(seconds):
         return "–"
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def with_muted_spread(text: str) -> Markup:
+    """"26.00% ± 1.41%" with the spread in a muted span, so the means line up and stand out."""
+    mean, sep, spread = text.partition(" ± ")
+    return Markup("{}{}").format(mean, Markup(' <span class="pm">± {}</span>').format(spread) if sep else "")
 
 
 def points(value: float) -> str:
@@ -259,7 +266,8 @@ def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: 
                 (s["throughput"][0], mean_pm(s["throughput"], lambda v: f"{v:.1f}")),
                 (s["wall_time_s"][0], mean_pm(s["wall_time_s"], duration)),
             ],
-            "status": ", ".join(f"{statuses.count(x)} {x.lower()}" for x in dict.fromkeys(statuses)),
+            "status": ", ".join(f"{statuses.count(x)} {x.lower()}" for x in dict.fromkeys(statuses) if x != "FINISHED")
+                      or "finished",
             "failed": any(x != "FINISHED" for x in statuses),
         })
     return rows
@@ -340,5 +348,5 @@ def render(sweep: Sweep, generated: str, tracking_uri: str) -> str:
         samples=sample_transcripts(groups), best=best, baseline=baseline, headline=sweep.headline,
         headline_row=effect_rows(sweep)[0] if sweep.headline else None,
         plotly_js=get_plotlyjs(), figures_json=json.dumps(list(figures) + [h[0] for h in heatmap_figures]),
-        colors=colors, percent=percent, mean_pm=mean_pm,
+        colors=colors, percent=percent, mean_pm=mean_pm, pm=with_muted_spread,
     )
