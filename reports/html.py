@@ -50,7 +50,9 @@ def count(value: float) -> str:
 def duration(seconds: float) -> str:
     if math.isnan(seconds):
         return "–"
-    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def with_muted_spread(text: str) -> Markup:
@@ -86,7 +88,8 @@ def curve_figure(trials: list[Trial], key: str, colors: dict[str, str], title: s
         fig.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers" if len(steps) < 30 else "lines",
                                    name=trial.group, legendgroup=trial.group, showlegend=trial.group not in shown,
                                    line=dict(color=colors[trial.group], width=1.5), marker=dict(size=5),
-                                   hovertemplate=f"{html.escape(trial.trial_id)}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"))
+                                   hovertemplate=f"{html.escape(trial.trial_id)}<br>step %{{x}}<br>%{{y:.4g}}"
+                                                 "<extra></extra>"))
         shown.add(trial.group)
     if not fig.data:
         return None
@@ -177,8 +180,9 @@ def expert_load_figure(group: Group) -> go.Figure | None:
     n_layers, n_experts = max(l for l, _ in cells) + 1, max(e for _, e in cells) + 1
     z = [[sum(cells[(l, e)]) / len(cells[(l, e)]) if (l, e) in cells else None for e in range(n_experts)]
          for l in range(n_layers)]
+    highest = max(max(v or 0 for v in row) for row in z)
     fig = go.Figure(go.Heatmap(z=z, x=[f"e{e}" for e in range(n_experts)], y=[f"layer {l}" for l in range(n_layers)],
-                               colorscale="Viridis", zmin=0, zmax=max(2 / n_experts, max(max(v or 0 for v in row) for row in z)),
+                               colorscale="Viridis", zmin=0, zmax=max(2 / n_experts, highest),
                                colorbar=dict(title="share", tickformat=".0%"),
                                hovertemplate="%{y}, %{x}: %{z:.1%} of tokens<extra></extra>"))
     fig.update_layout(title=dict(text=html.escape(group.name), font=dict(size=12)),
@@ -313,7 +317,8 @@ def header(sweep: Sweep, generated: str, tracking_uri: str) -> dict:
         "hardware": (f"{resources.get('gpus', 0)} GPU, {resources.get('cpus', 1)} CPU, "
                      f"{resources.get('nproc_per_node', 1)} process(es) per trial"
                      + ("" if on_gpu or not resources.get("gpus") else " (no GPU metrics logged)")),
-        "n_trials": len(statuses), "statuses": ", ".join(f"{statuses.count(s)} {s.lower()}" for s in dict.fromkeys(statuses)),
+        "n_trials": len(statuses),
+        "statuses": ", ".join(f"{statuses.count(s)} {s.lower()}" for s in dict.fromkeys(statuses)),
         "device_hours": f"{hours:.2f} {unit}", "status": sweep.parent.info.status, "tracking_uri": tracking_uri,
         "metric": sweep.metric, "baseline": sweep.baseline_variant,
     }

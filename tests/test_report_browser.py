@@ -28,7 +28,10 @@ window.addEventListener("error", function (e) {
   __errors.push(e.message || ("failed to load " + (e.target && (e.target.src || e.target.href))));
 }, true);
 var __consoleError = console.error;
-console.error = function () { __errors.push(Array.prototype.join.call(arguments, " ")); __consoleError.apply(console, arguments); };
+console.error = function () {
+  __errors.push(Array.prototype.join.call(arguments, " "));
+  __consoleError.apply(console, arguments);
+};
 </script>"""
 
 INSPECT = """<script>
@@ -40,7 +43,8 @@ window.addEventListener("load", function () { setTimeout(function () {
     return {id: div.id, svg: !!svg, marks: marks, width: svg ? svg.getBoundingClientRect().width : 0};
   });
   function order() {
-    return Array.prototype.map.call(document.querySelectorAll("#groups tbody tr"), function (r) { return r.dataset.group; });
+    var rows = document.querySelectorAll("#groups tbody tr");
+    return Array.prototype.map.call(rows, function (r) { return r.dataset.group; });
   }
   var initial = order();
   var wer = document.getElementById("wer-column");
