@@ -213,6 +213,7 @@ def read_hypotheses(path: Path) -> dict[str, dict]:
 
 def varying_axes(trials: list[Trial]) -> list[str]:
     """Config keys that differ between trials, except the seed, paths and those the variant decides."""
+    trials = [t for t in trials if t.params]  # a trial that failed before logging its config says nothing here
     keys = sorted({k for t in trials for k in t.params})
     axes = []
     variants = {t.variant for t in trials}
@@ -244,10 +245,20 @@ def display(value: str | None) -> str:
     return {"True": "on", "False": "off", None: "–"}.get(value, value)
 
 
+def axes_from_trial_id(trial: Trial, axes: list[str]) -> dict[str, str | None]:
+    """Axis values of a trial that failed before logging its config, read back from its id
+    ("moe,noisy_topk=on,seed=2", as orchestrator/expand.py names trials)."""
+    named = dict(part.split("=", 1) for part in trial.trial_id.split(",") if "=" in part)
+    spelled = {"on": "True", "off": "False"}
+    return {key: spelled.get(named[key.split(".")[-1]], named[key.split(".")[-1]])
+            if key.split(".")[-1] in named else None for key in axes}
+
+
 def assign_groups(trials: list[Trial], axes: list[str], metric: str = "val/wer") -> list[Group]:
     groups: dict[tuple, Group] = {}
     for trial in trials:
-        trial.axes = {key: trial.params.get(key) if applies(trial, key) else None for key in axes}
+        trial.axes = ({key: trial.params.get(key) if applies(trial, key) else None for key in axes} if trial.params
+                      else axes_from_trial_id(trial, axes))
         label = ",".join([trial.variant] + [f"{key.split('.')[-1]}={display(v)}"
                                             for key, v in trial.axes.items() if v is not None])
         key = (trial.variant, tuple(trial.axes.values()))

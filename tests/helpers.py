@@ -196,8 +196,8 @@ def report_sweep() -> tuple[dict, list[dict]]:
         trials.append({"trial_id": f"{label},seed={seed}", "variant": variant, "seed": seed, "status": "FINISHED",
                        "params": params, "metrics": metrics, "utterances": utterances, "eval_step": 4,
                        "wall_time_s": 1800.0})
+    # failed before it logged its config: only its id says which configuration it was
     trials.append({"trial_id": "moe,noisy_topk=on,seed=2", "variant": "moe", "seed": 2, "status": "FAILED",
-                   "params": {**trials[-1]["params"], "train.seed": 2, "train.out_dir": "/runs/x"},
-                   "metrics": {"train/loss": [(1, 5.0)]}, "wall_time_s": 600.0,
+                   "params": {}, "metrics": {"train/loss": [(1, 5.0)]}, "wall_time_s": 600.0,
                    "log_tail": "Traceback (most recent call last):\nRuntimeError: boom <at> step 2"})
     return spec, trials
