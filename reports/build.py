@@ -132,9 +132,7 @@ def _spec_of(client, parent) -> dict:
     """The spec YAML the orchestrator attached to the parent run ({} if there is none)."""
     for artifact in client.list_artifacts(parent.info.run_id):
         if artifact.path.endswith((".yaml", ".yml")):
-            with tempfile.TemporaryDirectory() as directory:
-                local = client.download_artifacts(parent.info.run_id, artifact.path, directory)
-                return yaml.safe_load(Path(local).read_text()) or {}
+            return yaml.safe_load(download_text(client, parent.info.run_id, artifact.path)) or {}
     return {}
 
 
@@ -161,21 +159,25 @@ def read_trial(client, run) -> Trial:
                   status=run.info.status, params=dict(run.data.params), metrics=dict(run.data.metrics),
                   curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""))
     artifacts = {a.path for a in client.list_artifacts(run_id)}
-    with tempfile.TemporaryDirectory() as directory:
-        if "summary.json" in artifacts:
-            summary = json.loads(Path(client.download_artifacts(run_id, "summary.json", directory)).read_text())
-            trial.wall_time_s = float(summary.get("wall_time_s", math.nan))
-        elif run.info.end_time:  # crashed before writing a summary: the run's own clock, queueing included
-            trial.wall_time_s = (run.info.end_time - run.info.start_time) / 1000
-        steps = {int(m.group(1)): path for path in artifacts if (m := HYPOTHESES_FILE.search(path))}
-        if steps:
-            trial.hypotheses_step = max(steps)
-            local = Path(client.download_artifacts(run_id, steps[trial.hypotheses_step], directory))
-            trial.utterances = read_hypotheses(local)
-        if not trial.log_tail and trial.status != "FINISHED" and "train.log" in artifacts:
-            lines = Path(client.download_artifacts(run_id, "train.log", directory)).read_text().splitlines()
-            trial.log_tail = "\n".join(lines[-60:])
+    if "summary.json" in artifacts:
+        summary = json.loads(download_text(client, run_id, "summary.json"))
+        trial.wall_time_s = float(summary.get("wall_time_s", math.nan))
+    elif run.info.end_time:  # crashed before writing a summary: the run's own clock, queueing included
+        trial.wall_time_s = (run.info.end_time - run.info.start_time) / 1000
+    steps = {int(m.group(1)): path for path in artifacts if (m := HYPOTHESES_FILE.search(path))}
+    if steps:
+        trial.hypotheses_step = max(steps)
+        trial.utterances = read_hypotheses(download_text(client, run_id, steps[trial.hypotheses_step]))
+    if not trial.log_tail and trial.status != "FINISHED" and "train.log" in artifacts:
+        trial.log_tail = "\n".join(download_text(client, run_id, "train.log").splitlines()[-60:])
     return trial
+
+
+def download_text(client, run_id: str, path: str) -> str:
+    """One artifact's text, through the tracking server's artifact API (works for remote stores too)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # else one bar per file
+    with tempfile.TemporaryDirectory() as directory:
+        return Path(client.download_artifacts(run_id, path, directory)).read_text(encoding="utf-8", errors="replace")
 
 
 def history(client, run_id: str, key: str) -> tuple[list[int], list[float]]:
@@ -195,11 +197,11 @@ def thin(steps: list[int], values: list[float], limit: int = MAX_CURVE_POINTS) -
     return [steps[i] for i in keep], [values[i] for i in keep]
 
 
-def read_hypotheses(path: Path) -> dict[str, dict]:
+def read_hypotheses(text: str) -> dict[str, dict]:
     """Per-utterance records of one evaluation; a line that is not a complete record is skipped."""
     records = {}
     needed = ("id", "word_errors", "reference_words")
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -381,7 +383,6 @@ def headline_effect(sweep: Sweep, n_resamples: int = 2000) -> Effect | None:
 def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> Sweep:
     from mlflow.tracking import MlflowClient
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file otherwise
     client = MlflowClient(tracking_uri)
     experiment_id, parent, spec = find_sweep(client, sweep)
     trials = read_trials(client, experiment_id, parent.info.run_id)
