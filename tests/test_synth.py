@@ -98,10 +98,12 @@ def test_one_hour_has_2000_distinct_words_and_numbers_as_words(one_hour_plan):
 
 def test_engine_shares_and_per_utterance_variation(one_hour_plan):
     train = [u for u in one_hour_plan if u.split == "train"]
-    counts = Counter(u.engine for u in train)
+    seconds = Counter()
+    for u in train:
+        seconds[u.engine] += u.estimated_duration_s
     shares = {e: s for e, s in SynthConfig().engine_shares.items() if e in INSTALLED}
-    for engine, share in shares.items():
-        assert counts[engine] / len(train) == pytest.approx(share / sum(shares.values()), abs=0.01)
+    for engine, share in shares.items():  # shares are of (estimated) audio time
+        assert seconds[engine] / sum(seconds.values()) == pytest.approx(share / sum(shares.values()), abs=0.01)
     assert len({u.rate for u in train}) > 300  # rates are rounded to 0.001
     assert {u.augmentation.noise for u in train} == {None, "white", "pink"}
     assert any(u.augmentation.reverb_rt60_s for u in train)

@@ -35,13 +35,13 @@ from ...config import ConfigError
 from .engines import ENGINES, SAMPLE_RATE, SpeechRequest, available_engines, synthesize_batch
 from .sentences import SentenceGenerator
 
-PLAN_VERSION = 1  # bump when the plan or the audio pipeline changes, so old corpora are not reused
+PLAN_VERSION = 2  # bump when the plan or the audio pipeline changes, so old corpora are not reused
 SPLITS = ("train", "validation", "test", "test_unseen_voices")
 UNSEEN_SPLIT = "test_unseen_voices"
 CORPUS_FILE = "corpus.json"
 # Speaking time per character at rate 1, from the engines' output on the generated sentences;
 # used only to decide how many utterances make the requested hours.
-SECONDS_PER_CHARACTER = {"piper": 0.057, "pico": 0.065, "flite": 0.062, "festival": 0.065, "espeak": 0.058}
+SECONDS_PER_CHARACTER = {"piper": 0.055, "pico": 0.068, "flite": 0.062, "festival": 0.065, "espeak": 0.066}
 
 
 def _default_shares() -> dict[str, float]:
@@ -181,10 +181,11 @@ def _split_voices(config: SynthConfig, engines: list[str]) -> dict[str, dict[str
     return {split: {e: vs for e, vs in (unseen if split == UNSEEN_SPLIT else seen).items() if vs} for split in SPLITS}
 
 
-def _next_engine(shares: dict[str, float], counts: Counter) -> str:
-    """The engine furthest behind its share so far: exact proportions in every prefix of a split."""
-    total = sum(counts.values()) + 1
-    return max(shares, key=lambda e: (shares[e] * total - counts[e], shares[e], e))
+def _next_engine(shares: dict[str, float], planned_s: Counter) -> str:
+    """The engine furthest behind its share of the planned seconds so far (shares are of audio time,
+    and engines speak at different speeds), so every prefix of a split keeps the proportions."""
+    total_s = sum(planned_s.values())
+    return max(shares, key=lambda e: (shares[e] * total_s - planned_s[e], shares[e], e))
 
 
 def _draw_augmentation(config: SynthConfig, rng: random.Random) -> Augmentation:
@@ -218,17 +219,15 @@ def plan_corpus(config: SynthConfig, availability: dict[str, bool | str] | None 
         shares = {e: config.engine_shares[e] for e in voices[split]}
         if target_s <= 0 or not shares:
             continue
-        counts: Counter = Counter()
-        planned_s = 0.0
-        while planned_s < target_s:
+        planned_s: Counter = Counter()  # estimated seconds per engine
+        while sum(planned_s.values()) < target_s:
             index = len(plan)
             rng = random.Random(f"smolwhisper-synth/{config.seed}/{index}")  # str seeds hash with SHA-512: stable
             text = generator.sentence(rng)
             while text in used_sentences:  # no sentence is spoken twice, so no split shares one
                 text = generator.sentence(rng)
             used_sentences.add(text)
-            engine = _next_engine(shares, counts)
-            counts[engine] += 1
+            engine = _next_engine(shares, planned_s)
             voice = rng.choice(voices[split][engine])
             rate = round(rng.uniform(*config.rate_range), 3)
             pitch = round(rng.uniform(*config.pitch_range), 3) if ENGINES[engine].supports_pitch(voice) else None
@@ -236,7 +235,7 @@ def plan_corpus(config: SynthConfig, availability: dict[str, bool | str] | None 
             estimate = SECONDS_PER_CHARACTER[engine] * len(text) / rate
             plan.append(PlannedUtterance(f"{index:06d}", index, split, text, engine, voice, rate, pitch, options,
                                          _draw_augmentation(config, rng), round(estimate, 3)))
-            planned_s += estimate
+            planned_s[engine] += estimate
     return plan
 
 
