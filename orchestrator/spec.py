@@ -166,7 +166,7 @@ def _filters(raw: Any, where: str) -> list[dict[str, Any]]:
         item = _mapping(item, f"{where}[{i}]")
         for key in item:
             if key not in ("variant", "seed"):
-                _dotted(key, f"{where}[{i}].{key}")
+                _known_field(key, f"{where}[{i}].{key}")
         filters.append(item)
     return filters
 
@@ -178,6 +178,19 @@ def _dotted(key: Any, where: str) -> tuple[str, str]:
     if len(parts) != 2 or parts[0] not in SECTIONS:
         raise SpecError(f"{where}: expected section.field with a section among {', '.join(SECTIONS)}")
     return parts[0], parts[1]
+
+
+def _known_field(key: Any, where: str) -> None:
+    """A filter on a field that does not exist would silently match nothing."""
+    from dataclasses import fields
+
+    from smolwhisper.config import SECTIONS
+
+    section, name = _dotted(key, where)
+    known = [f.name for f in fields(SECTIONS[section].default_factory())]
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        raise SpecError(f"{where}: unknown field {key!r}" + (f"; did you mean '{section}.{close[0]}'?" if close else ""))
 
 
 def _mapping(value: Any, where: str) -> dict:

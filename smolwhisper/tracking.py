@@ -9,7 +9,10 @@ Metrics are buffered and written with one `log_batch` call per flush: SQLite sto
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
+
+FLUSH_EVERY_S = 10.0
 
 
 class Tracker:
@@ -39,6 +42,7 @@ class MLflowTracker(Tracker):
             run = mlflow.start_run(run_name=run_name or None)
         self.run_id = run.info.run_id
         self.pending: list = []
+        self.last_flush = time.monotonic()
 
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -51,14 +55,14 @@ class MLflowTracker(Tracker):
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
-        import time
-
         now = int(time.time() * 1000)
         self.pending += [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        if len(self.pending) >= 500:
+        if len(self.pending) >= 500 or time.monotonic() - self.last_flush > FLUSH_EVERY_S:
             self.flush()
 
     def flush(self) -> None:
+        """The trainer also flushes before each checkpoint, so a crash loses no step it will not redo."""
+        self.last_flush = time.monotonic()
         while self.pending:
             batch, self.pending = self.pending[:1000], self.pending[1000:]
             self.client.log_batch(self.run_id, metrics=batch)

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Subset
 from . import train_state
 from .config import ConfigError, RunConfig, load_run_config, to_dict
 from .data.loader import BucketBatchSampler, Collator, features, spec_augment
+from .checkpoint import InferenceConfig
 from .data.manifest import open_source
 from .decoding import DecodingOptions, decode
 from .metrics import error_counts, normalize_english, normalize_gigaspeech
@@ -83,6 +84,8 @@ class Trainer:
         self.cfg, self.env = cfg, env
         self.run_dir = Path(cfg.train.out_dir).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if env.is_main:
+            self.lock = lock_run_dir(self.run_dir)
         self.start_time = time.time()
         torch.manual_seed(cfg.train.seed + env.rank)
         self.datasets = self.open_data()
@@ -92,6 +95,7 @@ class Trainer:
             self.log(f"note: {note}")
 
         self.model = Whisper(cfg.model).to(env.device)
+        self.model.inference_config = InferenceConfig(pad_to_30s=cfg.data.pad_to_30s)  # how checkpoints decode
         self.optimizer = build_optimizer(self.model, cfg.optim, fused=env.device.type == "cuda")
         self.ddp_model = (DistributedDataParallel(self.model, device_ids=[env.device] if env.device.type == "cuda" else None)
                           if env.world_size > 1 else self.model)
@@ -331,6 +335,7 @@ class Trainer:
             rng = [None] * self.env.world_size
             dist.all_gather_object(rng, train_state.rng_state())
         if self.env.is_main:
+            self.tracker.flush()
             state = {"step": self.step, "optimizer": self.optimizer.state_dict(),
                      "sampler": self.sampler.state_dict(batches_done=self.batches_done),
                      "rng": rng, "best_wer": self.best_wer, "skipped": dict(self.skipped)}
@@ -435,6 +440,37 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def lock_run_dir(run_dir: Path):
+    """Two trainers writing one run directory would corrupt each other's checkpoints."""
+    import fcntl
+
+    handle = open(run_dir / ".trainer.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        raise TrainingError(f"another trainer (pid {handle.read().strip() or '?'}) is writing to {run_dir}; "
+                            f"stop it or choose another train.out_dir") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def die_with_torchrun() -> None:
+    """torchrun starts its ranks in sessions of their own: if torchrun itself is killed hard (say the
+    orchestrator was SIGKILLed and Ray took its workers down), have the kernel SIGTERM each rank
+    rather than leave it training as an orphan."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # torchrun died before the request took effect
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m smolwhisper.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -447,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     # torchrun and Ray stop runs with SIGTERM: end like Ctrl-C, so the run is marked KILLED, not left RUNNING.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        die_with_torchrun()
         cfg = load_run_config(args.config, args.overrides)
         env = setup_distributed(cfg.train.device)
         try:

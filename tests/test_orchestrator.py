@@ -1,5 +1,6 @@
 """The sweep orchestrator: spec checks, expansion, and real runs through Ray, torchrun and MLflow."""
 
+import json
 import os
 import signal
 import subprocess
@@ -46,6 +47,19 @@ def write_spec(path: Path, **changes) -> Path:
     ({"resources/gpus": "one"}, r"resources.gpus: 'one' is not allowed; expected int"),
     ({"report/baseline": "sparse"}, r"report.baseline: 'sparse' is not a variant"),
     ({"sweep/exclude": [{"variant": "dense"}, {"variant": "moe"}]}, r"sweep: the filters leave no trial"),
+    ({"name": ""}, r"name: required, a non-empty string"),
+    ({"base/config": "missing.yaml"}, r"base.config: 'missing.yaml' does not exist"),
+    ({"base/overrides": {"optim.warmup": 3}}, r"optim.warmup: unknown field; did you mean 'warmup_steps'"),
+    ({"resources/tpus": 1}, r"resources.tpus: unknown key"),
+    ({"max_concurrent": 0}, r"max_concurrent: 0 is not allowed; expected an integer >= 1"),
+    ({"sweep/grid": [1, 2]}, r"sweep.grid: expected a mapping"),
+    ({"sweep/variants": {}}, r"sweep.variants: empty"),
+    ({"sweep/variants/moe": {"model.decoder_ffn": "moe", "model.n_experts": 2, "model.top_k": 3}},
+     r"sweep.variants.moe.*model.top_k: 3 is not allowed; must be between 1 and n_experts=2"),
+    ({"sweep/exclude": {"variant": "moe"}}, r"sweep.exclude: expected a list of mappings"),
+    ({"sweep/include": [{"model.colour": "red"}]}, r"sweep.include\[0\].model.colour: unknown field 'model.colour'"),
+    ({"trials": 3}, r"trials: unknown key"),
+    ({"tracking/mlflow_uri": 5}, r"tracking.mlflow_uri: 5 is not allowed; expected str"),
 ])
 def test_bad_specs_fail_with_the_spec_path(tmp_path, changes, message):
     with pytest.raises(SpecError, match=message):
@@ -92,8 +106,9 @@ def sweep_dir(tmp_path_factory) -> Path:
               "train": {"max_steps": 24, "checkpoint_every": 4, "log_every": 2},
               "eval": {"every_steps": 24, "max_tokens": 8}}
     write_spec(root / "spec.yaml", **{"base/config": config, "max_concurrent": 2, "retries": 1,
-                                      "resources": {"cpus": 1, "nproc_per_node": 1},
-                                      "sweep/variants/broken": {"data.validation_split": "nowhere"}})
+                                      "resources": {"cpus": 1, "nproc_per_node": 1}, "sweep/seeds": [0, 1],
+                                      "sweep/variants/broken": {"data.validation_split": "nowhere"},
+                                      "sweep/exclude": [{"variant": "broken", "seed": 1}]})
     return root
 
 
@@ -103,8 +118,9 @@ def trainer_pids(trial_dir: Path) -> list[int]:
 
 
 def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
-    """One trial is killed mid-run and resumes from its checkpoint; one can never start and fails;
-    the sweep finishes the others, marks the failure in MLflow and exits non-zero."""
+    """Four trials run through Ray and torchrun, two at a time, into one SQLite store; one of them is
+    killed mid-run and resumes from its checkpoint; a fifth can never start and fails; the sweep
+    finishes the others, marks the failure in MLflow and exits non-zero."""
     from mlflow.tracking import MlflowClient
 
     run = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=sweep_dir,
@@ -123,15 +139,22 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
     assert log.count("=== attempt started") == 2 and "resumed from" in log
     client = MlflowClient(f"sqlite:///{sweep_dir / 'mlflow.db'}")
     runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("t").experiment_id])}
-    assert set(runs) == {"t", "dense,seed=0", "moe,seed=0", "broken,seed=0"}
+    finished = ["dense,seed=0", "dense,seed=1", "moe,seed=0", "moe,seed=1"]
+    assert set(runs) == {"t", "broken,seed=0", *finished}
     parent = runs["t"].info.run_id
     assert runs["t"].info.status == "FAILED"
-    for name in ("dense,seed=0", "moe,seed=0"):
+    for name in finished:
+        run_id = runs[name].info.run_id
         assert runs[name].info.status == "FINISHED"
         assert runs[name].data.tags["mlflow.parentRunId"] == parent
         assert runs[name].data.tags["smolwhisper.config_hash"]
-        steps = [m.step for m in client.get_metric_history(runs[name].info.run_id, "train/loss")]
-        assert max(steps) == 24
+        assert runs[name].data.params["train.seed"] == name[-1]
+        # parallel trials into one SQLite store: no logged step is missing
+        steps = {m.step for m in client.get_metric_history(run_id, "train/loss")}
+        assert steps == {1, *range(2, 25, 2)}, name
+        assert [m.step for m in client.get_metric_history(run_id, "val/wer")] == [24]
+        assert {"summary.json", "config.yaml", "train.log", "step_00000024.jsonl"} <= {
+            a.path for a in client.list_artifacts(run_id)}
     broken = runs["broken,seed=0"]
     assert broken.info.status == "FAILED"
     assert "data.validation_split: 'nowhere' is not in" in broken.data.tags["smolwhisper.log_tail"]
@@ -139,8 +162,39 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
     # the same command again: finished trials are skipped, the broken one is tried again
     again = subprocess.run([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=sweep_dir,
                            capture_output=True, text=True, timeout=300)
-    assert "skip dense,seed=0: finished earlier" in again.stdout and "skip moe,seed=0" in again.stdout
+    for name in finished:
+        assert f"skip {name}: finished earlier" in again.stdout
     assert again.returncode == 1
+
+
+def test_rerun_after_the_orchestrator_was_killed_finishes_only_what_was_left(sweep_dir, tmp_path):
+    spec = yaml.safe_load((sweep_dir / "spec.yaml").read_text())
+    spec.update(name="killed", retries=0)
+    spec["sweep"] = {"variants": {"short": {"train.max_steps": 4}, "long": {"train.max_steps": 60}}, "seeds": [0]}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    trials = tmp_path / "runs" / "killed" / "trials"
+    orchestrator = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=tmp_path,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and not (
+            "FINISHED" in (trials / "short,seed=0" / "run" / "summary.json").read_text(errors="replace")
+            if (trials / "short,seed=0" / "run" / "summary.json").exists() else False) or \
+            not train_state.complete_checkpoints(trials / "long,seed=0" / "run"):
+        time.sleep(0.2)
+    orchestrator.kill()  # SIGKILL: no clean-up in the orchestrator at all
+    orchestrator.wait()
+    deadline = time.time() + 30
+    while trainer_pids(trials / "long,seed=0") and time.time() < deadline:
+        time.sleep(0.5)
+    assert trainer_pids(trials / "long,seed=0") == [], "the trainer outlived its orchestrator"
+
+    again = subprocess.run([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "skip short,seed=0: finished earlier" in again.stdout
+    log = (trials / "long,seed=0" / "train.log").read_text()
+    assert log.count("=== attempt started") == 2 and "resumed from" in log
+    assert json.loads((trials / "long,seed=0" / "run" / "summary.json").read_text())["step"] == 60
 
 
 def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path):
