@@ -99,8 +99,10 @@ def curve_figure(trials: list[Trial], key: str, colors: dict[str, str], title: s
     return fig
 
 
-def wer_bars(groups: list[Group], colors: dict[str, str], metric: str) -> go.Figure:
+def wer_bars(groups: list[Group], colors: dict[str, str], metric: str) -> go.Figure | None:
     order = [g for g in ranked(groups, metric) if not math.isnan(g.summary[metric][0])][::-1]
+    if not order:
+        return None
     fig = go.Figure(go.Bar(
         y=[g.name for g in order], x=[g.summary[metric][0] for g in order], orientation="h",
         marker_color=[colors[g.name] for g in order], name="mean over seeds",

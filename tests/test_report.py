@@ -211,6 +211,18 @@ def test_the_page_is_self_contained(page):
     assert len(page) < 10e6
 
 
+def test_a_sweep_where_every_trial_failed_still_reports_the_failures(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    trials = [{"trial_id": f"moe,seed={seed}", "variant": "moe", "seed": seed, "status": "FAILED", "params": {},
+               "metrics": {"train/loss": [(1, 9.0)]}, "log_tail": f"CUDA out of memory (seed {seed})"}
+              for seed in (0, 1)]
+    write_synthetic_sweep(uri, tmp_path / "artifacts", "doomed", {"name": "doomed"}, trials)
+    page = build_report(uri, "doomed", tmp_path / "report.html").read_text()
+    assert "No trial finished with a val/wer: nothing to compare yet." in page
+    assert "CUDA out of memory (seed 0)" in page and "CUDA out of memory (seed 1)" in page
+    assert [row[0] for row in table(page, "groups")[1:]] == ["moe baseline"] and "2 failed" in page
+
+
 @pytest.mark.slow
 def test_run_py_report_finds_the_sweep_by_name_or_spec_file(store, tmp_path):
     import yaml
