@@ -47,7 +47,7 @@ def equal_share_config(per_engine: int, seed: int = 0, clean: bool = False) -> S
     """A corpus, train split only, in which every installed engine has about `per_engine` utterances
     (check the count). `clean`: no noise and no reverberation (gain, rate and pitch still vary)."""
     engines = [e for e, ok in available_engines().items() if ok is True]
-    hours = 1.15 * per_engine * len(engines) * AVERAGE_UTTERANCE_S / 3600
+    hours = 1.5 * per_engine * len(engines) * AVERAGE_UTTERANCE_S / 3600  # margin: shares are of seconds
     return SynthConfig(hours=hours, seed=seed, engine_shares={e: 1.0 for e in engines}, split_fractions={"train": 1.0},
                        noise_probability=0.0 if clean else 0.8, reverb_probability=0.0 if clean else 0.25)
 
