@@ -27,12 +27,11 @@ import yaml
 
 from .stats import PairedBootstrap, mean_std, paired_bootstrap_wer
 
-# Curves plotted per trial; everything else is read from the run's latest metrics.
+# Histories read per trial (curves to plot, and throughput's median); the rest are latest values.
 HISTORY_KEYS = ("train/loss", "val/loss", "val/wer", "moe/load_balance_loss", "train/audio_s_per_s")
 MAX_CURVE_POINTS = 400  # per trial and curve: a laptop-sized chart cannot show more, and the page stays small
 # Params that differ between trials without being an ablation axis.
-NOT_AXES = ("train.seed", "train.out_dir", "train.progress", "params.")
-NOT_AXIS_SECTIONS = ("tracking.",)
+NOT_AXES = ("train.seed", "train.out_dir", "train.progress", "params.", "tracking.")
 HYPOTHESES_FILE = re.compile(r"step_(\d+)\.jsonl$")
 
 
@@ -220,7 +219,7 @@ def varying_axes(trials: list[Trial]) -> list[str]:
     axes = []
     variants = {t.variant for t in trials}
     for key in keys:
-        if key.startswith(NOT_AXES) or key.startswith(NOT_AXIS_SECTIONS):
+        if key.startswith(NOT_AXES):
             continue
         if len({t.params.get(key) for t in trials}) < 2:
             continue
