@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	touch $@
 
 demo: setup
-	$(PY) -m smolwhisper.cli smoke
+	$(PY) run.py experiments/smoke.yaml
 
 test: setup
 	$(PY) -m pytest -q
