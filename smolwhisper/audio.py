@@ -8,6 +8,7 @@ and `log_mel_spectrogram` takes a batch [batch, samples] with one dynamic-range 
 from functools import lru_cache
 from os import PathLike
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile
@@ -54,12 +55,17 @@ def load_audio(path: str | PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarr
     """Read an audio file as a mono float32 waveform at `sample_rate`, averaging channels."""
     if not Path(path).is_file():
         raise MissingAudioError(path, "no such file")
+    return decode_audio(path, str(path), sample_rate)
+
+
+def decode_audio(source: str | PathLike | BinaryIO, name: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode a file or file-like object (e.g. io.BytesIO of a dataset's audio bytes); errors name `name`."""
     try:
-        audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        audio, file_rate = soundfile.read(source, dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError) as error:  # libsndfile errors are RuntimeErrors
-        raise AudioError(path, str(error)) from error
+        raise AudioError(name, str(error)) from error
     if audio.shape[0] == 0:
-        raise AudioError(path, "contains no samples")
+        raise AudioError(name, "contains no samples")
     audio = audio.mean(axis=1)
     if file_rate != sample_rate:
         audio = soxr.resample(audio, file_rate, sample_rate, quality="HQ")

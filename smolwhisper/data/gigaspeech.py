@@ -34,11 +34,10 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-import soundfile
-import soxr
 import torch
 
 from ..audio import SAMPLE_RATE, AudioError, load_audio
+from ..audio import decode_audio as decode_file_like
 from ..metrics import GIGASPEECH_GARBAGE_TAGS, GIGASPEECH_PUNCTUATION
 from .base import (GARBAGE_TAG, MISSING_FILE, UNREADABLE_AUDIO, Entry, Skipped, SpeechDataset, Utterance,
                    _metadata_problem)
@@ -86,16 +85,7 @@ def has_garbage_tag(text: str) -> bool:
 def decode_audio(audio: dict, name: str) -> np.ndarray:
     """A `datasets.Audio(decode=False)` value ({"bytes", "path"}) as 16 kHz mono float32."""
     if audio.get("bytes"):
-        try:
-            samples, rate = soundfile.read(io.BytesIO(audio["bytes"]), dtype="float32", always_2d=True)
-        except (RuntimeError, OSError, ValueError) as error:  # libsndfile errors are RuntimeErrors
-            raise AudioError(name, str(error)) from error
-        if samples.shape[0] == 0:
-            raise AudioError(name, "contains no samples")
-        samples = samples.mean(axis=1)
-        if rate != SAMPLE_RATE:
-            samples = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ")
-        return np.ascontiguousarray(samples, dtype=np.float32)
+        return decode_file_like(io.BytesIO(audio["bytes"]), name)
     if audio.get("path"):
         return load_audio(audio["path"])
     raise AudioError(name, "the audio column holds neither bytes nor a path")
