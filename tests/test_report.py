@@ -211,6 +211,7 @@ def test_the_page_is_self_contained(page):
     assert len(page) < 10e6
 
 
+@pytest.mark.slow
 def test_a_sweep_where_every_trial_failed_still_reports_the_failures(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     trials = [{"trial_id": f"moe,seed={seed}", "variant": "moe", "seed": seed, "status": "FAILED", "params": {},
