@@ -116,6 +116,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     failures = [trial_id for trial_id, status in statuses.items() if status == "FAILED"]
     tracking.finish("KILLED" if interrupted else "FAILED" if failures else "FINISHED")
     print(results_table(expansion.trials, trial_dirs))
+    write_report(uri, spec, sweep_dir / "report.html")
     print(f"\nMLflow store: {uri}\n  browse it with: mlflow ui --backend-store-uri {uri}")
     if failures:
         print(f"\n{len(failures)} trial(s) failed: {', '.join(failures)}")
@@ -123,6 +124,17 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
         print("\nstopped: run the same command again to resume the unfinished trials")
         return 130
     return 1 if failures else 0
+
+
+def write_report(uri: str, spec: Spec, out: Path) -> None:
+    """The HTML report; a report that cannot be built is a warning, never a failed sweep."""
+    from reports import build_report
+
+    try:
+        print(f"\nreport: {build_report(uri, str(spec.path), out)}")
+    except Exception as error:  # noqa: BLE001 - the sweep's own outcome must not change
+        print(f"\nwarning: the report could not be built ({type(error).__name__}: {error}); "
+              f"try again with: python run.py report {spec.path}")
 
 
 def close_trials(trials: list[Trial], trial_dirs: dict[str, Path], tracking: SweepTracking,

@@ -159,6 +159,9 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
     assert broken.info.status == "FAILED"
     assert "data.validation_split: 'nowhere' is not in" in broken.data.tags["smolwhisper.log_tail"]
 
+    report = (sweep_dir / "runs" / "t" / "report.html").read_text()
+    assert "broken,seed=0" in report and "is not in" in report  # the failure and its log tail
+
     # the same command again: finished trials are skipped, the broken one is tried again
     again = subprocess.run([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=sweep_dir,
                            capture_output=True, text=True, timeout=300)
