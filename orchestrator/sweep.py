@@ -107,6 +107,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
             run_with_ray(launches, sweep_dir, spec.max_concurrent, spec.retries, address)
         except KeyboardInterrupt:
             interrupted = True
+        wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
     recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in expansion.trials}
     # Tune takes Ctrl-C itself and stops the trials; the trainers that could record it say KILLED.
     interrupted = interrupted or "KILLED" in recorded.values()
@@ -126,12 +127,37 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     return 1 if failures else 0
 
 
+def wait_for_trainers(run_dirs: list[Path], timeout_s: float = 60.0) -> None:
+    """Tune can return while stopped trainers still write their summaries: wait until each has
+    let go of its run directory's lock (see smolwhisper.train.lock_run_dir)."""
+    import fcntl
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    for run_dir in run_dirs:
+        lock = run_dir / ".trainer.lock"
+        if not lock.exists():
+            continue
+        with open(lock) as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        print(f"warning: a trainer still holds {lock} after {timeout_s:.0f} s")
+                        break
+                    time.sleep(0.2)
+
+
 def write_report(uri: str, spec: Spec, out: Path) -> None:
     """The HTML report; a report that cannot be built is a warning, never a failed sweep."""
     from reports import build_report
 
     try:
-        print(f"\nreport: {build_report(uri, str(spec.path), out)}")
+        print()
+        build_report(uri, str(spec.path), out)  # prints where the report is
     except Exception as error:  # noqa: BLE001 - the sweep's own outcome must not change
         print(f"\nwarning: the report could not be built ({type(error).__name__}: {error}); "
               f"try again with: python run.py report {spec.path}")

@@ -207,6 +207,7 @@ def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path):
     spec["name"] = "interrupted"
     spec["base"]["config"]["train"]["max_steps"] = 100000
     del spec["sweep"]["variants"]["broken"]
+    spec["sweep"]["seeds"] = [0]
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     run = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=tmp_path,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
