@@ -56,8 +56,7 @@ def run_trial(config: dict, launches: dict[str, Launch]) -> None:
         # torchrun then stops its ranks (they run in sessions of their own, out of killpg's reach).
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=launch.workdir)
         try:
-            while process.poll() is None:
-                time.sleep(1.0)
+            while not _exited(process, wait_s=0.25):
                 for row in metrics.new_rows():
                     tune.report(row)
             for row in metrics.new_rows():
@@ -67,6 +66,14 @@ def run_trial(config: dict, launches: dict[str, Launch]) -> None:
     if process.returncode != 0:
         raise TrialFailed(f"{launch.trial_id}: the trainer exited with status {process.returncode}; "
                           f"log tail:\n{log_tail(trial_dir / 'train.log')}")
+
+
+def _exited(process: subprocess.Popen, wait_s: float) -> bool:
+    try:
+        process.wait(wait_s)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
@@ -125,7 +132,7 @@ def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, r
     tuner = tune.Tuner(
         trainable,
         param_space={"trial_id": tune.grid_search([l.trial_id for l in launches])},
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent,
+        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
                                     trial_dirname_creator=lambda trial: _safe(trial.config["trial_id"])),
         run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=str(sweep_dir / "ray"),

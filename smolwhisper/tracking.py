@@ -29,18 +29,17 @@ class Tracker:
 
 class MLflowTracker(Tracker):
     def __init__(self, uri: str, experiment: str, run_name: str):
-        import mlflow
+        # The client API only: MLflow's fluent start_run keeps per-thread state we do not need.
         from mlflow.tracking import MlflowClient
 
-        self.mlflow = mlflow
-        mlflow.set_tracking_uri(uri)
         self.client = MlflowClient(uri)
-        if os.environ.get("MLFLOW_RUN_ID"):
-            run = mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"])  # the orchestrator's child run
+        self.run_id = os.environ.get("MLFLOW_RUN_ID")  # the orchestrator's child run: joined
+        if self.run_id:
+            self.client.update_run(self.run_id, status="RUNNING")
         else:
-            mlflow.set_experiment(experiment)
-            run = mlflow.start_run(run_name=run_name or None)
-        self.run_id = run.info.run_id
+            found = self.client.get_experiment_by_name(experiment)
+            experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            self.run_id = self.client.create_run(experiment_id, run_name=run_name or None).info.run_id
         self.pending: list = []
         self.last_flush = time.monotonic()
 
@@ -72,7 +71,7 @@ class MLflowTracker(Tracker):
 
     def finish(self, status: str = "FINISHED") -> None:
         self.flush()
-        self.mlflow.end_run(status=status)
+        self.client.set_terminated(self.run_id, status)
 
 
 def make_tracker(mlflow_uri: str, experiment: str, run_name: str, rank: int) -> Tracker:
