@@ -30,7 +30,11 @@ if [ ! -x "$VENV/bin/python" ]; then
         "$PYTHON" -m venv "$VENV"
     fi
 fi
-PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
-"$VENV/bin/python" -c "import torch" >/dev/null 2>&1 || "${PIP[@]}" "$TORCH_SPEC"
-"${PIP[@]}" -e ".[dev]"
+pip_install() {
+    # Some machines list package folders that do not exist; pip warns once per package about them.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+        | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+"$VENV/bin/python" -c "import torch" >/dev/null 2>&1 || pip_install "$TORCH_SPEC"
+pip_install -e ".[dev]"
 echo "setup: done ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"
