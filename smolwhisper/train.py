@@ -28,10 +28,12 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
-from . import train_state
+from safetensors.torch import load_file
+
+from . import checkpoint, train_state
 from .config import ConfigError, RunConfig, load_run_config, to_dict
-from .data.loader import BucketBatchSampler, Collator, features, spec_augment
 from .checkpoint import InferenceConfig
+from .data.loader import BucketBatchSampler, Collator, features, spec_augment
 from .data.manifest import open_source
 from .decoding import DecodingOptions, decode
 from .metrics import error_counts, normalize_english, normalize_gigaspeech
@@ -160,9 +162,7 @@ class Trainer:
         else:
             path = Path(resume)
         state = train_state.load_trainer_state(path)
-        from safetensors.torch import load_file
-
-        self.model.load_state_dict(load_file(str(path / "model.safetensors"), device=str(self.env.device)))
+        self.model.load_state_dict(load_file(str(path / checkpoint.WEIGHTS_FILE), device=str(self.env.device)))
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.epoch, self.batches_done = state["step"], state["sampler"]["epoch"], state["sampler"]["batches_done"]
@@ -232,7 +232,7 @@ class Trainer:
             last = micro == cfg.optim.grad_accum - 1
             sync = contextlib.nullcontext() if last or env.world_size == 1 else self.ddp_model.no_sync()
             with sync:
-                out, loss = self.forward_backward(batch)
+                out = self.forward_backward(batch)
             if out is not None:
                 totals += torch.tensor([out.loss.item(), out.load_balance_loss.item(), out.router_z_loss.item(),
                                         (batch.targets != -100).sum().item(), batch.duration_s, len(batch.ids)],
@@ -270,11 +270,12 @@ class Trainer:
         return metrics
 
     def forward_backward(self, batch):
-        """One micro-batch; an empty batch (every item skipped) still joins the gradient sync."""
+        """One micro-batch; returns the model output, or None for an empty batch (every item
+        skipped), which still joins the gradient sync."""
         cfg = self.cfg
         if not batch.ids:
             (sum(p.sum() for p in self.model.parameters()) * 0.0).backward()
-            return None, None
+            return None
         batch = batch.to(self.env.device)
         try:
             with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=self.bf16):
@@ -292,7 +293,7 @@ class Trainer:
                 f"CUDA out of memory at step {self.step + 1} with data.max_batch_s={cfg.data.max_batch_s} "
                 f"({len(batch.ids)} utterances, {batch.duration_s:.0f} s of audio); lower data.max_batch_s "
                 f"(e.g. to {cfg.data.max_batch_s / 2:g}) and raise optim.grad_accum to keep the batch") from None
-        return out, loss
+        return out
 
     # ------------------------------------------------------------------------------- evaluation
 
@@ -306,8 +307,6 @@ class Trainer:
             self.tracker.log_artifact(str(self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl"))
             if metrics["val/wer"] < self.best_wer:
                 self.best_wer = metrics["val/wer"]
-                from . import checkpoint
-
                 checkpoint.save(self.model, self.tokenizer, self.run_dir / "checkpoints" / "best")
                 train_state.write_json(self.run_dir / "checkpoints" / "best" / "metrics.json",
                                        {"step": self.step, **metrics})
