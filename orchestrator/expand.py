@@ -97,17 +97,18 @@ def _make_trial(spec: Spec, variant: str, seed: int, overrides: dict[str, Any], 
 
 
 def _drop_inapplicable(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides whose deciding key (from the overrides, else the base config with its preset and
+    defaults) says they apply."""
+    try:
+        base_config = run_config_from_dict(base)
+    except ConfigError as error:
+        raise SpecError(f"base: {error}") from None
+
     def value_of(key: str) -> Any:
         if key in overrides:
             return overrides[key]
         section, name = key.split(".")
-        if name in base.get(section, {}):
-            return base[section][name]
-        if key == "model.decoder_ffn":  # the preset may decide it
-            from smolwhisper.config import PRESETS
-
-            return PRESETS.get(base.get("model", {}).get("preset", "cpu-small"), {}).get("decoder_ffn", "dense")
-        return {"data.tokenizer": "bpe"}.get(key)
+        return getattr(getattr(base_config, section), name)
 
     return {key: value for key, value in overrides.items()
             if key not in APPLIES_ONLY_WHEN or value_of(APPLIES_ONLY_WHEN[key][0]) in APPLIES_ONLY_WHEN[key][1]}
