@@ -173,7 +173,7 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
 def test_rerun_after_the_orchestrator_was_killed_finishes_only_what_was_left(sweep_dir, tmp_path):
     spec = yaml.safe_load((sweep_dir / "spec.yaml").read_text())
     spec.update(name="killed", retries=0)
-    spec["sweep"] = {"variants": {"short": {"train.max_steps": 4}, "long": {"train.max_steps": 60}}, "seeds": [0]}
+    spec["sweep"] = {"variants": {"short": {"train.max_steps": 4}, "long": {"train.max_steps": 300}}, "seeds": [0]}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     trials = tmp_path / "runs" / "killed" / "trials"
     orchestrator = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=tmp_path,
@@ -197,7 +197,7 @@ def test_rerun_after_the_orchestrator_was_killed_finishes_only_what_was_left(swe
     assert "skip short,seed=0: finished earlier" in again.stdout
     log = (trials / "long,seed=0" / "train.log").read_text()
     assert log.count("=== attempt started") == 2 and "resumed from" in log
-    assert json.loads((trials / "long,seed=0" / "run" / "summary.json").read_text())["step"] == 60
+    assert json.loads((trials / "long,seed=0" / "run" / "summary.json").read_text())["step"] == 300
 
 
 def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path):
