@@ -45,6 +45,12 @@ class ModelConfig:
     router_z_coef: float = 0.001  # ST-MoE router z-loss
     moe_grouped_mm: bool = True  # one grouped matmul for all experts (a loop over experts if False)
 
+    # Joint CTC/attention training (Watanabe et al. 2017, as in ESPnet and WeNet): a linear CTC head
+    # on the encoder, its loss mixed in as ctc_weight * CTC + (1 - ctc_weight) * cross-entropy. It
+    # makes a small model trained from scratch align audio and text far sooner. 0 is plain Whisper:
+    # no head at all.
+    ctc_weight: float = 0.0
+
     # Optional accelerations, one switch each.
     flash: bool = True  # fused SDPA kernels; False forces the math backend
     liger: bool = False  # Liger Triton kernels (CUDA only)
@@ -71,6 +77,9 @@ class ModelConfig:
         for name in ("load_balance_coef", "router_z_coef"):
             if getattr(self, name) < 0:
                 _fail(f"{prefix}.{name}", getattr(self, name), "must be >= 0")
+        if not 0 <= self.ctc_weight < 1:
+            _fail(f"{prefix}.ctc_weight", self.ctc_weight,
+                  "must be in [0, 1): 0 is plain Whisper; the attention decoder keeps a share of the loss")
 
     @property
     def is_moe(self) -> bool:

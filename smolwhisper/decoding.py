@@ -421,6 +421,17 @@ def decode(model: Whisper, tokenizer: Tokenizer, mel: Tensor, mel_mask: Tensor |
     return decode_features(model, tokenizer, audio_features, audio_mask, options)
 
 
+def ctc_greedy(tokenizer: Tokenizer, log_probs: Tensor, lengths: Tensor) -> list[str]:
+    """Best-path CTC decoding of the encoder's CTC head (model.ctc_log_probs): the most likely
+    class per frame, repeats merged, blanks (the last class) dropped (Graves et al. 2006)."""
+    blank = log_probs.shape[-1] - 1
+    texts = []
+    for best, length in zip(log_probs.argmax(dim=-1), lengths.tolist()):
+        path = torch.unique_consecutive(best[: int(length)])
+        texts.append(tokenizer.decode(path[path != blank].tolist()).strip())
+    return texts
+
+
 def needs_fallback(result: DecodingResult, compression_ratio_threshold: float | None,
                    logprob_threshold: float | None, no_speech_threshold: float | None) -> bool:
     """Whisper's rule: too repetitive or too unsure, unless it looks like silence."""

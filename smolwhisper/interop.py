@@ -57,9 +57,14 @@ def _rename(name: str, pairs: list[tuple[str, str]], source: int) -> str | None:
     return None
 
 
+def without_ctc_head(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Whisper has no CTC head: it is a training aid (model.ctc_weight) and decoding uses the decoder."""
+    return {name: tensor for name, tensor in state_dict.items() if not name.startswith("ctc.")}
+
+
 def to_hf(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     out = {}
-    for name, tensor in state_dict.items():
+    for name, tensor in without_ctc_head(state_dict).items():
         match = _OURS_BLOCK.match(name)
         new = None
         if match:
@@ -98,7 +103,7 @@ def to_openai(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     for name in state_dict:
         if re.search(r"\.mlp\.(router|noise|w1|w2|b1|b2)", name):
             raise InteropError(f"tensor {name!r} belongs to a MoE decoder, which openai-whisper cannot hold")
-    return dict(state_dict)
+    return without_ctc_head(state_dict)
 
 
 def from_openai(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:

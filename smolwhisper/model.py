@@ -2,7 +2,8 @@
 
 Follows openai/whisper's model.py (same module names, so its state dicts load as they are),
 and adds: variable-length mel input with a padding mask, an explicit KV cache, SDPA backend
-selection, activation checkpointing and a MoE feed-forward (see moe.py).
+selection, activation checkpointing, a MoE feed-forward (see moe.py) and an optional CTC head on
+the encoder for joint CTC/attention training.
 Imports nothing from training or orchestration.
 """
 
@@ -255,6 +256,9 @@ def causal_mask(n_tokens: int, offset: int, device: torch.device) -> tuple[Tenso
 class ModelOutput:
     logits: Tensor | None  # [B, L, n_vocab] fp32; None when the loss was fused (liger)
     loss: Tensor | None  # token cross-entropy, when targets were given
+    ctc_loss: Tensor | None  # CTC loss of the encoder's head, when it exists and ctc_targets were given
+    ctc_log_probs: Tensor | None  # [B, T, n_vocab + 1] fp32, blank last; with the CTC head
+    ctc_lengths: Tensor | None  # [B] valid encoder frames of ctc_log_probs
     load_balance_loss: Tensor  # mean over MoE layers (0 for a dense decoder)
     router_z_loss: Tensor
     expert_counts: Tensor | None  # [n_moe_layers, n_experts] tokens routed per expert
@@ -266,6 +270,8 @@ class Whisper(nn.Module):
         self.config = cfg
         self.encoder = AudioEncoder(cfg)
         self.decoder = TextDecoder(cfg)
+        # Blank is the extra last class, so the head needs nothing from the tokenizer.
+        self.ctc = Linear(cfg.n_audio_state, cfg.n_vocab + 1) if cfg.ctc_weight > 0 else None
         self.reset_parameters()
         self.fused_loss = _enable_liger(self) if cfg.liger else None
 
@@ -292,10 +298,25 @@ class Whisper(nn.Module):
     def embed_audio(self, mel: Tensor, mel_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         return self.encoder(mel, mel_mask)
 
+    def ctc_log_probs(self, audio_features: Tensor, audio_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The CTC head's log-probabilities [B, T, n_vocab + 1] (blank last) and valid frames [B]."""
+        if self.ctc is None:
+            raise ValueError("this model has no CTC head (model.ctc_weight is 0)")
+        log_probs = F.log_softmax(self.ctc(audio_features).float(), dim=-1)
+        lengths = (audio_mask.sum(dim=1) if audio_mask is not None else
+                   torch.full((len(log_probs),), log_probs.shape[1], device=log_probs.device))
+        return log_probs, lengths
+
     def forward(self, mel: Tensor, tokens: Tensor, mel_mask: Tensor | None = None,
-                targets: Tensor | None = None) -> ModelOutput:
-        """targets [B, L] with -100 on positions that do not count (padding, the prompt)."""
+                targets: Tensor | None = None, ctc_targets: Tensor | None = None) -> ModelOutput:
+        """targets [B, L] with -100 on positions that do not count (padding, the prompt).
+        ctc_targets [B, S]: each row's text tokens in order, -100 elsewhere (no specials)."""
         audio_features, audio_mask = self.encoder(mel, mel_mask)
+        ctc_log_probs = ctc_lengths = ctc_loss = None
+        if self.ctc is not None:
+            ctc_log_probs, ctc_lengths = self.ctc_log_probs(audio_features, audio_mask)
+            if ctc_targets is not None:
+                ctc_loss = ctc_loss_per_token(ctc_log_probs, ctc_lengths, ctc_targets)
         fused = self.fused_loss is not None and targets is not None
         token_mask = None if targets is None else targets != -100
         out = self.decoder(tokens, audio_features, audio_mask, return_logits=not fused, token_mask=token_mask)
@@ -309,6 +330,9 @@ class Whisper(nn.Module):
         return ModelOutput(
             logits=out.logits,
             loss=loss,
+            ctc_loss=ctc_loss,
+            ctc_log_probs=ctc_log_probs,
+            ctc_lengths=ctc_lengths,
             load_balance_loss=torch.stack([s["load_balance_loss"] for s in stats]).mean() if stats else zero,
             router_z_loss=torch.stack([s["router_z_loss"] for s in stats]).mean() if stats else zero,
             expert_counts=torch.stack([s["expert_counts"] for s in stats]) if stats else None,
@@ -323,6 +347,17 @@ class Whisper(nn.Module):
                 per_expert = sum(p.numel() for p in module.expert_parameters()) // module.n_experts
                 inactive += (module.n_experts - module.top_k) * per_expert
         return {"total": total, "active": total - inactive}
+
+
+def ctc_loss_per_token(log_probs: Tensor, lengths: Tensor, targets: Tensor) -> Tensor:
+    """CTC loss summed over the batch and divided by its target tokens, on the scale of the
+    decoder's per-token cross-entropy. An utterance too short for its text (fewer frames than
+    CTC needs) adds nothing instead of infinity."""
+    labelled = targets != -100
+    blank = log_probs.shape[-1] - 1
+    total = F.ctc_loss(log_probs.transpose(0, 1), targets[labelled], lengths, labelled.sum(dim=1),
+                       blank=blank, reduction="sum", zero_infinity=True)
+    return total / labelled.sum().clamp(min=1)
 
 
 def _enable_liger(model: Whisper):

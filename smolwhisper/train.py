@@ -35,7 +35,7 @@ from .config import ConfigError, RunConfig, load_run_config, to_dict
 from .checkpoint import InferenceConfig
 from .data.loader import BucketBatchSampler, Collator, features, spec_augment
 from .data.manifest import open_source
-from .decoding import DecodingOptions, decode
+from .decoding import DecodingOptions, ctc_greedy, decode
 from .metrics import error_counts, normalize_english, normalize_gigaspeech
 from .model import Whisper
 from .optim import build_optimizer, lr_at
@@ -224,7 +224,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
-        totals = torch.zeros(6, dtype=torch.float64)  # loss, balance, z, tokens, audio seconds, utterances
+        totals = torch.zeros(7, dtype=torch.float64)  # loss, balance, z, tokens, audio seconds, utterances, ctc
         expert_counts = None
         for micro in range(cfg.optim.grad_accum):
             batch = self.next_batch()
@@ -234,9 +234,10 @@ class Trainer:
             with sync:
                 out = self.forward_backward(batch)
             if out is not None:
+                ctc_loss = out.ctc_loss.item() if out.ctc_loss is not None else 0.0
                 totals += torch.tensor([out.loss.item(), out.load_balance_loss.item(), out.router_z_loss.item(),
-                                        (batch.targets != -100).sum().item(), batch.duration_s, len(batch.ids)],
-                                       dtype=torch.float64)
+                                        (batch.targets != -100).sum().item(), batch.duration_s, len(batch.ids),
+                                        ctc_loss], dtype=torch.float64)
                 if out.expert_counts is not None:
                     counts = out.expert_counts.detach().cpu()
                     expert_counts = counts if expert_counts is None else expert_counts + counts
@@ -255,6 +256,8 @@ class Trainer:
         metrics = {"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm.item(),
                    "train/tokens_per_s": totals[3].item() / elapsed, "train/audio_s_per_s": totals[4].item() / elapsed,
                    "train/utterances": totals[5].item()}
+        if cfg.model.ctc_weight > 0:
+            metrics["train/ctc_loss"] = totals[6].item() / (cfg.optim.grad_accum * env.world_size)
         metrics.update({f"data/skipped_{reason}": count for reason, count in self.skipped.items()})
         if cfg.model.is_moe:
             metrics["moe/load_balance_loss"] = totals[1].item() / (cfg.optim.grad_accum * env.world_size)
@@ -284,9 +287,11 @@ class Trainer:
                     mel = spec_augment(mel, mel_mask, generator=torch.Generator().manual_seed(
                         cfg.train.seed * 1_000_003 + self.step * 101 + self.env.rank))
                 out = self.forward(mel, batch.tokens, mel_mask=None if cfg.data.pad_to_30s else mel_mask,
-                                   targets=batch.targets)
+                                   targets=batch.targets, ctc_targets=self.ctc_targets(batch))
                 loss = (out.loss + cfg.model.load_balance_coef * out.load_balance_loss
                         + cfg.model.router_z_coef * out.router_z_loss)
+                if out.ctc_loss is not None:
+                    loss = loss + cfg.model.ctc_weight * (out.ctc_loss - out.loss)
             (loss / cfg.optim.grad_accum).backward()
         except torch.cuda.OutOfMemoryError:
             raise TrainingError(
@@ -294,6 +299,12 @@ class Trainer:
                 f"({len(batch.ids)} utterances, {batch.duration_s:.0f} s of audio); lower data.max_batch_s "
                 f"(e.g. to {cfg.data.max_batch_s / 2:g}) and raise optim.grad_accum to keep the batch") from None
         return out
+
+    def ctc_targets(self, batch) -> torch.Tensor | None:
+        """The CTC head's labels: the text tokens of each target row (no specials, no end-of-text)."""
+        if self.cfg.model.ctc_weight == 0:
+            return None
+        return batch.targets.masked_fill(batch.targets >= self.tokenizer.eot, -100)
 
     # ------------------------------------------------------------------------------- evaluation
 
@@ -389,11 +400,13 @@ class Trainer:
 @torch.no_grad()
 def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunConfig, device: torch.device,
              bf16: bool, hypotheses_path: Path) -> dict[str, float]:
-    """Validation loss in eval mode over the loader, and greedy (or beam) WER/CER with per-utterance JSONL."""
+    """Validation loss in eval mode over the loader, and greedy (or beam) WER/CER with per-utterance JSONL.
+    A model with a CTC head is also scored on its best-path CTC transcripts (val/wer_ctc, val/cer_ctc)."""
     was_training = model.training
     model.eval()
     normalize = normalize_gigaspeech if cfg.eval.normalizer == "gigaspeech" else normalize_english
-    loss_sum, n_tokens, words, word_errors, chars, char_errors, lines = 0.0, 0, 0, 0, 0, 0, []
+    loss_sum, n_tokens, lines = 0.0, 0, []
+    counts = Counter()  # word and character errors and reference lengths, per decoder
     options = DecodingOptions(sample_len=cfg.eval.max_tokens,
                               beam_size=None if cfg.eval.beam_size == 1 else cfg.eval.beam_size)
     for batch in loader:
@@ -407,17 +420,27 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
             results = decode(model, tokenizer, mel, mel_mask, options)
         tokens = (batch.targets != -100).sum().item()
         loss_sum, n_tokens = loss_sum + out.loss.item() * tokens, n_tokens + tokens
-        for utterance_id, reference, result in zip(batch.ids, batch.texts, results):
-            errors, n_words = error_counts(reference, result.text, normalize=normalize)
-            c_errors, n_chars = error_counts(reference, result.text, normalize=normalize, unit="char")
-            words, word_errors, chars, char_errors = words + n_words, word_errors + errors, chars + n_chars, char_errors + c_errors
-            lines.append(json.dumps({"id": utterance_id, "reference": reference, "hypothesis": result.text,
-                                     "word_errors": errors, "reference_words": n_words,
-                                     "char_errors": c_errors, "reference_chars": n_chars}))
+        hypotheses = {"": [result.text for result in results]}
+        if out.ctc_log_probs is not None:
+            hypotheses["_ctc"] = ctc_greedy(tokenizer, out.ctc_log_probs, out.ctc_lengths)
+        for row, (utterance_id, reference) in enumerate(zip(batch.ids, batch.texts)):
+            line = {"id": utterance_id, "reference": reference}
+            for suffix, texts in hypotheses.items():
+                errors, n_words = error_counts(reference, texts[row], normalize=normalize)
+                c_errors, n_chars = error_counts(reference, texts[row], normalize=normalize, unit="char")
+                counts.update({f"word_errors{suffix}": errors, f"words{suffix}": n_words,
+                               f"char_errors{suffix}": c_errors, f"chars{suffix}": n_chars})
+                line.update({f"hypothesis{suffix}": texts[row], f"word_errors{suffix}": errors,
+                             f"char_errors{suffix}": c_errors})
+            line.update({"reference_words": n_words, "reference_chars": n_chars})
+            lines.append(json.dumps(line))
     train_state.write_atomic(hypotheses_path, "\n".join(lines) + "\n")
     model.train(was_training)
-    return {"val/loss": loss_sum / max(n_tokens, 1), "val/wer": word_errors / max(words, 1),
-            "val/cer": char_errors / max(chars, 1), "val/utterances": float(len(lines))}
+    metrics = {"val/loss": loss_sum / max(n_tokens, 1), "val/utterances": float(len(lines))}
+    for suffix in ("", "_ctc") if model.ctc is not None else ("",):
+        metrics[f"val/wer{suffix}"] = counts[f"word_errors{suffix}"] / max(counts[f"words{suffix}"], 1)
+        metrics[f"val/cer{suffix}"] = counts[f"char_errors{suffix}"] / max(counts[f"chars{suffix}"], 1)
+    return metrics
 
 
 def mfu_metrics(model: Whisper, totals: torch.Tensor, elapsed: float, env: Distributed) -> dict[str, float]:

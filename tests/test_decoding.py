@@ -7,8 +7,8 @@ from smolwhisper import checkpoint
 from smolwhisper.audio import N_FRAMES, N_SAMPLES, load_audio, log_mel_spectrogram, pad_or_trim
 from smolwhisper.config import model_preset
 from smolwhisper.decoding import (ApplyTimestampRules, DecodingOptions, MaximumLikelihoodRanker, SuppressBlank,
-                                  SuppressTokens, compression_ratio, decode, decode_with_fallback, needs_fallback,
-                                  suppressed_tokens)
+                                  SuppressTokens, compression_ratio, ctc_greedy, decode, decode_with_fallback,
+                                  needs_fallback, suppressed_tokens)
 from smolwhisper.model import Whisper
 from smolwhisper.tokenizer import Tokenizer, train_bpe
 
@@ -202,3 +202,15 @@ def test_real_tiny_en_beam_search_never_scores_below_greedy(tiny_en, speech_mels
     for g, b in zip(greedy, beam_5):
         assert b.sum_logprob >= g.sum_logprob - 1e-4, (g.text, b.text)
         assert math.isfinite(b.avg_logprob) and b.text
+
+
+def test_ctc_greedy_merges_repeats_and_drops_blanks(small):
+    _, tokenizer = small
+    cat, sat = tokenizer.encode(" cat"), tokenizer.encode(" sat")
+    assert len(cat) == len(sat) == 1
+    blank = tokenizer.n_vocab
+    # blank cat cat blank cat sat sat | padding (past the length: ignored)
+    path = [blank, cat[0], cat[0], blank, cat[0], sat[0], sat[0], cat[0], cat[0]]
+    log_probs = torch.full((1, len(path), tokenizer.n_vocab + 1), -10.0)
+    log_probs[0, torch.arange(len(path)), torch.tensor(path)] = 0.0
+    assert ctc_greedy(tokenizer, log_probs, torch.tensor([7])) == ["cat cat sat"]

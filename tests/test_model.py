@@ -138,3 +138,30 @@ def test_training_step_reaches_every_parameter():
 def test_rejects_audio_longer_than_30_seconds():
     with pytest.raises(ValueError, match="3002 frames; at most 3000"):
         Whisper(model_preset("test")).encoder(torch.randn(1, 80, 3002))
+
+
+def test_ctc_head_is_absent_by_default_and_its_loss_is_ctc_per_target_token():
+    assert Whisper(model_preset("test")).ctc is None  # ctc_weight 0: plain Whisper, nothing extra
+    torch.manual_seed(7)
+    model = Whisper(model_preset("test", ctc_weight=0.3))
+    mel = torch.randn(2, 80, 200)
+    mel_mask = torch.ones(2, 200, dtype=torch.bool)
+    mel_mask[1, 120:] = False  # the second utterance is 60 encoder frames long, not 100
+    tokens = torch.randint(0, 250, (2, 6))
+    ctc_targets = torch.tensor([[5, 6, 6, 7, -100], [-100, 9, 10, -100, -100]])  # labels may sit anywhere
+    out = model(mel, tokens, mel_mask=mel_mask, targets=tokens, ctc_targets=ctc_targets)
+
+    assert out.ctc_log_probs.shape == (2, 100, 301) and out.ctc_lengths.tolist() == [100, 60]
+    by_hand = [torch.nn.functional.ctc_loss(out.ctc_log_probs[i, :n, None], torch.tensor([labels]), (n,),
+                                            (len(labels),), blank=300, reduction="sum")
+               for i, (n, labels) in enumerate([(100, [5, 6, 6, 7]), (60, [9, 10])])]
+    assert out.ctc_loss.item() == pytest.approx((sum(by_hand) / 6).item(), rel=1e-5)
+    out.ctc_loss.backward()
+    assert model.ctc.weight.grad.abs().sum() > 0 and model.encoder.conv1.weight.grad.abs().sum() > 0
+
+
+def test_ctc_head_is_left_out_of_exports():
+    model = Whisper(model_preset("test", ctc_weight=0.5))
+    assert "ctc.weight" in model.state_dict()
+    assert not [name for name in interop.to_hf(model.state_dict()) if "ctc" in name]
+    assert not [name for name in interop.to_openai(model.state_dict()) if "ctc" in name]

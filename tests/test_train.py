@@ -69,6 +69,17 @@ def test_fit_writes_summary_checkpoints_and_hypotheses(corpus, tmp_path):
     assert "n_vocab: 300" in resolved and "max_steps: 6" in resolved
 
 
+def test_joint_ctc_training_logs_ctc_loss_and_ctc_wer(corpus, tmp_path):
+    assert main(["--config", "/dev/null", *overrides(corpus, tmp_path / "run", **{"model.ctc_weight": 0.3})]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    for key in ("train/ctc_loss", "val/wer_ctc", "val/cer_ctc", "val/wer"):
+        assert key in summary["metrics"]
+    line = json.loads((tmp_path / "run" / "hypotheses" / "step_00000006.jsonl").read_text().splitlines()[0])
+    assert {"hypothesis", "hypothesis_ctc", "word_errors_ctc"} <= set(line)
+    model, _ = checkpoint.load(tmp_path / "run" / "checkpoints" / "best")
+    assert model.ctc is not None  # the head travels with the checkpoint
+
+
 def test_ddp_on_two_cpu_ranks_matches_one_process_with_the_same_global_batch(corpus, tmp_path):
     single = Trainer(load_run_config(None, overrides(corpus, tmp_path / "one", **{"optim.grad_accum": 2})),
                      Distributed())
