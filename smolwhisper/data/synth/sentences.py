@@ -1,11 +1,18 @@
-"""Varied, grammatical English sentences for the synthetic corpus, from embedded word lists.
+"""Natural, grammatical English sentences for the synthetic corpus, from embedded word lists.
 
-Templates (statements, questions, requests) are filled from a lexicon of several thousand words:
-nouns for people, animals, things, food and places, adjectives, transitive and intransitive
-verbs with their irregular forms, adverbs, first names and place names. Numbers, years, times of
-day and dates are always written as words ("twenty three", "nineteen ninety four", "half past
-seven") so that a transcript never holds a digit. Content words are drawn uniformly, not with a
-Zipf law, so that a one-hour corpus covers a wide vocabulary (the tests ask for 2,000 words).
+Everyday sentence frames (statements, questions, requests, plans, travel, weather, prices,
+schedules) are filled from word lists grouped by meaning, so that a filled frame is something a
+person might say: verbs take only objects they fit ("peel an orange", "feed the ducks"), adjectives
+only nouns they fit ("a ripe pear", "a patient nurse"), mass nouns are never counted ("some rice",
+"how much rice"), and subjects agree with their verbs. A recognizer with a language model (Whisper
+tiny.en, or a person) hears such sentences much better than word salad; a model trained from
+scratch meets the collocations of real speech.
+
+Numbers, years, dates and clock times are written as words in the forms Whisper's English text
+normalizer maps onto digits ("twenty three", "nineteen ninety four", "the twenty first of
+march", "half past seven"); clock times like "seven forty" are not used, because "7.40" and
+"seven forty" do not normalize alike. Content words are drawn uniformly from their lists, so a
+one-hour corpus still covers a wide vocabulary (the tests ask for 2,000 distinct words).
 
 Everything is a pure function of a `random.Random`, so a sentence is fixed by its seed.
 """
@@ -14,266 +21,343 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
 
-# --- the lexicon: compact strings, one word (or "singular:plural" / "base:past") per token ---
+# --- the lexicon: one word per token; "singular:plural" or "base:past" where irregular ---
+
+JOBS = """
+actor artist baker banker barber builder butcher captain carpenter cashier chef chemist cleaner
+coach cook dancer dentist designer detective doctor driver editor electrician engineer farmer
+firefighter fisherman:fishermen gardener guide hairdresser journalist judge lawyer librarian
+manager mechanic musician nurse painter pharmacist photographer pilot plumber poet police_officer
+postman:postmen professor reporter scientist secretary singer soldier student surgeon tailor
+teacher waiter waitress writer architect accountant astronaut farmer jeweller lifeguard magician
+mayor miner nanny:nannies pianist porter priest ranger referee sailor sculptor shopkeeper
+translator tutor vet zookeeper
+cleaner gardener builder dentist paramedic receptionist programmer economist historian biologist
+counsellor instructor inspector officer clerk salesman:salesmen   nurse    
+        florist grocer locksmith shepherd   technician therapist
+"""
 
 PEOPLE = """
-actor adult agent artist athlete aunt author baker banker barber bishop boss boxer boy bride
-brother builder butcher buyer captain carpenter cashier champion chef chemist child:children
-citizen clerk climber coach colleague cook cousin customer dancer daughter dentist designer
-detective diver doctor driver drummer editor electrician emperor engineer explorer farmer
-father fisherman:fishermen friend gardener general girl governor grandfather grandmother guard
-guest guide hunter husband inspector inventor janitor journalist judge king knight lady:ladies
-landlord lawyer leader librarian lieutenant lifeguard magician manager mayor mechanic merchant
-miner minister monk mother musician neighbour nephew niece nurse officer painter partner
-passenger patient pharmacist photographer physician pianist pilot plumber poet policeman:policemen
-politician porter postman:postmen president priest prince princess prisoner professor queen
-rancher reader referee reporter researcher sailor salesman:salesmen scientist sculptor secretary
-senator servant sheriff shepherd singer sister soldier son spy stranger student surgeon tailor
-teacher teenager tenant tourist trainer traveller twin uncle umpire veteran villager visitor
-volunteer waiter waitress warrior weaver widow wife:wives winner witness woman:women worker
-writer youngster baby:babies gentleman:gentlemen man:men person:people neighbor grocer jeweller
-novelist violinist guitarist cyclist runner swimmer skater golfer hiker camper rider jockey
-butler maid nanny:nannies tutor pupil principal dean chancellor nominee candidate voter
-announcer broadcaster narrator comedian clown acrobat juggler magistrate attorney banker
-accountant architect astronaut astronomer biologist botanist economist geologist historian
-linguist mathematician philosopher physicist psychologist surveyor translator vet zookeeper
-firefighter paramedic ranger stranger apprentice intern host hostess owner tenant pirate
+boy girl man:men woman:women child:children baby:babies teenager student neighbour friend
+stranger visitor guest tourist passenger customer player family:families couple crowd team
+king queen prince princess cyclist runner swimmer golfer climber
+athlete fan driver rider hiker traveller pupil twin volunteer winner
+expert beginner champion hero:heroes heroine loser leader member owner partner patient pilot
+prisoner rescuer speaker spectator stranger thief:thieves tenant witness youngster
+"""
+
+RELATIVES = """
+mother father sister brother aunt uncle cousin grandmother grandfather son daughter wife:wives
+husband friend neighbour boss niece nephew
 """
 
 ANIMALS = """
-ant antelope ape badger bat bear beaver bee beetle bird buffalo:buffaloes bull butterfly:butterflies
-camel canary:canaries cat caterpillar cheetah chicken chimpanzee cobra cow crab crane crocodile crow
-bison:bison deer:deer dog dolphin donkey dove dragonfly:dragonflies duck eagle eel elephant falcon ferret
-finch flamingo fox:foxes frog gazelle giraffe goat goose:geese gorilla grasshopper gull hamster
-hare hawk hedgehog hen heron hippo horse hound hummingbird jaguar jellyfish:jellyfish kangaroo
-kitten koala lamb leopard lion lizard llama lobster magpie mole monkey moose:moose mosquito:mosquitoes
-moth mouse:mice mule octopus:octopuses otter owl ox:oxen oyster panda panther parrot peacock pelican
-penguin pig pigeon pony:ponies poodle porcupine puppy:puppies rabbit raccoon ram rat raven rhino
-robin rooster salmon:salmon seal shark sheep:sheep snail snake sparrow spider squirrel stork swan
-tiger toad tortoise trout:trout turkey turtle walrus:walruses wasp weasel whale wolf:wolves worm
-zebra bulldog terrier spaniel beagle collie pheasant quail lark wren woodpecker vulture
+ant bat bear bee beetle bird buffalo:buffaloes bull butterfly:butterflies camel cat caterpillar
+cheetah chicken cow crab crocodile crow deer:deer dog dolphin donkey duck eagle elephant falcon
+fox:foxes frog giraffe goat goose:geese gorilla hamster hedgehog hen horse kangaroo kitten koala
+lamb leopard lion lizard monkey mouse:mice octopus:octopuses otter owl panda parrot penguin pig
+pigeon pony:ponies puppy:puppies rabbit rat robin seagull seal shark sheep:sheep snail snake
+sparrow spider squirrel swan tiger tortoise turkey turtle whale wolf:wolves zebra beaver
+badger rhino hippo moose:moose raccoon peacock pelican flamingo    
+ostrich:ostriches jellyfish:jellyfish lobster         salmon:salmon    
+chimpanzee antelope bison:bison alligator woodpecker toad wasp worm goldfish:goldfish poodle
 """
 
+# Household and everyday objects: the things people carry, fix, buy, lose and find.
 THINGS = """
-album anchor apron armchair arrow axe backpack bag ball balloon bandage banner barrel basket
-bat bath battery:batteries beach:beaches bead bean bed bell belt bench bicycle blanket blender
-boat bolt bone book boot bottle bowl box:boxes bracelet brick bridge broom brush:brushes bucket
-bulb bus:buses button cabinet cable cage cake calculator calendar camera candle canoe cap car
-card carpet cart castle chain chair chalk chart chest:chests chimney clock cloth coat coin collar
-comb compass computer cord costume cottage couch:couches crayon cup cupboard curtain cushion
-desk diamond diary:diaries dictionary:dictionaries dish:dishes door drawer dress:dresses drill drum
-envelope eraser fan feather fence file flag flashlight flute folder fork fountain frame fridge
-funnel gate gift glass:glasses glove guitar hammer hammock handbag hat helmet hook horn hose
-jacket jar jewel jug kettle key kite knife:knives ladder lamp lantern laptop leaf:leaves letter
-lever lid lock locket magazine magnet map mask mat mattress:mattresses medal mirror mitten mop
-motorcycle mug nail napkin necklace needle net newspaper notebook oar oven package paddle page
-paintbrush:paintbrushes pan parcel pen pencil piano pillow pin pipe plank plate pocket pot
-puzzle quilt racket radio rake ring robe rocket rope rug ruler sack saddle sail sandal saucer
-saw scarf:scarves scissors:scissors screen screw sculpture shelf:shelves shield ship shirt shoe
-shovel sign sink skateboard skirt sled sock sofa spoon stamp statue stool stove suitcase
-sweater sword table tablet tape teapot telescope tent thermometer thread ticket tie tile toaster
-token tool toothbrush:toothbrushes torch:torches towel tower toy tractor train tray tricycle
-trophy:trophies truck trumpet trunk tube umbrella vase vest violin wagon wallet watch:watches
-wheel whistle window wire wrench yacht zipper engine motor cannon compass banner
-invoice receipt report contract recipe poster painting photograph portrait sketch novel poem
-song letter message signal lecture speech:speeches story:stories question answer puzzle riddle
-plan idea decision promise secret rumour warning lesson habit hobby:hobbies instrument
-machine device gadget appliance sensor keyboard printer speaker microphone headphone charger
-battery:batteries antenna spreadsheet website password parachute balloon blueprint ribbon
-trolley wheelbarrow sledge snowball pebble boulder crystal marble shell feather acorn
-pinecone branch:branches log stump twig thorn petal seed root vine bush:bushes hedge
+album backpack bag ball balloon basket battery:batteries bell belt bicycle blanket boat book
+boot bottle bowl box:boxes bracelet brush:brushes bucket button cable calendar camera candle cap
+car card carpet chair clock coat coin computer cup curtain cushion desk diary:diaries dictionary:dictionaries
+dish:dishes door drawer dress:dresses drum envelope fan fence flag flashlight flower folder fork
+gift glass:glasses glove guitar hammer handbag hat helmet jacket jar kettle key kite knife:knives
+ladder lamp lantern laptop letter lock magazine map mask medal mirror mug necklace needle
+newspaper notebook package pan parcel pen pencil phone photo piano picture pillow plate pot
+poster puzzle radio rake ribbon ring rope rug ruler saucepan scarf:scarves screwdriver shirt
+shoe shovel skateboard sock sofa spoon stamp suitcase sweater table tablet teapot telescope tent
+ticket tie toaster toothbrush:toothbrushes torch:torches towel toy tray trophy:trophies trumpet
+umbrella vase violin wallet watch:watches wheel whistle window painting printer keyboard
+microphone charger sandwich:sandwiches lunchbox:lunchboxes novel recipe invoice receipt report
+contract postcard passport wheelbarrow hose bench broom     paintbrush:paintbrushes
+apron anchor armchair axe badge bandage barrel bead blender bolt bookmark bracelet brick bulb
+cabinet camera canoe carton chain chalk compass crayon crown cupboard dice:dice doll    
+earring eraser fork frame   gate     headphones hook iron   kayak lid lipstick
+locket magnet marker mattress:mattresses microwave mitten mop nail napkin padlock paddle pebble perfume
+pin pipe plank plug pocket purse quilt racket raincoat   remote ribbon   sandal saw scooter
+screw shampoo sheet shield shovel slipper soap   sponge stapler stool stove sunglasses sword
+tap     thermometer   tissue tool tractor trolley trunk tyre vacuum van wagon wire
+  yacht zip bicycle bus:buses lorry motorbike rocket submarine tram truck
 """
 
-FOOD = """
-apple apricot avocado bagel banana biscuit blueberry:blueberries bread:bread broccoli:broccoli
-brownie burger butter:butter cabbage carrot casserole cereal:cereal cheese:cheese cherry:cherries
-chocolate coconut cookie corn:corn cracker croissant cucumber cupcake curry:curries date dumpling
-egg fig garlic:garlic grape grapefruit ham:ham hamburger honey:honey jam:jam
-lasagne lemon lettuce:lettuce lime mango:mangoes melon muffin mushroom noodle nut olive omelette
-onion orange pancake papaya pasta:pasta peach:peaches peanut pear pepper pickle pie pineapple
-pizza plum popcorn:popcorn potato:potatoes pretzel pudding pumpkin radish:radishes raisin
-raspberry:raspberries rice:rice roll salad sandwich:sandwiches sausage soup:soup spinach:spinach
-steak strawberry:strawberries sushi:sushi taco tart toast:toast tomato:tomatoes turnip waffle
-walnut watermelon yoghurt:yoghurt almond cashew pistachio chestnut sardine kebab risotto:risotto
-porridge:porridge biscuit scone crumpet meatball tortilla noodle lentil:lentils bean
+# Things to put other things on, in or under (for "the keys are under the cushion").
+FURNITURE = """
+table desk bed sofa chair shelf bench cupboard drawer fridge counter piano bookcase wardrobe
+windowsill doormat carpet stairs
 """
 
-PLACE_NOUNS = """
-airport bakery:bakeries bank barn beach:beaches bookshop bridge cafe canyon castle cathedral
-cave cellar church:churches cinema city:cities classroom cliff clinic coast cottage court
-desert dock factory:factories farm field forest fortress garage garden gym hall harbour
-hill hospital hotel house island jungle kitchen laboratory:laboratories lake library:libraries
-lighthouse market meadow mill mine monastery:monasteries mountain museum office orchard palace
-park parliament pharmacy:pharmacies pier playground plaza pond port prison quarry:quarries
-railway ranch restaurant river road school shop square stadium station street studio
-supermarket swamp temple theatre tower town tunnel university:universities valley village
-vineyard warehouse workshop zoo attic basement bathroom bedroom corridor garage hallway
-balcony:balconies porch:porches rooftop greenhouse stable courtyard campsite marina
-aquarium embassy:embassies gallery:galleries laundry:laundries pharmacy:pharmacies bay
+COUNTABLE_FOOD = """
+apple apricot avocado bagel banana biscuit blueberry:blueberries brownie burger cabbage carrot
+cherry:cherries coconut cookie cracker croissant cucumber cupcake dumpling egg grape grapefruit
+lemon lime mango:mangoes melon muffin mushroom nut olive onion orange pancake peach:peaches
+peanut pear pepper pickle pie pineapple pizza plum potato:potatoes pretzel pumpkin radish:radishes
+raspberry:raspberries sandwich:sandwiches sausage strawberry:strawberries tomato:tomatoes waffle
+walnut watermelon almond meatball tortilla cake doughnut lollipop
+apricot   biscuit bun chestnut     cupcake date fig kiwi   lentil lobster
+melon   noodle omelette     pea pineapple       tangerine turnip
+carrot cauliflower   bean hotdog hamburger kebab taco
 """
 
-ADJECTIVES = """
-able absent active actual adorable adventurous afraid aggressive alert alive amazing ancient
-angry annual anxious arctic awful awkward bad bare basic beautiful big bitter black bland blank
-blind blond blue blunt bold bored boring brave brief bright brilliant broad broken brown busy
-calm capable careful careless casual cautious central certain charming cheap cheerful chilly
-chubby circular civil classic clean clear clever close cloudy clumsy coarse cold colourful
-comfortable common complete complex confident confused cool correct costly cosy courageous
-cowardly crazy creative crisp crooked crowded cruel crunchy cuddly curious curly cute damp
-dangerous dark dead dear decent deep defiant delicate delicious delightful dense dependable
-different difficult dirty distant dizzy domestic double dramatic dreadful dry dull dusty eager
-early easy eastern elderly electric elegant empty endless energetic enormous entire equal
-essential evil exact excellent excited exciting expensive experienced expert faint fair
-faithful false familiar famous fancy fantastic far fast fat fearless feeble fierce filthy fine
-firm first flat flexible fluffy foggy foolish foreign formal former fragile frail free frequent
-fresh friendly frightened frozen full funny furry fuzzy gentle genuine giant gifted glad gloomy
-glorious golden good gorgeous graceful grand grateful great greedy green grey grumpy guilty
-hairy handsome handy happy hard harsh healthy heavy helpful helpless hidden high hilarious
-hollow holy homeless honest hopeful horrible hot huge humble hungry icy ideal idle ill
-immense important impossible impressive innocent intense interesting jealous jolly joyful
-juicy junior keen kind large late lazy lean legal light likely little lively local lonely
-long loose loud lovely low loyal lucky lumpy mad magic magnificent main major massive mature
-mean medical medium mellow messy mighty mild military minor misty modern modest moist
-mysterious narrow nasty national natural naughty neat necessary nervous new nice noble
-noisy normal northern numerous obedient obvious odd official old open orange ordinary organic
-original outdoor outstanding painful pale patient peaceful perfect personal plain pleasant
-plump polite poor popular portable powerful practical precious pretty previous private proper
-proud public pure purple puzzled quick quiet rapid rare raw ready real red regular remote
-rich ripe rough round royal rude rural rusty sad safe salty scared scary secret secure
-selfish senior sensible serious shallow sharp shiny short shy sick silent silky silly silver
-simple sincere single skinny sleepy slim slippery slow small smart smooth soft solid sore
-sour southern spare special spicy splendid spotless square stale steady steep sticky stiff
-still stormy straight strange strict striped strong stubborn stupid sturdy sudden sunny super
-sweet swift tall tame tasty tender terrible thick thin thirsty tidy tight tiny tired tough
-tricky tropical true typical ugly unusual upset urgent useful useless vacant vague valid
-valuable vast violent visible vital vivid warm weak wealthy weary weird western wet white
-whole wicked wide wild wise wonderful wooden woollen worried worthy wrong yellow young
-zealous abandoned absurd accurate acidic adequate affectionate agile alarming ambitious
-amused ashamed astonishing athletic attractive authentic automatic average beloved bewildered
-blissful boastful bouncy breezy bumpy candid chaotic charitable chewy chief clueless coastal
-colossal competent considerate content crafty crimson cultural cunning dainty daring dazzling
-decisive dedicated dim diligent discreet distinct dreamy dusky earnest edible efficient
-elaborate elastic eloquent emerald enchanted enthusiastic envious exhausted exotic
-extraordinary fabulous faded fiery flawless fond forgetful fortunate fragrant frantic frosty
-fruitful generous gigantic glamorous gleaming glossy graceful gracious grassy grateful
-gritty handmade harmless hasty hazy heroic hideous historic hospitable humid hurried
-imaginary immaculate impatient incredible indoor industrial infinite informal ingenious
-inland innocent jagged jovial jumpy knotty lavish legendary leisurely lofty luminous
-majestic marvellous meek merry mindful miniature mischievous monstrous mossy muddy musical
-muscular naive nimble nutty obscure oily optimistic orderly ornate overjoyed patchy pensive
-perky petite playful pleasing polished pompous posh prickly productive prosperous punctual
-quaint radiant rainy reckless relaxed reliable respectful restless rickety rocky rosy rowdy
-rugged rustic sandy scarlet scenic scrawny seasoned sensitive serene shabby sheltered
-shimmering skilful sleek slender sloppy smoky snowy soggy solemn sophisticated sparkling
-speedy spiky spiteful spotted stately sticky stormy sublime suburban sugary superb swampy
-tangy tattered tedious thorough thoughtful thrifty timid tiresome towering tranquil
-trusty turquoise unfair unlucky upbeat velvet vibrant victorious vigilant vintage virtual
-wary watchful wavy whimsical windy wiry witty wobbly woeful wrinkled zesty
+# Food and drink that are not counted: "some rice", "how much tea", never "three rices".
+MASS_FOOD = """
+bread butter cheese rice soup pasta honey jam toast cereal porridge chocolate yoghurt spinach
+broccoli garlic lettuce popcorn ham chicken fish ice_cream salad meat sauce curry stew pie
+"""
+DRINKS = "coffee tea milk juice water lemonade cocoa soup orange_juice apple_juice hot_chocolate".split()
+
+PLACES = """
+airport bakery bank beach bookshop bus_stop cafe castle cathedral church cinema clinic factory
+farm garage gym harbour hospital hotel library market museum office palace park pharmacy
+playground post_office restaurant school shop stadium station supermarket swimming_pool theatre
+town_hall university zoo petrol_station train_station car_park city_centre village forest
+aquarium art_gallery bowling_alley butcher chemist concert_hall court dentist fire_station
+football_pitch gallery ice_rink   leisure_centre marina police_station port prison
+shopping_centre skate_park sports_centre temple tennis_court tower youth_club bridge
+barber_shop bus_station canteen chapel coffee_shop dentist   fairground  
+fish_market flower_shop garden_centre hairdresser health_centre hostel laboratory lighthouse
+motel   nightclub nursery opera_house pet_shop pier pond   pub   ranch
+      stable studio subway toy_shop town_square vineyard warehouse
+workshop
+mountain lake river island hill field garden farm beach
 """
 
-# Transitive verbs by the kind of object they take, so that sentences stay plausible enough for a
-# listener's (or a recognizer's) language model: "base", or "base:past" where the past tense is
-# irregular or doubles a consonant. "any" verbs take every kind.
+ROOMS = """
+kitchen bathroom bedroom living_room hallway garage attic basement cellar garden dining_room
+office classroom
+"""
+
+# Adjectives by what they can describe.
+PERSON_ADJECTIVES = """
+young old tall short kind friendly busy tired happy sad angry nervous brave clever quiet shy
+polite patient famous rich poor lonely cheerful grumpy honest careful curious calm proud lucky
+hungry sleepy thirsty excited worried bored funny strict gentle generous helpful lazy healthy
+sick wise serious smart new local elderly talented confident nice
+ambitious anxious bright calm careless cautious charming cheeky clumsy cruel fair fit gentle
+glad grateful hopeful jealous jolly modest naughty noisy pleasant popular rude selfish sensible
+silly skilful stubborn sweet thoughtful tough weak wealthy retired handsome pretty
+adventurous anxious awkward bossy busy chatty cool cranky creative eager elegant energetic
+fearless fussy gloomy grumpy humble impatient innocent lovely loyal mean messy moody nosy
+organised outgoing relaxed reliable respectful restless sporty stylish suspicious tidy trusty
+unhappy upset warm wonderful worried
+able active angry bald blind brilliant calm careless cheerful cute deaf dizzy dreadful famous
+fat foolish friendly gorgeous guilty gifted hard_working hopeless injured jealous kind late
+loud mature mighty miserable nasty neat odd pale perfect playful quick royal sensitive sharp
+sincere slim slow sociable sorry stern strange stressed successful sunburnt thin ugly useful
+"""
+ANIMAL_ADJECTIVES = """
+small big little tiny huge young old hungry sleepy friendly wild fat thin fluffy noisy lazy
+playful shy brown black white grey spotted striped beautiful clever brave lost injured
+cute gentle fierce tame hairy furry muddy wet clean hungry thirsty healthy sick tired loud
+quiet dangerous harmless rare curious nervous proud happy
+adorable angry bold calm chubby clumsy cuddly dozy fearless fit frightened fussy giant gorgeous
+greedy grumpy handsome heavy lively lonely lovely naughty plump pretty scruffy silly skinny
+sleek slim slow smelly speedy strong sweet tall tiny wild wise wriggly young
+"""
+THING_ADJECTIVES = """
+old new red blue green yellow black white brown grey pink purple orange small big large little
+heavy light broken wooden plastic metal shiny dusty clean dirty expensive cheap favourite spare
+tiny huge round square empty full silver golden soft warm dry wet long short useful strange
+beautiful ugly lovely simple fancy modern ancient rusty
+antique bent blank bright broad cosy cracked curly damp dark delicate enormous fragile
+checked chipped clumsy colourful comfortable cool crooked electric extra fake faded famous
+fine flat flowery folding fluffy giant glittery handmade magic matching mouldy muddy padded
+patterned portable powerful pretty quiet secret second_hand smooth solid spotted sturdy tall
+tiny wide wonderful
+frozen glass hollow leather loose narrow neat paper plain precious sharp shabby sticky stiff
+strong striped thick thin tidy tight torn valuable velvet waterproof woollen
+"""
+FOOD_ADJECTIVES = """
+fresh ripe sweet hot cold spicy warm homemade delicious salty crunchy tasty frozen sour juicy
+bitter boiled creamy crispy dried fried greasy mashed mild organic roasted rotten smoked soggy
+stale sugary tender toasted chewy cheap expensive huge tiny
+baked buttery crumbly fancy fluffy golden healthy heavy icy lovely lumpy nutty overcooked
+perfect plain rich raw sliced smooth sticky tangy tart tough yummy chilled local
+green red yellow big small little soft hard burnt
+"""
+PLACE_ADJECTIVES = """
+old new big small busy quiet crowded empty famous beautiful local little lovely modern ancient
+noisy peaceful nearby tiny huge
+brand new bright busy cheap clean cosy dark dirty expensive friendly grand historic lively
+main narrow open popular pretty shabby smart spacious tidy ugly warm wonderful
+airy bright charming chilly closed cold comfortable cramped damp dusty elegant fancy
+freezing gloomy haunted hidden hot lonely messy rundown secret silent sunny posh tiny
+"""
+WEATHER_ADJECTIVES = "sunny rainy windy cold warm cloudy foggy snowy hot freezing stormy wet dry".split()
+
+# Transitive verbs by the kind of object they take: "base", or "base:past" where the past tense
+# is irregular or doubles its last consonant ("stop:stopped": so does "stopping").
 TRANSITIVE_VERBS = {
-    "any": """
-admire avoid choose:chose count describe draw:drew find:found follow forget:forgot ignore imagine
-like love mention miss notice observe photograph prefer:preferred recognise remember see:saw sketch
-spot:spotted study:studied want watch film discover record hate mind find:found search select
-""",
     "things": """
-borrow break:broke bring:brought build:built buy:bought carry:carried carve check clean close
-collect colour copy:copied cover decorate deliver design destroy drag:dragged drop:dropped dry:dried
-examine fetch fill fix fold grab:grabbed hang:hung hide:hid hold:held inspect iron keep:kept label
-lend:lent lift lock make:made measure mend move open order pack paint pass polish post print pull
-push receive remove repair replace return roll scrub:scrubbed sell:sold send:sent sharpen share
-sort stack steal:stole store swap:swapped test throw:threw tidy:tidied tie touch unlock unpack
-unwrap:unwrapped use wash weigh wipe wrap:wrapped assemble construct fasten handle polish press
-rearrange rent reserve rinse scatter seal sew shake:shook sign staple stuff supply switch twist
-unfold vacuum purchase preserve produce provide trim:trimmed damage lose:lost misplace wind:wound
+borrow break:broke bring:brought buy:bought carry:carried check clean close collect cover deliver
+drop:dropped examine fetch find:found fix fold forget:forgot grab:grabbed hang:hung hide:hid
+hold:held keep:kept lend:lent lift lock lose:lost mend move open order pack paint pick polish
+post pull push repair replace return sell:sold send:sent share sort steal:stole store throw:threw
+touch unlock unpack use wash wrap:wrapped want need like love see:saw notice choose:chose
+remember show:showed drag:dragged empty:emptied fill measure test
+bend:bent burn:burnt charge cut:cut decorate design dig:dug   dust   hammer iron label
+light:lit load paint photograph plug print rinse scratch   sharpen sketch squeeze
+stack     tie twist weigh wipe
 """,
     "food": """
-bake boil buy:bought chop:chopped cook cut:cut deliver eat:ate fry:fried grow:grew harvest heat mix
-order pack peel pick plant pour prepare serve share slice smell sell:sold squeeze stir:stirred
-taste toast unwrap:unwrapped wash weigh bring:brought carry:carried drop:dropped finish freeze:froze
-offer steal:stole sprinkle warm spill:spilled store
+bake boil buy:bought chop:chopped cook cut:cut eat:ate fry:fried grow:grew heat mix order pack
+peel pick prepare serve share slice smell sell:sold taste wash weigh bring:brought carry:carried
+finish freeze:froze want like love need choose:chose find:found drop:dropped
 """,
     "animals": """
-adopt brush calm catch:caught chase comb feed:fed frighten groom guide hug:hugged hunt lead:led
-name pat:patted protect rescue ride:rode save scare shelter tame tickle track train trap:trapped
-wash weigh walk carry:carried lift bathe release free examine photograph measure
+feed:fed catch:caught chase brush wash walk watch see:saw follow find:found rescue adopt photograph
+draw:drew count hear:heard love like frighten feed:fed hug:hugged pat:patted spot:spotted
 """,
     "people": """
-advise answer applaud blame call comfort congratulate convince encourage entertain forgive:forgave
-greet guide help hire interrupt invite join meet:met pay:paid persuade phone praise question
-rescue respect reward scold support surprise teach:taught tease tell:told thank thank trust
-visit warn welcome wake:woke hug:hugged kiss ask email recommend introduce thank remind
+call help meet:met visit invite thank ask phone email answer teach:taught warn
+follow find:found hear:heard see:saw miss remember hug:hugged greet pay:paid hire join forgive:forgave
+interview drive:drove wake:woke trust believe surprise interrupt
 """,
 }
-INTRANSITIVE_VERBS = """
-agree:agreed appear argue arrive bark blink blush bounce bow breathe camp cheer complain cough
-crawl cry:cried dance disappear dive:dove dream float frown gasp giggle glow grin:grinned groan
-growl hesitate hop:hopped hurry:hurried jog:jogged jump kneel:knelt knock laugh lean lie:lay
-listen march matter nod:nodded pause panic:panicked pray rain relax rest retire return rise:rose
-roar run:ran rush scream shiver shout shrug:shrugged sigh sit:sat skate ski sleep:slept slide:slid
-slip:slipped smile sneeze snore speak:spoke spin:spun stand:stood stare stay stumble succeed
-swim:swam tremble travel:travelled vanish wait wander whisper work worry:worried yawn yell
-wobble wriggle paddle sparkle shine:shone hover drift swing:swung sail gallop jog:jogged
+
+# What food that is not counted can undergo ("she cooked some rice"), and drinks ("she poured some milk").
+MASS_VERBS = """
+buy:bought cook eat:ate heat make:made order serve share taste want need bring:brought finish
+"""
+DRINK_VERBS = """
+buy:bought drink:drank heat make:made order pour serve share taste want need bring:brought spill:spilled finish
+"""
+# Verbs of state, never in the progressive ("she is needing" is not English).
+STATIVE_VERBS = {"want", "need", "like", "love", "hate", "prefer", "see", "notice", "remember", "hear",
+                 "believe", "trust", "know", "forget", "lose", "find", "recognise", "miss"}
+
+PERSON_INTRANSITIVE = """
+arrive laugh smile wait work sleep:slept sing:sang dance swim:swam run:ran walk cry:cried shout
+whisper listen complain agree travel:travelled cough sneeze yawn relax rest hurry:hurried study:studied
+cook read:read write:wrote win:won lose:lost stay leave:left fall:fell sit:sat stand:stood
+jump climb knock nod:nodded wave
+apologise argue blink blush bow breathe camp cheer clap:clapped frown giggle grin:grinned
+hesitate hide:hid hop:hopped kneel:knelt limp pause pray queue retire scream shiver shrug:shrugged
+sigh sneeze snore stare stumble sweat swear:swore tremble vanish volunteer whistle wink yell
+"""
+ANIMAL_INTRANSITIVE = """
+sleep:slept run:ran jump swim:swam hide:hid play rest wait eat:ate climb sit:sat escape wander
+disappear
 """
 
 ADVERBS = """
-quickly slowly quietly loudly carefully carelessly happily sadly angrily calmly eagerly gently
-gladly badly boldly bravely brightly briskly cautiously cheerfully clearly closely correctly
-curiously daily deliberately easily elegantly enthusiastically equally eventually exactly
-fairly faithfully fiercely finally firmly fondly foolishly frankly freely frequently generously
-gracefully greedily hastily heavily honestly hopefully hungrily immediately innocently
-joyfully kindly lazily lightly madly merrily miserably mysteriously nearly neatly nervously
-noisily normally obediently openly patiently perfectly politely poorly promptly properly
-proudly quietly rapidly rarely readily recklessly regularly reluctantly repeatedly rudely
-safely secretly seriously sharply shyly silently simply sleepily smoothly softly solemnly
-sometimes speedily steadily sternly strictly successfully suddenly swiftly tenderly
-thankfully thoroughly thoughtfully tightly truly urgently usually vaguely warmly weakly
-wearily wildly wisely yearly boldly briefly busily casually certainly completely
-deliberately doubtfully energetically fortunately gleefully hurriedly instantly jealously
-joyously knowingly loosely meaningfully mostly naturally occasionally painfully playfully
-punctually quaintly rightfully roughly sheepishly silently sleepily sternly stubbornly
-tensely terribly unexpectedly utterly victoriously vivaciously wholly willingly zealously
+quickly slowly quietly loudly carefully happily sadly angrily calmly gently suddenly finally
+politely patiently proudly nervously safely softly silently early late again together alone
+outside upstairs downstairs
 """
+# Adverbs of manner that sit before a verb of action ("she carefully opened the box").
+MANNER_ADVERBS = """
+carefully quickly slowly quietly gently finally suddenly proudly nervously happily secretly
+eagerly calmly bravely politely patiently quietly neatly kindly proudly rapidly boldly
+cheerfully clumsily hastily lazily luckily accidentally immediately simply really almost
+already just nearly never once quickly rarely recently soon still suddenly usually also
+"""
+FREQUENCY_ADVERBS = "usually often always never sometimes rarely".split()
 
 FIRST_NAMES = """
-adam alice amelia andrew anna arthur ben bella charlie chloe daniel david edward ella emily
-emma ethan fiona frank george grace hannah harry helen henry isaac isabel jack jacob james
-jane jessica john joseph julia kate laura leo lily lucy luke maria mark martha mary max mia
-michael nancy nathan noah oliver olivia oscar paul peter rachel robert rose ruby sam sarah
-simon sophie steven susan thomas tom victoria william zoe albert beatrice carlos diana eric
-felix gloria hugo irene jasper karen leonard margaret nora patrick quentin rebecca sandra
-theodore ursula vincent wendy xavier yvonne walter agnes bernard clara dennis eleanor
-francis gordon harold ivy jerome kevin lionel monica neil olga pamela ralph stella trevor
-vera wesley abigail brian carol dorothy edgar florence gilbert hazel ian joan kenneth lydia
-martin nigel philip roger sylvia timothy vivian warren
+adam alice amelia andrew anna arthur ben bella charlie chloe daniel david edward ella emily emma
+ethan fiona frank george grace hannah harry helen henry isaac jack jacob james jane jessica john
+joseph julia kate laura leo lily lucy luke maria mark martha mary max mia michael nancy nathan
+noah oliver olivia oscar paul peter rachel robert rose ruby sam sarah simon sophie steven susan
+thomas tom victoria william zoe albert carlos diana eric felix hugo irene karen nora patrick
+rebecca sandra walter clara dennis eleanor gordon ivy kevin lionel monica neil pamela ralph
+stella trevor vera brian carol dorothy edgar florence hazel ian joan kenneth lydia martin nigel
+philip roger timothy alan angela barbara betty christopher donna elizabeth george jennifer linda
+lisa matthew nicole richard sharon tony megan ryan justin amy jason kelly chris
+aaron abigail adrian alex alexander alison amanda andy anne annie anthony ashley barry beth bill
+bob bradley caroline catherine charlotte claire colin craig dan deborah derek diane edith emma
+eve evan frances gary gemma graham gregory harriet heather holly howard jacqueline jake jenny
+jeremy jim joe josh joy judith julian justin katie keith kim larry leah louise lucas marcus
+maggie marion matt melanie molly natalie nick norman paula penny phoebe rachel ray rita
+robin ron rosie roy russell sally scott sean sophia stanley stuart sue teresa terry tina
+toby vanessa victor vincent wayne wendy
+alfie archie bethany billy bonnie carl cathy cindy connor daisy dylan eddie elliot erin esther
+evelyn finn freddie gavin gina gloria hannah heidi henry imogen isla jade jamie jasmine jeff
+jill jordan josie kieran kyle leon liam lola lorna luna maddie mason maya miles milly mollie
+nina owen patsy poppy quinn rory rosa rupert ruth seth sophia spencer tara tess theo todd tyler
+abby ada albie alfred alison amber andrea angus anita april arnold audrey austin barney becky
+bernard beverly blake bruce bryan caitlin calvin cameron carla carmen casey cecil celia cheryl
+clive cora dale darren dean dolly doug duncan eileen elaine elsie ernest eva fay fergus flora
+fred gemma geoff gilbert glen grant greg hattie hector holly hope ida iris ivan jack janet jean
+jerry jess joan joel julie june kay keith kirsty lance laurel lee lenny lewis lois lorraine
+luke mabel marcia marge mavis maxine milo mona morgan muriel ned neville nell nora olive otis
+pat pearl percy phil polly rex rhoda rick rod rodney rosemary roxanne sadie sam sid stan tamsin
+ted tessa tilly trudy val vernon violet wallace warren wilf winnie yvonne
+"""
+HE_NAMES = set("""
+adam andrew arthur ben charlie daniel david edward ethan frank george harry henry isaac jack jacob
+james john joseph leo luke mark max michael nathan noah oliver oscar paul peter robert sam simon
+steven thomas tom william albert carlos eric felix hugo patrick walter dennis gordon kevin lionel
+neil ralph trevor brian edgar ian kenneth martin nigel philip roger timothy alan christopher
+matthew richard tony ryan justin jason chris
+albie alfred angus arnold barney bernard blake bruce bryan calvin cameron cecil clive dale darren
+dean doug duncan ernest fergus fred geoff gilbert glen grant greg hector ivan jerry joel keith lance
+lenny lewis milo ned neville otis percy phil rex rick rod rodney sid stan ted vernon wallace
+warren wilf
+leon liam mason miles owen rory rupert seth spencer theo todd tyler will zac jamie
+aaron adrian alex alexander andy anthony barry bill bob bradley colin craig dan derek evan gary
+graham gregory howard jake jeremy jim joe josh julian keith larry lucas marcus matt nick norman
+ray robin ron roy russell scott sean stanley stuart terry toby victor vincent wayne
+""".split())
+
+CITIES = """
+london paris berlin madrid rome vienna dublin edinburgh glasgow manchester liverpool bristol
+oxford cambridge boston chicago denver seattle houston dallas atlanta miami phoenix toronto
+vancouver montreal sydney melbourne tokyo beijing shanghai delhi mumbai cairo nairobi lisbon
+athens prague warsaw oslo stockholm amsterdam brussels geneva venice florence naples milan
+barcelona moscow istanbul dubai singapore bangkok seoul mexico brazil canada australia japan
+china india egypt kenya france germany spain italy portugal greece norway sweden ireland scotland
+wales england poland austria switzerland belgium russia turkey argentina texas california florida
+alaska hawaii ohio oregon nevada arizona africa europe asia america new_york los_angeles san_francisco
+washington philadelphia detroit vienna budapest copenhagen helsinki iceland new_zealand
+sheffield leeds birmingham newcastle cardiff belfast york brighton bath cornwall devon kent
+yorkshire austin nashville memphis orlando baltimore pittsburgh cleveland minneapolis
+chicago portland sacramento hamburg munich frankfurt lyon marseille nice bordeaux valencia
+seville porto krakow zurich salzburg kyoto osaka hong_kong taipei manila jakarta hanoi
+perth brisbane adelaide auckland wellington cape_town johannesburg lagos morocco peru chile
+colombia cuba jamaica nepal vietnam thailand indonesia malaysia korea finland denmark hungary
+ankara beirut bogota boise buffalo calgary canberra caracas chennai dakar dallas darwin
+derby dover dundee exeter florence galway geneva hobart inverness jersey kolkata la_paz leeds
+leicester lima madras malta milwaukee monaco montana nantes norwich nottingham ottawa oxford
+plymouth quebec reading rio santiago seville shanghai southampton stockport swansea sydney
+tampa tucson utah vermont winnipeg york kansas iowa idaho maine georgia virginia
 """
 
-PLACE_NAMES = """
-london paris berlin madrid rome vienna dublin edinburgh glasgow manchester liverpool bristol
-oxford cambridge boston chicago denver seattle houston dallas atlanta miami phoenix portland
-toronto vancouver montreal sydney melbourne auckland tokyo kyoto beijing shanghai delhi mumbai
-cairo nairobi lagos lisbon athens prague warsaw budapest oslo stockholm helsinki copenhagen
-amsterdam brussels geneva zurich venice florence naples milan barcelona seville moscow
-istanbul dubai singapore bangkok manila jakarta seoul mexico lima santiago havana chile peru
-brazil canada australia japan china india egypt kenya france germany spain italy portugal
-greece norway sweden finland denmark ireland scotland wales england iceland poland hungary
-austria switzerland belgium holland russia turkey morocco nigeria argentina colombia texas
-california florida alaska hawaii ohio oregon nevada arizona montana vermont virginia georgia
-africa europe asia america antarctica
+EVENTS = """
+meeting concert lesson film party game match class train bus flight show lecture interview
+wedding picnic dinner rehearsal appointment exam
 """
+OCCASIONS = """
+birthday wedding holiday trip picnic party kitchen garden office new_house camping_trip school_project
+"""
+
+SPORTS = """
+tennis football golf chess cricket basketball baseball hockey rugby volleyball badminton squash
+netball snooker darts cards
+"""
+INSTRUMENTS = "piano guitar violin drums flute trumpet cello harp clarinet saxophone trombone recorder banjo".split()
+SCHOOL_SUBJECTS = """
+history maths science art music geography french spanish german biology chemistry physics
+english law medicine economics drama engineering
+"""
+BODY_PARTS = "ankle knee wrist back shoulder elbow thumb finger toe neck foot hand arm leg head nose".split()
+TRANSPORT = "bus train tram ferry taxi plane boat underground coach".split()
 
 DAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
-MONTHS = ("january february march april may june july august september october november "
-          "december").split()
+MONTHS = "january february march april may june july august september october november december".split()
 SEASONS = "spring summer autumn winter".split()
-COLOURS = "red blue green yellow purple orange pink brown black white grey silver golden".split()
-PREPOSITIONS_OF_PLACE = ["near", "behind", "beside", "under", "above", "inside", "outside",
-                         "next to", "in front of", "across from", "opposite", "beyond", "around"]
+MEALS = "breakfast lunch dinner".split()
+PREPOSITIONS_OF_PLACE = ["near", "behind", "next to", "in front of", "opposite", "outside", "inside"]
+PREPOSITIONS_OF_RESTING = ["on", "under", "behind", "next to", "near", "in front of", "beside"]
 
 # --- numbers as words ---
 
@@ -326,8 +410,10 @@ def year_to_words(year: int) -> str:
     return number_to_words(century) + " " + tail
 
 
-def time_to_words(hour: int, minute: int) -> str:
-    """A clock time, e.g. (7, 30) -> 'half past seven', (9, 5) -> 'nine oh five'."""
+def clock_time_to_words(hour: int, minute: int) -> str:
+    """Only the clock times that read the same however they are written once normalized:
+    (7, 0) -> "seven o'clock", (7, 30) -> 'half past seven', (7, 15) / (7, 45) -> 'a quarter past
+    seven' / 'a quarter to eight'. ("seven forty" normalizes to 740, "7:40" to "7 40".)"""
     if minute == 0:
         return number_to_words(hour) + " o'clock"
     if minute == 15:
@@ -336,21 +422,31 @@ def time_to_words(hour: int, minute: int) -> str:
         return "half past " + number_to_words(hour)
     if minute == 45:
         return "a quarter to " + number_to_words(hour % 12 + 1)
-    if minute < 10:
-        return number_to_words(hour) + " oh " + ONES[minute]
-    return number_to_words(hour) + " " + number_to_words(minute)
+    raise ValueError(f"clock_time_to_words: minute {minute} is not allowed; allowed 0, 15, 30, 45")
+
+
+def small_count(rng: random.Random) -> int:
+    """How many of a thing people usually count: mostly 2-12, sometimes a round larger number."""
+    if rng.random() < 0.8:
+        return rng.randint(2, 12)
+    return rng.choice([15, 20, 25, 30, 40, 50, 60, 100, 200, 500])
 
 
 # --- inflection ---
 
 
 def _parse_pairs(words: str) -> dict[str, str | None]:
-    """'child:children dog' -> {'child': 'children', 'dog': None} (None: the regular form)."""
+    """'child:children dog' -> {'child': 'children', 'dog': None} (None: the regular form).
+    Underscores join the words of one entry: 'bus_stop' -> 'bus stop'."""
     pairs: dict[str, str | None] = {}
     for token in words.split():
         base, _, special = token.partition(":")
-        pairs.setdefault(base, special or None)
+        pairs.setdefault(base.replace("_", " "), special or None)
     return pairs
+
+
+def _word_list(words: str) -> list[str]:
+    return sorted({w.replace("_", " ") for w in words.split()})
 
 
 VOWELS = "aeiou"
@@ -386,12 +482,19 @@ def third_person(verb: str) -> str:
     return verb + "s"
 
 
-def with_article(phrase: str, rng: random.Random) -> str:
-    """'a' or 'an' by sound (a handful of spelling exceptions), or 'the' / a possessive."""
-    article = rng.choice(["a", "a", "the", "the", "the", "my", "your", "our", "his", "her", "this"])
-    if article == "a":
-        article = "an" if _starts_with_vowel_sound(phrase) else "a"
-    return f"{article} {phrase}"
+def present_participle(verb: str, irregular_past: str | None = None) -> str:
+    """'make' -> 'making', 'stop' (past 'stopped') -> 'stopping', 'lie' -> 'lying'."""
+    if verb.endswith("ie"):
+        return verb[:-2] + "ying"
+    if verb.endswith("e") and not verb.endswith(("ee", "ye", "oe")):
+        return verb[:-1] + "ing"
+    if irregular_past == verb + verb[-1] + "ed" or verb in ("swim", "run", "win", "sit", "dig", "put", "cut", "begin"):
+        return verb + verb[-1] + "ing"  # the past tense doubles the consonant, so does this
+    return verb + "ing"
+
+
+def with_indefinite_article(phrase: str) -> str:
+    return ("an " if _starts_with_vowel_sound(phrase) else "a ") + phrase
 
 
 def _starts_with_vowel_sound(word: str) -> bool:
@@ -402,238 +505,536 @@ def _starts_with_vowel_sound(word: str) -> bool:
     return word[0] in VOWELS
 
 
+# --- who speaks of whom ---
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A sentence's subject and what agrees with it."""
+
+    text: str
+    person: str  # "i", "you", "he", "she", "we", "they", "it": decides the verb forms
+
+    @property
+    def third_singular(self) -> bool:
+        return self.person in ("he", "she", "it")
+
+    @property
+    def possessive(self) -> str:
+        return {"i": "my", "you": "your", "he": "his", "she": "her", "we": "our", "they": "their", "it": "its"}[self.person]
+
+    def present(self, verb: str) -> str:
+        return third_person(verb) if self.third_singular else verb
+
+    def be_present(self) -> str:
+        return "am" if self.person == "i" else "is" if self.third_singular else "are"
+
+    def be_past(self) -> str:
+        return "was" if self.person == "i" or self.third_singular else "were"
+
+    def do_present(self) -> str:
+        return "does" if self.third_singular else "do"
+
+
+PRONOUNS = [Subject("i", "i"), Subject("you", "you"), Subject("he", "he"), Subject("she", "she"),
+            Subject("we", "we"), Subject("they", "they")]
+
+
 class Lexicon:
-    """The word lists parsed once, with their inflected forms."""
+    """The word lists parsed once, and the phrases built from them."""
 
     def __init__(self):
+        self.jobs = _parse_pairs(JOBS)
         self.people = _parse_pairs(PEOPLE)
+        self.relatives = _parse_pairs(RELATIVES)
         self.animals = _parse_pairs(ANIMALS)
         self.things = _parse_pairs(THINGS)
-        self.food = _parse_pairs(FOOD)
-        self.places = _parse_pairs(PLACE_NOUNS)
-        self.adjectives = sorted(set(ADJECTIVES.split()))
+        self.countable_food = _parse_pairs(COUNTABLE_FOOD)
+        self.mass_food = _word_list(MASS_FOOD)
+        self.drinks = _word_list(" ".join(DRINKS))
+        self.places = _word_list(PLACES)
+        self.rooms = _word_list(ROOMS)
+        self.furniture = _word_list(FURNITURE)
+        self.adjectives = {"person": _word_list(PERSON_ADJECTIVES), "animal": _word_list(ANIMAL_ADJECTIVES),
+                           "thing": _word_list(THING_ADJECTIVES), "food": _word_list(FOOD_ADJECTIVES),
+                           "place": _word_list(PLACE_ADJECTIVES)}
         self.verbs_for = {kind: _parse_pairs(words) for kind, words in TRANSITIVE_VERBS.items()}
-        self.transitive = {verb: past for table in self.verbs_for.values() for verb, past in table.items()}
-        self.intransitive = _parse_pairs(INTRANSITIVE_VERBS)
-        self.adverbs = sorted(set(ADVERBS.split()))
-        self.names = sorted(set(FIRST_NAMES.split()))
-        self.place_names = sorted(set(PLACE_NAMES.split()))
-        self.agents = {**self.people, **self.animals}  # what can do an intransitive verb
-        self.objects = {**self.things, **self.food, **self.animals}
-        self.object_tables = {"things": self.things, "food": self.food, "animals": self.animals, "people": self.people}
-        self._keys = {kind: sorted(table) for kind, table in self.object_tables.items()}
-        self._verb_keys = {kind: sorted(table) for kind, table in self.verbs_for.items()}
-        self._agent_list = sorted(self.agents)
-        self._object_list = sorted(self.objects)
-        self._place_list = sorted(self.places)
-        self._intransitive_list = sorted(self.intransitive)
+        self.mass_verbs = _parse_pairs(MASS_VERBS)
+        self.drink_verbs = _parse_pairs(DRINK_VERBS)
+        self.person_intransitive = _parse_pairs(PERSON_INTRANSITIVE)
+        self.animal_intransitive = _parse_pairs(ANIMAL_INTRANSITIVE)
+        self.adverbs = _word_list(ADVERBS)
+        self.manner_adverbs = _word_list(MANNER_ADVERBS)
+        self.names = _word_list(FIRST_NAMES)
+        self.cities = _word_list(CITIES)
+        self.events = _word_list(EVENTS)
+        self.occasions = _word_list(OCCASIONS)
+        self._irregular = self._tables()
+        self._keys = {name: sorted(table) for name, table in self._irregular.items()}
+
+    def _tables(self) -> dict[str, dict[str, str | None]]:
+        tables = {"jobs": self.jobs, "people": self.people, "relatives": self.relatives, "animals": self.animals,
+                  "things": self.things, "food": self.countable_food, "mass verbs": self.mass_verbs, "drink verbs": self.drink_verbs,
+                  "person intransitive": self.person_intransitive, "animal intransitive": self.animal_intransitive}
+        tables.update({f"{kind} verbs": table for kind, table in self.verbs_for.items()})
+        return tables
+
+    def pick(self, table: str, rng: random.Random) -> tuple[str, str | None]:
+        """A word of a table and its irregular form (None when regular)."""
+        word = rng.choice(self._keys[table])
+        return word, self._irregular[table][word]
 
     def words(self) -> set[str]:
-        """Every word form the generator can emit from the lexicon (numbers and templates aside)."""
-        forms: set[str] = set(self.adjectives) | set(self.adverbs) | set(self.names) | set(self.place_names)
-        for table in (self.people, self.animals, self.things, self.food, self.places):
-            for noun, irregular in table.items():
-                forms |= {noun, plural(noun, irregular)}
-        for table in (*self.verbs_for.values(), self.intransitive):
+        """Every word form the generator can emit from the lexicon (frames and numbers aside)."""
+        forms: set[str] = set(self.mass_food) | set(self.drinks) | set(self.places) | set(self.rooms) | set(self.furniture)
+        forms |= set(self.adverbs) | set(self.manner_adverbs) | set(self.names) | set(self.cities) | set(self.events) | set(self.occasions)
+        forms |= set(SPORTS.split()) | set(INSTRUMENTS) | set(SCHOOL_SUBJECTS.split()) | set(BODY_PARTS) | set(TRANSPORT)
+        forms |= {w for adjectives in self.adjectives.values() for w in adjectives}
+        for table in (self.jobs, self.people, self.relatives, self.animals, self.things, self.countable_food):
+            forms |= {form for noun, irregular in table.items() for form in (noun, plural(noun, irregular))}
+        for table in (*self.verbs_for.values(), self.mass_verbs, self.drink_verbs, self.person_intransitive, self.animal_intransitive):
             for verb, irregular in table.items():
-                forms |= {verb, past_tense(verb, irregular), third_person(verb)}
+                forms |= {verb, past_tense(verb, irregular), third_person(verb), present_participle(verb, irregular)}
         return {w for form in forms for w in form.split()}
 
-    # noun phrases
+    # --- noun phrases ---
 
-    def noun(self, table: dict[str, str | None], keys: list[str], rng: random.Random,
-             plural_probability: float = 0.3) -> tuple[str, bool]:
-        """A bare noun (maybe plural) and whether it is plural."""
-        word = rng.choice(keys)
+    def counted(self, table: str, adjective_kind: str, rng: random.Random, determiner: str | None = None,
+                plural_probability: float = 0.4) -> tuple[str, bool]:
+        """A noun phrase of a countable noun ('a ripe pear', 'her old boots', 'three kittens') and
+        whether it is plural."""
+        noun, irregular = self.pick(table, rng)
+        if rng.random() < 0.5:
+            noun = f"{rng.choice(self.adjectives[adjective_kind])} {noun}"
+        pointing = table not in ("jobs", "people")  # "this dog", but not "this nurse"
         if rng.random() < plural_probability:
-            return plural(word, table[word]), True
-        return word, False
+            noun = plural_phrase(noun, irregular)
+            if determiner is None:
+                determiner = rng.choice(["the", "the", "some", "my", "your", "our", "their", "his", "her",
+                                         *(["these", "those"] if pointing else []), number_to_words(small_count(rng))])
+            determiner = {"a": "some", "this": "these", "that": "those"}.get(determiner, determiner)
+            return f"{determiner} {noun}", True
+        if determiner is None:
+            determiner = rng.choice(["a", "a", "the", "the", "my", "your", "our", "his", "her",
+                                     *(["this", "that"] if pointing else [])])
+        return (with_indefinite_article(noun) if determiner == "a" else f"{determiner} {noun}"), False
 
-    def noun_phrase(self, table, keys, rng: random.Random, adjective_probability: float = 0.4) -> tuple[str, bool]:
-        word, is_plural = self.noun(table, keys, rng)
-        if rng.random() < adjective_probability:
-            word = f"{rng.choice(self.adjectives)} {word}"
-            if rng.random() < 0.05:
-                word = f"{rng.choice(self.adjectives)} {word}"
-        if is_plural:
-            count = rng.random()
-            if count < 0.4:
-                return f"{number_to_words(rng.randint(2, 99))} {word}", True
-            if count < 0.6:
-                return f"{rng.choice(['some', 'many', 'several', 'a few', 'the', 'their', 'our'])} {word}", True
-            return f"the {word}", True
-        return with_article(word, rng), False
-
-    def subject(self, rng: random.Random, animals: bool = False) -> tuple[str, bool]:
-        """Who does something: a name, or a person (or, for intransitive verbs, an animal too)."""
-        if rng.random() < 0.25:
-            return rng.choice(self.names), False
-        if animals:
-            return self.noun_phrase(self.agents, self._agent_list, rng)
-        return self.noun_phrase(self.people, self._keys["people"], rng)
-
-    def object_kind(self, rng: random.Random) -> str:
-        return rng.choices(["things", "food", "animals", "people"], weights=[5, 2, 2, 2])[0]
-
-    def object(self, kind: str, rng: random.Random) -> str:
-        if kind == "people" and rng.random() < 0.3:
-            return rng.choice(self.names)
-        return self.noun_phrase(self.object_tables[kind], self._keys[kind], rng)[0]
-
-    def verb_and_object(self, rng: random.Random) -> tuple[str, str | None, str]:
-        """A transitive verb (base form, irregular past or None) with an object it can take."""
-        kind = self.object_kind(rng)
-        verb, irregular = self.transitive_verb(kind, rng)
-        return verb, irregular, self.object(kind, rng)
-
-    def place_phrase(self, rng: random.Random) -> str:
+    def mass(self, rng: random.Random, drink: bool = False) -> str:
+        food = rng.choice(self.drinks if drink else self.mass_food)
         if rng.random() < 0.3:
-            return f"{rng.choice(['in', 'near', 'outside', 'to the north of', 'far from'])} {rng.choice(self.place_names)}"
-        place = self.noun_phrase(self.places, self._place_list, rng, adjective_probability=0.4)[0]
-        return f"{rng.choice(PREPOSITIONS_OF_PLACE + ['in', 'at', 'on the way to'])} {place}"
+            food = f"{rng.choice(['hot', 'cold', 'fresh', 'warm', 'sweet']) if drink else rng.choice(self.adjectives['food'])} {food}"
+        return f"{rng.choice(['some', 'some', 'the', 'more', 'a little', 'our', 'my'])} {food}"
 
-    def time_phrase(self, rng: random.Random, future: bool = False) -> str:
-        """When: a clock time, a day, a date, a season; a year or 'ago' only for the past."""
-        kind = rng.randrange(5 if future else 7)
+    def person_phrase(self, rng: random.Random) -> tuple[str, bool]:
+        """Someone else: a name, a relative, a job or a person ('the new doctor', 'my aunt')."""
+        draw = rng.random()
+        if draw < 0.35:
+            return rng.choice(self.names), False
+        if draw < 0.6:
+            relative, irregular = self.pick("relatives", rng)
+            if rng.random() < 0.15:
+                return f"{rng.choice(['my', 'our', 'your', 'their'])} {plural_phrase(relative, irregular)}", True
+            return f"{rng.choice(['my', 'my', 'your', 'his', 'her', 'our', 'their'])} {relative}", False
+        return self.counted(rng.choice(["jobs", "jobs", "people"]), "person", rng, plural_probability=0.2)
+
+    def subject(self, rng: random.Random, pronoun_probability: float = 0.25) -> Subject:
+        if rng.random() < pronoun_probability:
+            return rng.choice(PRONOUNS)
+        text, is_plural = self.person_phrase(rng)
+        if is_plural:
+            return Subject(text, "they")
+        if text in self.names:
+            return Subject(text, "he" if text in HE_NAMES else "she")
+        return Subject(text, rng.choice(["he", "she"]))
+
+    def animal_subject(self, rng: random.Random) -> Subject:
+        text, is_plural = self.counted("animals", "animal", rng, plural_probability=0.3)
+        return Subject(text, "they" if is_plural else "it")
+
+    def verb_and_object(self, rng: random.Random, action: bool = False) -> tuple[str, str | None, str]:
+        """A transitive verb (base form, irregular past or None) and an object it fits; `action`:
+        not a verb of state (for the progressive)."""
+        kind = rng.choices(["things", "food", "mass", "drinks", "animals", "people"], weights=[6, 2, 1, 1, 2, 3])[0]
+        table = {"mass": "mass verbs", "drinks": "drink verbs"}.get(kind, f"{kind} verbs")
+        verb, irregular = self.pick(table, rng)
+        while action and verb in STATIVE_VERBS:
+            verb, irregular = self.pick(table, rng)
+        if kind in ("mass", "drinks"):
+            return verb, irregular, self.mass(rng, drink=kind == "drinks")
+        if kind == "people":
+            return verb, irregular, self.person_phrase(rng)[0]
+        adjective_kind = {"things": "thing", "food": "food", "animals": "animal"}[kind]
+        return verb, irregular, self.counted(kind, adjective_kind, rng)[0]
+
+    def place(self, rng: random.Random) -> str:
+        """A place to be at: 'at the busy market', 'in the kitchen', 'in madrid'."""
+        draw = rng.random()
+        if draw < 0.3:
+            return f"in {rng.choice(self.cities)}"
+        if draw < 0.55:
+            return f"in the {rng.choice(self.rooms)}"
+        place = rng.choice(self.places)
+        if rng.random() < 0.4:
+            place = f"{rng.choice(self.adjectives['place'])} {place}"
+        return f"{rng.choice(['at the', 'at the', 'near the', 'outside the', 'behind the'])} {place}"
+
+    def past_time(self, rng: random.Random) -> str:
+        kind = rng.randrange(6)
         if kind == 0:
-            return f"at {time_to_words(rng.randint(1, 12), rng.choice([0, 5, 10, 15, 20, 30, 40, 45, 50, 55]))}"
+            return f"at {self.clock_time(rng)}"
         if kind == 1:
             return f"on {rng.choice(DAYS)} {rng.choice(['morning', 'afternoon', 'evening', 'night'])}"
         if kind == 2:
             return f"on the {ordinal_to_words(rng.randint(1, 31))} of {rng.choice(MONTHS)}"
         if kind == 3:
-            return f"in the {rng.choice(['early', 'late'])} {rng.choice(SEASONS)}"
+            return f"in {rng.choice([rng.choice(MONTHS), year_to_words(rng.randint(1950, 2024))])}"
         if kind == 4:
-            if future:
-                return rng.choice(["tomorrow", "tonight", "next week", "next summer", "after lunch",
-                                   "before dinner", "at midnight", "later today", "next year"])
-            return rng.choice(["yesterday", "last night", "this morning", "last week", "every day",
-                               "last summer", "at dawn", "at midnight", "after lunch", "before dinner"])
-        if kind == 5:
-            return f"in {year_to_words(rng.randint(1850, 2025))}"
-        return f"{number_to_words(rng.randint(2, 60))} {rng.choice(['minutes', 'hours', 'days', 'weeks', 'years'])} ago"
+            return f"{number_to_words(rng.randint(2, 12))} {rng.choice(['days', 'weeks', 'months', 'years'])} ago"
+        return rng.choice(["yesterday", "last night", "this morning", "last week", "last summer", "after lunch",
+                           "before dinner", "last weekend", "on saturday", "last year", "an hour ago"])
 
-    def transitive_verb(self, kind: str, rng: random.Random) -> tuple[str, str | None]:
-        """A verb for objects of `kind`, or one that takes any object (one time in four)."""
-        group = "any" if rng.random() < 0.25 else kind
-        verb = rng.choice(self._verb_keys[group])
-        return verb, self.verbs_for[group][verb]
+    def future_time(self, rng: random.Random) -> str:
+        kind = rng.randrange(4)
+        if kind == 0:
+            return f"at {self.clock_time(rng)}"
+        if kind == 1:
+            return f"on {rng.choice(DAYS)}"
+        if kind == 2:
+            return f"next {rng.choice(['week', 'month', 'year', 'weekend', *SEASONS, *DAYS])}"
+        return rng.choice(["tomorrow", "tonight", "after lunch", "before dinner", "later today", "this evening",
+                           "tomorrow morning", "in the morning", "at the weekend", "soon"])
 
-    def intransitive_verb(self, rng: random.Random) -> tuple[str, str | None]:
-        verb = rng.choice(self._intransitive_list)
-        return verb, self.intransitive[verb]
-
-
-# --- templates: each returns a sentence without its final punctuation, and that punctuation ---
+    @staticmethod
+    def clock_time(rng: random.Random) -> str:
+        return clock_time_to_words(rng.randint(1, 12), rng.choice([0, 0, 15, 30, 30, 45]))
 
 
-def _past_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    subject, _ = lex.subject(rng)
+def plural_phrase(phrase: str, irregular: str | None) -> str:
+    """Pluralize the last word of 'ripe pear' -> 'ripe pears' (the irregular plural of the noun)."""
+    *adjectives, noun = phrase.split(" ")
+    return " ".join(adjectives + [plural(noun, irregular)])
+
+
+# --- sentence frames: each returns a sentence without its final punctuation, and that punctuation ---
+
+
+def _past_action(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
     verb, irregular, obj = lex.verb_and_object(rng)
-    parts = [subject]
-    if rng.random() < 0.3:
-        parts.append(rng.choice(lex.adverbs))
-    parts += [past_tense(verb, irregular), obj]
+    parts = [subject.text, past_tense(verb, irregular), obj]
+    if rng.random() < 0.2:
+        parts.insert(1, rng.choice(lex.manner_adverbs))
+    if rng.random() < 0.5:
+        parts.append(lex.place(rng))
+    if rng.random() < 0.5:
+        parts.append(lex.past_time(rng))
+    return " ".join(parts), "."
+
+
+def _habit(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    verb, _, obj = lex.verb_and_object(rng)
+    frequency = rng.choice(FREQUENCY_ADVERBS)
+    when = rng.choice(["", "", "on " + plural(rng.choice(DAYS)), "every " + rng.choice(["morning", "evening", "week", "day"]),
+                       "at the weekend", "after school", "after work", "before " + rng.choice(MEALS)])
+    parts = [subject.text, frequency, subject.present(verb), obj, when or lex.place(rng)]
+    return " ".join(parts), "."
+
+
+def _in_progress(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    verb, irregular, obj = lex.verb_and_object(rng, action=True)
+    be = subject.be_present() if rng.random() < 0.6 else subject.be_past()
+    parts = [subject.text, be, present_participle(verb, irregular), obj]
     if rng.random() < 0.6:
-        parts.append(lex.place_phrase(rng))
-    if rng.random() < 0.5:
-        parts.append(lex.time_phrase(rng))
+        parts.append(lex.place(rng))
     return " ".join(parts), "."
 
 
-def _present_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    subject, is_plural = lex.subject(rng)
+def _plan(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
     verb, _, obj = lex.verb_and_object(rng)
-    frequency = rng.choice(["usually", "often", "never", "always", "sometimes", "rarely", ""])
-    verb_form = verb if is_plural else third_person(verb)
-    parts = [subject, frequency, verb_form, obj, lex.place_phrase(rng)]
-    return " ".join(p for p in parts if p), "."
-
-
-def _intransitive_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    subject, _ = lex.subject(rng, animals=True)
-    verb, irregular = lex.intransitive_verb(rng)
-    parts = [subject, past_tense(verb, irregular), rng.choice(lex.adverbs), lex.place_phrase(rng)]
-    if rng.random() < 0.5:
-        parts.append(lex.time_phrase(rng))
-    return " ".join(parts), "."
-
-
-def _future_statement(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    subject, _ = lex.subject(rng)
-    verb, _, obj = lex.verb_and_object(rng)
-    modal = rng.choice(["will", "might", "should", "could", "must", "can"])
-    return " ".join([subject, modal, verb, obj, lex.time_phrase(rng, future=True)]), "."
+    modal = rng.choice(["will", "might", "should", "can", "could", "must",
+                        f"{subject.be_present()} going to", f"{subject.present('want')} to",
+                        f"{subject.present('need')} to", f"{subject.present('have')} to"])
+    return " ".join([subject.text, modal, verb, obj, lex.future_time(rng)]), "."
 
 
 def _yes_no_question(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    subject, is_plural = lex.subject(rng)
-    verb, _, obj = lex.verb_and_object(rng)
-    auxiliary = rng.choice(["did", "do" if is_plural else "does", "will", "can", "would"])
-    parts = [auxiliary, subject, verb, obj]
-    if rng.random() < 0.6:
-        parts.append(lex.place_phrase(rng))
-    return " ".join(parts), "?"
+    subject = lex.subject(rng)
+    verb, irregular, obj = lex.verb_and_object(rng, action=True)
+    kind = rng.randrange(3)
+    if kind == 0:
+        parts = ["did", subject.text, verb, obj, lex.past_time(rng) if rng.random() < 0.5 else ""]
+    elif kind == 1:
+        parts = [rng.choice(["can", "will", "could", "should"]), subject.text, verb, obj,
+                 lex.future_time(rng) if rng.random() < 0.5 else ""]
+    else:
+        parts = [subject.be_present(), subject.text, present_participle(verb, irregular), obj,
+                 lex.place(rng) if rng.random() < 0.5 else ""]
+    return " ".join(p for p in parts if p), "?"
 
 
 def _wh_question(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    subject, _ = lex.subject(rng)
-    kind = rng.randrange(3)
+    subject = lex.subject(rng)
+    verb, irregular, obj = lex.verb_and_object(rng, action=True)
+    kind = rng.randrange(4)
     if kind == 0:
-        object_kind = rng.choice(["things", "food", "animals"])
-        verb, _ = lex.transitive_verb(object_kind, rng)
-        noun = rng.choice(lex._keys[object_kind])
-        noun = plural(noun, lex.object_tables[object_kind][noun])
-        return f"how many {noun} did {subject} {verb} {lex.place_phrase(rng)}", "?"
-    verb, _, obj = lex.verb_and_object(rng)
+        return f"{rng.choice(['why', 'when', 'where', 'how'])} did {subject.text} {verb} {obj}", "?"
     if kind == 1:
-        return f"{rng.choice(['why', 'when', 'where', 'how'])} did {subject} {verb} {obj}", "?"
-    return f"who {rng.choice(['will', 'can', 'should'])} {verb} {obj} {lex.time_phrase(rng, future=True)}", "?"
+        return f"why {subject.be_present()} {subject.text} {present_participle(verb, irregular)} {obj}", "?"
+    if kind == 2:
+        return f"who {past_tense(verb, irregular)} {obj} {lex.past_time(rng)}", "?"
+    thing, _ = lex.pick("things verbs", rng)
+    return f"what did {subject.text} {thing} {lex.place(rng)}", "?"
+
+
+def _how_many(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    if rng.random() < 0.3:
+        drink = rng.random() < 0.4
+        verb, _ = lex.pick("drink verbs" if drink else "mass verbs", rng)
+        return f"how much {rng.choice(lex.drinks if drink else lex.mass_food)} did {subject.text} {verb}", "?"
+    kind = rng.choice(["things", "food", "animals"])
+    noun, irregular = lex.pick(kind, rng)
+    verb, _ = lex.pick(f"{kind} verbs", rng)
+    return f"how many {plural(noun, irregular)} did {subject.text} {verb} {lex.place(rng)}", "?"
+
+
+def _counting(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    kind = rng.choice(["things", "food", "animals"])
+    verb, irregular = lex.pick(f"{kind} verbs", rng)
+    adjective_kind = {"things": "thing", "food": "food", "animals": "animal"}[kind]
+    obj, _ = lex.counted(kind, adjective_kind, rng, determiner=number_to_words(small_count(rng)), plural_probability=1.0)
+    return f"{subject.text} {past_tense(verb, irregular)} {obj} {lex.past_time(rng)}", "."
+
+
+def _having(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    first, _ = lex.counted("animals", "animal", rng, determiner=number_to_words(rng.randint(2, 6)), plural_probability=1.0)
+    second, _ = lex.counted("animals", "animal", rng, determiner=rng.choice(["a", "one"]), plural_probability=0.0)
+    verb = subject.present("have") if rng.random() < 0.6 else "had"
+    return f"{subject.text} {verb} {first} and {second}", "."
 
 
 def _description(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    subject, is_plural = lex.noun_phrase(lex.objects, lex._object_list, rng, adjective_probability=0.3)
-    be = rng.choice(["were", "are"] if is_plural else ["was", "is"])
-    first, second = rng.sample(lex.adjectives, 2)
-    tail = f"{first} and {second}" if rng.random() < 0.5 else f"{rng.choice(['very', 'rather', 'quite', 'too', 'not'])} {first}"
-    parts = [subject, lex.place_phrase(rng), be, tail]
-    return " ".join(parts), rng.choice([".", ".", "!"])
+    kind = rng.choice(["things", "food", "animals", "place"])
+    if kind == "place":
+        noun, is_plural = f"the {rng.choice(lex.places)}", False
+        adjective_kind = "place"
+    else:
+        adjective_kind = {"things": "thing", "food": "food", "animals": "animal"}[kind]
+        noun, is_plural = lex.counted(kind, adjective_kind, rng, determiner=rng.choice(["the", "my", "this", "your"]))
+    be = rng.choice(["are", "were"] if is_plural else ["is", "was"])
+    first, second = rng.sample(lex.adjectives[adjective_kind], 2)
+    tail = (f"{first} and {second}" if rng.random() < 0.4
+            else f"{rng.choice(['very', 'quite', 'really', 'too', 'not', 'so', 'a bit'])} {first}")
+    return f"{noun} {be} {tail}", rng.choice([".", ".", "!"])
 
 
-def _quantity(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    name = rng.choice(lex.names)
-    object_kind = rng.choice(["things", "food", "animals"])
-    verb, irregular = lex.transitive_verb(object_kind, rng)
-    count = rng.randint(2, 999) if rng.random() < 0.8 else rng.randint(1000, 9999)
-    noun = rng.choice(lex._keys[object_kind])
-    adjective = rng.choice(lex.adjectives)
-    return (f"{name} {past_tense(verb, irregular)} {number_to_words(count)} {adjective} "
-            f"{plural(noun, lex.object_tables[object_kind][noun])} {lex.time_phrase(rng)}"), "."
+def _where_it_is(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    thing, is_plural = lex.counted("things", "thing", rng, determiner=rng.choice(["the", "my", "your", "her", "his", "our"]))
+    be = rng.choice(["are", "were"] if is_plural else ["is", "was"])
+    spot = f"{rng.choice(PREPOSITIONS_OF_RESTING)} the {rng.choice(lex.furniture)}"
+    if rng.random() < 0.5:
+        spot += f" in the {rng.choice(lex.rooms)}"
+    if rng.random() < 0.2:
+        return f"why {be} {thing} {spot}", "?"
+    return f"{thing} {be} {spot}", "."
+
+
+def _animal_doing(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.animal_subject(rng)
+    verb, irregular = lex.pick("animal intransitive", rng)
+    if rng.random() < 0.4:
+        parts = [subject.text, subject.be_present() if rng.random() < 0.5 else subject.be_past(),
+                 present_participle(verb, irregular)]
+    else:
+        parts = [subject.text, past_tense(verb, irregular)]
+    parts.append(rng.choice([f"{rng.choice(PREPOSITIONS_OF_PLACE + ['under', 'behind'])} the {rng.choice(lex.furniture + lex.places)}",
+                             f"in the {rng.choice(lex.rooms)}", lex.place(rng)]))
+    if rng.random() < 0.3:
+        parts.append(lex.past_time(rng))
+    return " ".join(parts), "."
+
+
+def _person_doing(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    verb, irregular = lex.pick("person intransitive", rng)
+    parts = [subject.text, past_tense(verb, irregular)]
+    if rng.random() < 0.4:
+        parts.append(rng.choice(lex.adverbs))
+    if rng.random() < 0.5:
+        parts.append(lex.place(rng))
+    parts.append(lex.past_time(rng))
+    return " ".join(parts), "."
+
+
+def _travel(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    city = rng.choice(lex.cities)
+    kind = rng.randrange(3)
+    if kind == 0:
+        verb = rng.choice(["went", "flew", "drove", "travelled", "moved", "came back", "went back", "took the train"])
+        parts = [subject.text, verb, "to", city, lex.past_time(rng)]
+    elif kind == 1:
+        parts = [subject.text, rng.choice(["will fly", "is going", "wants to go", "might move", "will travel"]), "to", city,
+                 lex.future_time(rng)]
+        if subject.person in ("i", "you", "we", "they"):
+            parts[1] = parts[1].replace("is going", f"{subject.be_present()} going").replace("wants", subject.present("want"))
+    else:
+        companion, _ = lex.pick("relatives", rng)
+        parts = [subject.text, subject.present("live"), "in", city, "with", subject.possessive, companion]
+    if rng.random() < 0.3 and kind == 0:
+        relative, _ = lex.pick("relatives", rng)
+        parts.insert(4, f"with {subject.possessive} {relative}")
+    return " ".join(parts), "."
+
+
+def _work(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng, pronoun_probability=0.2)
+    job, _ = lex.pick("jobs", rng)
+    where = rng.choice([f"in {rng.choice(lex.cities)}", f"at the {rng.choice(lex.places)}", ""])
+    if rng.random() < 0.5:
+        text = f"{subject.text} {subject.present('work')} as {with_indefinite_article(job)} {where}"
+    else:
+        tense = subject.be_present() if rng.random() < 0.6 else subject.be_past()
+        text = f"{subject.text} {tense} {with_indefinite_article(job)} {where}"
+        if subject.person in ("they", "we", "you"):
+            text = f"{subject.text} {subject.present('work')} as {with_indefinite_article(job)} {where}"
+    return text, "."
 
 
 def _request(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     verb, _, obj = lex.verb_and_object(rng)
-    opener = rng.choice(["please", "could you", "would you", "let us", "try to", "remember to"])
-    parts = [opener, verb, obj, lex.place_phrase(rng)]
+    opener = rng.choice(["please", "could you", "would you", "can you", "let us", "remember to", "do not forget to"])
+    parts = [opener, verb, obj]
+    if rng.random() < 0.5:
+        parts.append(rng.choice([lex.place(rng), lex.future_time(rng), "before " + rng.choice(MEALS)]))
+    return " ".join(parts), "?" if opener in ("could you", "would you", "can you") else "."
+
+
+def _wish(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    verb = rng.choice([subject.present("want"), subject.present("need"), "would like", "bought", "found", "made"])
+    kind = rng.choice(["things", "things", "food"])
+    obj, _ = lex.counted(kind, "thing" if kind == "things" else "food", rng, determiner="a", plural_probability=0.0)
+    occasion = rng.choice(lex.occasions)
+    return f"{subject.text} {verb} {obj} for {subject.possessive} {occasion}", "."
+
+
+def _said_that(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    speaker = lex.subject(rng)
+    verb = rng.choice(["said", "thinks", "told me", "heard", "knows", "forgot", "remembered"])
+    if verb in ("thinks", "knows") and not speaker.third_singular:
+        verb = verb[:-1]
+    clause, punctuation = rng.choice([_past_action, _person_doing, _description, _where_it_is])(lex, rng)
+    while punctuation == "?":  # a statement only
+        clause, punctuation = _where_it_is(lex, rng)
+    return f"{speaker.text} {verb} that {clause}", "."
+
+
+def _weather(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    city, weather = rng.choice(lex.cities), rng.choice(WEATHER_ADJECTIVES)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return f"it was {weather} in {city} {lex.past_time(rng)}", "."
+    if kind == 1:
+        return f"it will be {weather} in {city} {lex.future_time(rng)}", "."
+    return f"the weather in {city} is usually {weather} in {rng.choice(SEASONS + MONTHS)}", "."
+
+
+def _schedule(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    event = rng.choice(lex.events)
+    when = f"at {lex.clock_time(rng)}"
+    verb = rng.choice(["starts", "started", "will start", "finishes", "finished", "begins", "ends"])
+    if rng.random() < 0.5:
+        when += f" on {rng.choice(DAYS)}"
+    return f"the {event} {verb} {when}", "."
+
+
+def _price(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    thing, is_plural = lex.counted(rng.choice(["things", "food"]), "thing", rng, determiner="the")
+    amount = number_to_words(rng.choice([2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 200]))
+    if rng.random() < 0.5:
+        return f"{thing} cost {amount} {rng.choice(['dollars', 'pounds'])}", "."
+    subject = lex.subject(rng)
+    return f"{subject.text} paid {amount} {rng.choice(['dollars', 'pounds'])} for {thing}", "."
+
+
+def _dates(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return f"{subject.possessive} birthday is on the {ordinal_to_words(rng.randint(1, 31))} of {rng.choice(MONTHS)}", "."
+    if kind == 1:
+        return f"{subject.text} {subject.be_past()} born in {rng.choice(lex.cities)} in {year_to_words(rng.randint(1940, 2020))}", "."
+    event = rng.choice(["started school", "left home", "got married", "bought a house", "learned to drive",
+                        "moved to " + rng.choice(lex.cities), "built this house", "opened the shop"])
+    return f"{subject.text} {event} in {year_to_words(rng.randint(1950, 2024))}", "."
+
+
+def _likes(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    kind = rng.choice(["animals", "food", "things"])
+    noun, irregular = lex.pick(kind, rng)
+    verb = subject.present(rng.choice(["like", "love", "hate", "prefer", "collect" if kind == "things" else "like"]))
+    text = f"{subject.text} {verb} {plural(noun, irregular)}"
     if rng.random() < 0.4:
-        parts.append(rng.choice(["before", "after"]) + " " + rng.choice(["lunch", "dinner", "breakfast", "midnight", "the meeting", "the holidays"]))
-    punctuation = "?" if opener in ("could you", "would you") else "."
-    return " ".join(parts), punctuation
+        adjective_kind = {"things": "thing", "food": "food", "animals": "animal"}[kind]
+        text += f" because they are {rng.choice(lex.adjectives[adjective_kind])}"
+    return text, "."
+
+
+def _pastime(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    kind = rng.randrange(3)
+    if kind == 0:
+        activity = f"{subject.present('play')} {rng.choice(SPORTS.split())}"
+    elif kind == 1:
+        activity = f"{rng.choice([subject.present('play'), subject.present('practise'), 'learned to play'])} the {rng.choice(INSTRUMENTS)}"
+    else:
+        activity = f"{rng.choice([subject.present('study'), subject.present('teach'), 'studied', 'taught'])} {rng.choice(SCHOOL_SUBJECTS.split())}"
+    when = rng.choice(["", "every " + rng.choice(["day", "week", "morning", "evening"]), "on " + plural(rng.choice(DAYS)),
+                       "at " + rng.choice(["school", "university", "home", "the weekend"]), "with " + subject.possessive + " "
+                       + lex.pick("relatives", rng)[0]])
+    return f"{subject.text} {activity} {when}", "."
+
+
+def _mishap(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    kind = rng.randrange(3)
+    if kind == 0:
+        doing = rng.choice([f"playing {rng.choice(SPORTS.split())}", "in the garden", "on the stairs", lex.place(rng)])
+        return f"{subject.text} hurt {subject.possessive} {rng.choice(BODY_PARTS)} {doing} {lex.past_time(rng)}", "."
+    if kind == 1:
+        return f"{subject.text} missed the {rng.choice(TRANSPORT)} {lex.past_time(rng)}", "."
+    return (f"{subject.text} took the {rng.choice(TRANSPORT)} to the {rng.choice(lex.places)}"
+            f" {rng.choice([lex.past_time(rng), 'every day', ''])}"), "."
+
+
+def _feeling(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    subject = lex.subject(rng)
+    feeling = rng.choice(lex.adjectives["person"])
+    reason, _ = rng.choice([_past_action, _mishap, _person_doing])(lex, rng)
+    return f"{subject.text} {subject.be_past()} {feeling} because {reason}", "."
 
 
 def _compound(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
-    first, _ = _past_statement(lex, rng)
-    second, _ = _intransitive_statement(lex, rng)
-    return f"{first}, {rng.choice(['and', 'but', 'so', 'because', 'while', 'although'])} {second}", "."
+    first, _ = rng.choice([_past_action, _person_doing, _travel])(lex, rng)
+    second, _ = rng.choice([_person_doing, _animal_doing, _past_action])(lex, rng)
+    return f"{first} {rng.choice(['and', 'but', 'so', 'because', 'while', 'and then'])} {second}", "."
 
 
-TEMPLATES = [
-    (_past_statement, 4), (_present_statement, 2), (_intransitive_statement, 2),
-    (_future_statement, 2), (_yes_no_question, 2), (_wh_question, 2), (_description, 2),
-    (_quantity, 1), (_request, 1), (_compound, 1),
+FRAMES = [
+    (_past_action, 6), (_habit, 3), (_in_progress, 3), (_plan, 3), (_yes_no_question, 2), (_wh_question, 2),
+    (_how_many, 1), (_counting, 1), (_having, 1), (_description, 2), (_where_it_is, 2), (_animal_doing, 2),
+    (_person_doing, 2), (_travel, 2), (_work, 1), (_request, 2), (_wish, 1), (_said_that, 1), (_weather, 1),
+    (_schedule, 1), (_price, 1), (_dates, 1), (_likes, 1), (_pastime, 1), (_mishap, 1), (_feeling, 1), (_compound, 1),
 ]
-_TEMPLATE_FUNCTIONS = [template for template, _ in TEMPLATES]
-_TEMPLATE_WEIGHTS = [weight for _, weight in TEMPLATES]
+_FRAME_FUNCTIONS = [frame for frame, _ in FRAMES]
+_FRAME_WEIGHTS = [weight for _, weight in FRAMES]
 
 
 class SentenceGenerator:
@@ -645,8 +1046,8 @@ class SentenceGenerator:
 
     def sentence(self, rng: random.Random) -> str:
         for _ in range(100):
-            template = rng.choices(_TEMPLATE_FUNCTIONS, weights=_TEMPLATE_WEIGHTS)[0]
-            body, punctuation = template(self.lexicon, rng)
+            frame = rng.choices(_FRAME_FUNCTIONS, weights=_FRAME_WEIGHTS)[0]
+            body, punctuation = frame(self.lexicon, rng)
             body = re.sub(r"\s+", " ", body).strip()
             if self.min_words <= len(body.split()) <= self.max_words:
                 return body + punctuation
