@@ -268,9 +268,15 @@ class EvalConfig:
     max_tokens: int = 128
     beam_size: int = 1
     normalizer: Literal["english", "gigaspeech"] = "english"
+    # Hypotheses end at this many tokens per second of audio, so that a half-trained model's
+    # repetition loops do not swamp the WER; 30 is above fast speech even in characters (~20/s).
+    # 0: no limit but max_tokens.
+    max_tokens_per_second: float = 30.0
 
     def __post_init__(self) -> None:
         _check_types(self, "eval")
+        if self.max_tokens_per_second < 0:
+            _fail("eval.max_tokens_per_second", self.max_tokens_per_second, "must be >= 0 (0: no limit)")
 
 
 @dataclass

@@ -49,6 +49,9 @@ class DecodingOptions:
     suppress_blank: bool = True  # no blank or end-of-text as the first token
     without_timestamps: bool = True  # prompt with <|notimestamps|> and sample text only
     max_initial_timestamp: float | None = 1.0
+    # At most this many tokens per second of each row's audio (ESPnet's maxlenratio): the repetition
+    # loops of a half-trained model end at a length its audio could hold. None: sample_len only.
+    max_tokens_per_second: float | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,20 @@ class SuppressBlank(LogitFilter):
     def apply(self, logits: Tensor, tokens: Tensor) -> None:
         if tokens.shape[1] == self.sample_begin:
             logits[:, self.ids] = -np.inf
+
+
+class LimitLengthToAudio(LogitFilter):
+    """Only end-of-text once a row has sampled its share of tokens for its audio's duration."""
+
+    def __init__(self, eot: int, sample_begin: int, max_tokens: Tensor):
+        self.eot, self.sample_begin, self.max_tokens = eot, sample_begin, max_tokens
+
+    def apply(self, logits: Tensor, tokens: Tensor) -> None:
+        full = tokens.shape[1] - self.sample_begin >= self.max_tokens
+        if full.any():
+            eot_logits = logits[full, self.eot].clone()
+            logits[full] = -np.inf
+            logits[full, self.eot] = eot_logits
 
 
 class SuppressTokens(LogitFilter):
@@ -365,7 +382,14 @@ class DecodingTask:
         n_audio = audio_features.shape[0]
         decoder = CachedDecoder(self.model, audio_features, audio_mask, self.n_group)
         tokens = torch.tensor([self.initial_tokens], device=audio_features.device).repeat(n_audio * self.n_group, 1)
-        tokens, sum_logprobs, no_speech_probs = self.main_loop(decoder, tokens)
+        length_limit = self.length_limit(audio_features, audio_mask)
+        if length_limit is not None:
+            self.logit_filters.append(length_limit)
+        try:
+            tokens, sum_logprobs, no_speech_probs = self.main_loop(decoder, tokens)
+        finally:
+            if length_limit is not None:
+                self.logit_filters.remove(length_limit)
 
         no_speech_probs = no_speech_probs[::self.n_group]
         candidates, candidate_logprobs = self.decoder.finalize(
@@ -385,6 +409,16 @@ class DecodingTask:
         return results
 
 
+    def length_limit(self, audio_features: Tensor, audio_mask: Tensor | None) -> LogitFilter | None:
+        if self.options.max_tokens_per_second is None:
+            return None
+        frames = (audio_mask.sum(dim=1) if audio_mask is not None else
+                  torch.full((len(audio_features),), audio_features.shape[1], device=audio_features.device))
+        seconds = frames * (CHUNK_LENGTH / self.model.config.n_audio_ctx)  # 20 ms per encoder frame
+        max_tokens = (seconds * self.options.max_tokens_per_second).ceil().clamp(min=1)
+        return LimitLengthToAudio(self.tokenizer.eot, self.sample_begin, max_tokens.repeat_interleave(self.n_group))
+
+
 def _check_options(options: DecodingOptions) -> None:
     if options.beam_size is not None and options.best_of is not None:
         raise ValueError("DecodingOptions: beam_size and best_of cannot be given together")
@@ -398,6 +432,8 @@ def _check_options(options: DecodingOptions) -> None:
         raise ValueError("DecodingOptions.patience needs beam_size")
     if options.length_penalty is not None and not 0 <= options.length_penalty <= 1:
         raise ValueError(f"DecodingOptions.length_penalty: {options.length_penalty} must be between 0 and 1")
+    if options.max_tokens_per_second is not None and options.max_tokens_per_second <= 0:
+        raise ValueError(f"DecodingOptions.max_tokens_per_second: {options.max_tokens_per_second} must be > 0")
 
 
 @torch.no_grad()

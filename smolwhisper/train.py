@@ -408,7 +408,8 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
     loss_sum, n_tokens, lines = 0.0, 0, []
     counts = Counter()  # word and character errors and reference lengths, per decoder
     options = DecodingOptions(sample_len=cfg.eval.max_tokens,
-                              beam_size=None if cfg.eval.beam_size == 1 else cfg.eval.beam_size)
+                              beam_size=None if cfg.eval.beam_size == 1 else cfg.eval.beam_size,
+                              max_tokens_per_second=cfg.eval.max_tokens_per_second or None)
     for batch in loader:
         if not batch.ids:
             continue

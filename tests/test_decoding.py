@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -214,3 +215,17 @@ def test_ctc_greedy_merges_repeats_and_drops_blanks(small):
     log_probs = torch.full((1, len(path), tokenizer.n_vocab + 1), -10.0)
     log_probs[0, torch.arange(len(path)), torch.tensor(path)] = 0.0
     assert ctc_greedy(tokenizer, log_probs, torch.tensor([7])) == ["cat cat sat"]
+
+
+def test_length_limit_ends_each_row_at_its_audio_share(small):
+    model, tokenizer = small
+    mel = torch.stack([_mel(300, 1), _mel(300, 2)])
+    mel_mask = torch.ones(2, 300, dtype=torch.bool)
+    mel_mask[1, 100:] = False  # 3 s and 1 s of audio
+    free = decode(model, tokenizer, mel, mel_mask, PLAIN)
+    assert all(len(r.tokens) == PLAIN.sample_len for r in free)  # a random model never stops by itself
+    options = replace(PLAIN, max_tokens_per_second=2.5)
+    for beam_size in (None, 3):
+        limited = decode(model, tokenizer, mel, mel_mask, replace(options, beam_size=beam_size))
+        assert [len(r.tokens) for r in limited] == [8, 3]  # ceil(3 s x 2.5), ceil(1 s x 2.5)
+    assert [r.tokens for r in decode(model, tokenizer, mel, mel_mask, options)] == [r.tokens[:8] for r in free[:1]] + [free[1].tokens[:3]]
