@@ -25,7 +25,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 from smolwhisper.audio import load_audio
 from smolwhisper.data.synth import ENGINES, SynthConfig, available_engines, synthesize_corpus
 
-AVERAGE_UTTERANCE_S = 3.6  # of the generated sentences, to size a corpus by utterances per engine
+AVERAGE_UTTERANCE_S = 3.3  # of the generated sentences, to size a corpus by utterances per engine
 
 
 def whisper_tiny_en(threads: int = 1):
@@ -61,7 +61,8 @@ def equal_share_config(per_engine: int, seed: int = 0, clean: bool = False, all_
 
 def engine_wer(out_dir: str | Path, per_engine: int, model=None, splits=("train",)) -> dict[str, dict]:
     """WER of the first `per_engine` utterances of each engine in the corpus at out_dir:
-    engine -> {"wer", "n" (utterances), "worst" (speaker, reference, hypothesis of the worst utterance)}."""
+    engine -> {"wer", "n" (utterances), "by_speaker" (speaker -> (wer, n)), "worst" (speaker, reference,
+    hypothesis of the worst utterance), "utterances" (audio_filepath, speaker, reference, hypothesis each)}."""
     out_dir, model = Path(out_dir), model or whisper_tiny_en()
     normalize = EnglishTextNormalizer()
     by_engine: dict[str, list[dict]] = defaultdict(list)
@@ -81,7 +82,9 @@ def engine_wer(out_dir: str | Path, per_engine: int, model=None, splits=("train"
             mine = [i for i, row in enumerate(rows) if row["speaker"] == speaker]
             by_speaker[speaker] = (jiwer.wer([references[i] for i in mine], [hypotheses[i] for i in mine]), len(mine))
         table[engine] = {"wer": jiwer.wer(references, hypotheses), "n": len(rows), "by_speaker": by_speaker,
-                         "worst": (rows[worst]["speaker"], references[worst], hypotheses[worst])}
+                         "worst": (rows[worst]["speaker"], references[worst], hypotheses[worst]),
+                         "utterances": [(row["audio_filepath"], row["speaker"], reference, hypothesis)
+                                        for row, reference, hypothesis in zip(rows, references, hypotheses)]}
     return table
 
 
@@ -91,7 +94,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clean", action="store_true", help="no noise or reverberation (rate, pitch and gain still vary)")
     parser.add_argument("--all-voices", action="store_true", help="the held-out voices of test_unseen_voices speak too")
-    parser.add_argument("--out", help="corpus directory (default: a temporary one)")
+    parser.add_argument("--out", help="corpus directory, kept, with every transcript in engine_wer.json (default: a temporary one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out or scratch)
@@ -99,6 +102,8 @@ def main() -> None:
         synthesize_corpus(equal_share_config(args.per_engine, args.seed, args.clean, args.all_voices), out, workers=2, progress=False)
         print(f"corpus: {time.perf_counter() - start:.1f} s; transcribing with Whisper tiny.en ...")
         table = engine_wer(out, args.per_engine)
+        if args.out:
+            (out / "engine_wer.json").write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
     print(f"\n{'engine':<10} {'utterances':>10} {'WER':>7}   worst utterance (speaker: reference | hypothesis)")
     for engine, row in table.items():
         speaker, reference, hypothesis = row["worst"]

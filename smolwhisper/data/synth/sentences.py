@@ -205,7 +205,7 @@ post pull push repair replace return sell:sold send:sent share sort steal:stole 
 touch unlock unpack use wash wrap:wrapped want need like love see:saw notice choose:chose
 remember show:showed drag:dragged empty:emptied fill measure test
 bend:bent burn:burnt charge cut:cut decorate design dig:dug   dust   hammer iron label
-light:lit load paint photograph plug print rinse scratch   sharpen sketch squeeze
+light:lit load paint photograph plug:plugged print rinse scratch   sharpen sketch squeeze
 stack     tie twist weigh wipe
 """,
     "food": """
@@ -531,9 +531,6 @@ class Subject:
 
     def be_past(self) -> str:
         return "was" if self.person == "i" or self.third_singular else "were"
-
-    def do_present(self) -> str:
-        return "does" if self.third_singular else "do"
 
 
 PRONOUNS = [Subject("i", "i"), Subject("you", "you"), Subject("he", "he"), Subject("she", "she"),
@@ -876,34 +873,25 @@ def _travel(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     city = rng.choice(lex.cities)
     kind = rng.randrange(3)
     if kind == 0:
-        verb = rng.choice(["went", "flew", "drove", "travelled", "moved", "came back", "went back", "took the train"])
-        parts = [subject.text, verb, "to", city, lex.past_time(rng)]
-    elif kind == 1:
-        parts = [subject.text, rng.choice(["will fly", "is going", "wants to go", "might move", "will travel"]), "to", city,
-                 lex.future_time(rng)]
-        if subject.person in ("i", "you", "we", "they"):
-            parts[1] = parts[1].replace("is going", f"{subject.be_present()} going").replace("wants", subject.present("want"))
-    else:
-        companion, _ = lex.pick("relatives", rng)
-        parts = [subject.text, subject.present("live"), "in", city, "with", subject.possessive, companion]
-    if rng.random() < 0.3 and kind == 0:
-        relative, _ = lex.pick("relatives", rng)
-        parts.insert(4, f"with {subject.possessive} {relative}")
-    return " ".join(parts), "."
+        went = rng.choice(["went", "flew", "drove", "travelled", "moved", "came back", "went back", "took the train"])
+        company = f" with {subject.possessive} {lex.pick('relatives', rng)[0]}" if rng.random() < 0.3 else ""
+        return f"{subject.text} {went} to {city}{company} {lex.past_time(rng)}", "."
+    if kind == 1:
+        going = rng.choice(["will fly", f"{subject.be_present()} going", f"{subject.present('want')} to go",
+                            "might move", "will travel"])
+        return f"{subject.text} {going} to {city} {lex.future_time(rng)}", "."
+    relative, _ = lex.pick("relatives", rng)
+    return f"{subject.text} {subject.present('live')} in {city} with {subject.possessive} {relative}", "."
 
 
 def _work(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     subject = lex.subject(rng, pronoun_probability=0.2)
-    job, _ = lex.pick("jobs", rng)
+    job = with_indefinite_article(lex.pick("jobs", rng)[0])
     where = rng.choice([f"in {rng.choice(lex.cities)}", f"at the {rng.choice(lex.places)}", ""])
-    if rng.random() < 0.5:
-        text = f"{subject.text} {subject.present('work')} as {with_indefinite_article(job)} {where}"
-    else:
-        tense = subject.be_present() if rng.random() < 0.6 else subject.be_past()
-        text = f"{subject.text} {tense} {with_indefinite_article(job)} {where}"
-        if subject.person in ("they", "we", "you"):
-            text = f"{subject.text} {subject.present('work')} as {with_indefinite_article(job)} {where}"
-    return text, "."
+    if subject.person in ("i", "he", "she") and rng.random() < 0.5:  # one person is "a nurse"
+        be = subject.be_present() if rng.random() < 0.6 else subject.be_past()
+        return f"{subject.text} {be} {job} {where}", "."
+    return f"{subject.text} {subject.present('work')} as {job} {where}", "."
 
 
 def _request(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
@@ -926,9 +914,8 @@ def _wish(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
 
 def _said_that(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     speaker = lex.subject(rng)
-    verb = rng.choice(["said", "thinks", "told me", "heard", "knows", "forgot", "remembered"])
-    if verb in ("thinks", "knows") and not speaker.third_singular:
-        verb = verb[:-1]
+    told = "told them" if speaker.person in ("i", "we") else "told me"
+    verb = rng.choice(["said", told, "heard", "forgot", "remembered", speaker.present("think"), speaker.present("know")])
     clause, punctuation = rng.choice([_past_action, _person_doing, _description, _where_it_is])(lex, rng)
     while punctuation == "?":  # a statement only
         clause, punctuation = _where_it_is(lex, rng)
@@ -987,6 +974,27 @@ def _likes(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     return text, "."
 
 
+def _list_of_things(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
+    """'we bought some bread, three ripe pears and a kettle at the market': a list, content-rich."""
+    subject = lex.subject(rng)
+    verb = rng.choice(["bought", "found", "packed", "forgot", "sold", "ordered", "needed", "brought", "lost", "wanted"])
+    items = [_list_item(lex, rng) for _ in range(rng.choice([2, 2, 3]))]
+    listed = ", ".join(items[:-1]) + " and " + items[-1]
+    where = rng.choice([lex.place(rng), lex.past_time(rng), ""])
+    return f"{subject.text} {verb} {listed} {where}", "."
+
+
+def _list_item(lex: Lexicon, rng: random.Random) -> str:
+    if rng.random() < 0.25:
+        return lex.mass(rng)
+    kind = rng.choice(["things", "food"])
+    adjective_kind = "thing" if kind == "things" else "food"
+    if rng.random() < 0.5:
+        return lex.counted(kind, adjective_kind, rng, determiner="a", plural_probability=0.0)[0]
+    determiner = rng.choice(["some", number_to_words(small_count(rng))])
+    return lex.counted(kind, adjective_kind, rng, determiner=determiner, plural_probability=1.0)[0]
+
+
 def _pastime(lex: Lexicon, rng: random.Random) -> tuple[str, str]:
     subject = lex.subject(rng)
     kind = rng.randrange(3)
@@ -1031,7 +1039,7 @@ FRAMES = [
     (_past_action, 6), (_habit, 3), (_in_progress, 3), (_plan, 3), (_yes_no_question, 2), (_wh_question, 2),
     (_how_many, 1), (_counting, 1), (_having, 1), (_description, 2), (_where_it_is, 2), (_animal_doing, 2),
     (_person_doing, 2), (_travel, 2), (_work, 1), (_request, 2), (_wish, 1), (_said_that, 1), (_weather, 1),
-    (_schedule, 1), (_price, 1), (_dates, 1), (_likes, 1), (_pastime, 1), (_mishap, 1), (_feeling, 1), (_compound, 1),
+    (_schedule, 1), (_price, 1), (_dates, 1), (_likes, 1), (_list_of_things, 2), (_pastime, 1), (_mishap, 1), (_feeling, 1), (_compound, 1),
 ]
 _FRAME_FUNCTIONS = [frame for frame, _ in FRAMES]
 _FRAME_WEIGHTS = [weight for _, weight in FRAMES]
