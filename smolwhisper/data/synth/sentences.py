@@ -508,6 +508,9 @@ def _starts_with_vowel_sound(word: str) -> bool:
 # --- who speaks of whom ---
 
 
+POSSESSIVES = {"i": "my", "you": "your", "he": "his", "she": "her", "we": "our", "they": "their", "it": "its"}
+
+
 @dataclass(frozen=True)
 class Subject:
     """A sentence's subject and what agrees with it."""
@@ -521,7 +524,7 @@ class Subject:
 
     @property
     def possessive(self) -> str:
-        return {"i": "my", "you": "your", "he": "his", "she": "her", "we": "our", "they": "their", "it": "its"}[self.person]
+        return POSSESSIVES[self.person]
 
     def present(self, verb: str) -> str:
         return third_person(verb) if self.third_singular else verb
@@ -571,8 +574,9 @@ class Lexicon:
 
     def _tables(self) -> dict[str, dict[str, str | None]]:
         tables = {"jobs": self.jobs, "people": self.people, "relatives": self.relatives, "animals": self.animals,
-                  "things": self.things, "food": self.countable_food, "mass verbs": self.mass_verbs, "drink verbs": self.drink_verbs,
-                  "person intransitive": self.person_intransitive, "animal intransitive": self.animal_intransitive}
+                  "things": self.things, "food": self.countable_food, "mass verbs": self.mass_verbs,
+                  "drink verbs": self.drink_verbs, "person intransitive": self.person_intransitive,
+                  "animal intransitive": self.animal_intransitive}
         tables.update({f"{kind} verbs": table for kind, table in self.verbs_for.items()})
         return tables
 
@@ -583,13 +587,14 @@ class Lexicon:
 
     def words(self) -> set[str]:
         """Every word form the generator can emit from the lexicon (frames and numbers aside)."""
-        forms: set[str] = set(self.mass_food) | set(self.drinks) | set(self.places) | set(self.rooms) | set(self.furniture)
-        forms |= set(self.adverbs) | set(self.manner_adverbs) | set(self.names) | set(self.cities) | set(self.events) | set(self.occasions)
-        forms |= set(SPORTS.split()) | set(INSTRUMENTS) | set(SCHOOL_SUBJECTS.split()) | set(BODY_PARTS) | set(TRANSPORT)
-        forms |= {w for adjectives in self.adjectives.values() for w in adjectives}
+        plain_lists = (self.mass_food, self.drinks, self.places, self.rooms, self.furniture, self.adverbs,
+                       self.manner_adverbs, self.names, self.cities, self.events, self.occasions, SPORTS.split(),
+                       INSTRUMENTS, SCHOOL_SUBJECTS.split(), BODY_PARTS, TRANSPORT, *self.adjectives.values())
+        forms: set[str] = {word for words in plain_lists for word in words}
         for table in (self.jobs, self.people, self.relatives, self.animals, self.things, self.countable_food):
             forms |= {form for noun, irregular in table.items() for form in (noun, plural(noun, irregular))}
-        for table in (*self.verbs_for.values(), self.mass_verbs, self.drink_verbs, self.person_intransitive, self.animal_intransitive):
+        for table in (*self.verbs_for.values(), self.mass_verbs, self.drink_verbs, self.person_intransitive,
+                      self.animal_intransitive):
             for verb, irregular in table.items():
                 forms |= {verb, past_tense(verb, irregular), third_person(verb), present_participle(verb, irregular)}
         return {w for form in forms for w in form.split()}
@@ -619,7 +624,8 @@ class Lexicon:
     def mass(self, rng: random.Random, drink: bool = False) -> str:
         food = rng.choice(self.drinks if drink else self.mass_food)
         if rng.random() < 0.3:
-            food = f"{rng.choice(['hot', 'cold', 'fresh', 'warm', 'sweet']) if drink else rng.choice(self.adjectives['food'])} {food}"
+            adjective = rng.choice(["hot", "cold", "fresh", "warm", "sweet"] if drink else self.adjectives["food"])
+            food = f"{adjective} {food}"
         return f"{rng.choice(['some', 'some', 'the', 'more', 'a little', 'our', 'my'])} {food}"
 
     def person_phrase(self, rng: random.Random) -> tuple[str, bool]:
@@ -1039,7 +1045,8 @@ FRAMES = [
     (_past_action, 6), (_habit, 3), (_in_progress, 3), (_plan, 3), (_yes_no_question, 2), (_wh_question, 2),
     (_how_many, 1), (_counting, 1), (_having, 1), (_description, 2), (_where_it_is, 2), (_animal_doing, 2),
     (_person_doing, 2), (_travel, 2), (_work, 1), (_request, 2), (_wish, 1), (_said_that, 1), (_weather, 1),
-    (_schedule, 1), (_price, 1), (_dates, 1), (_likes, 1), (_list_of_things, 2), (_pastime, 1), (_mishap, 1), (_feeling, 1), (_compound, 1),
+    (_schedule, 1), (_price, 1), (_dates, 1), (_likes, 1), (_list_of_things, 2), (_pastime, 1), (_mishap, 1),
+    (_feeling, 1), (_compound, 1),
 ]
 _FRAME_FUNCTIONS = [frame for frame, _ in FRAMES]
 _FRAME_WEIGHTS = [weight for _, weight in FRAMES]
