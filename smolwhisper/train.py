@@ -40,7 +40,7 @@ from .metrics import error_counts, normalize_english, normalize_gigaspeech
 from .model import Whisper
 from .optim import build_optimizer, lr_at
 from .tokenizer import Tokenizer, train_bpe
-from .tracking import flatten, make_tracker
+from .tracking import TrackingError, flatten, make_tracker
 
 
 class TrainingError(RuntimeError):
@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if env.world_size > 1:
                 dist.destroy_process_group()
-    except (ConfigError, TrainingError, FileNotFoundError) as error:
+    except (ConfigError, TrainingError, TrackingError, FileNotFoundError) as error:
         print(f"smolwhisper.train: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, ConfigError) else 1
     except KeyboardInterrupt:
