@@ -41,7 +41,7 @@ UNSEEN_SPLIT = "test_unseen_voices"
 CORPUS_FILE = "corpus.json"
 # Speaking time per character at rate 1, from the engines' output on the generated sentences;
 # used only to decide how many utterances make the requested hours.
-SECONDS_PER_CHARACTER = {"piper": 0.051, "pico": 0.069, "flite": 0.067, "festival": 0.065, "espeak": 0.068}
+SECONDS_PER_CHARACTER = {"piper": 0.051, "pico": 0.069, "flite": 0.067, "festival": 0.065, "espeak": 0.080}
 
 
 def _default_shares() -> dict[str, float]:

@@ -82,10 +82,10 @@ microphone charger sandwich:sandwiches lunchbox:lunchboxes novel recipe invoice 
 contract postcard passport wheelbarrow hose bench broom     paintbrush:paintbrushes
 apron anchor armchair axe badge bandage barrel bead blender bolt bookmark bracelet brick bulb
 cabinet camera canoe carton chain chalk compass crayon crown cupboard dice:dice doll    
-earring eraser fork frame   gate     headphones hook iron   kayak lid lipstick
+earring eraser fork frame   gate     hook iron   kayak lid lipstick
 locket magnet marker mattress:mattresses microwave mitten mop nail napkin padlock paddle pebble perfume
 pin pipe plank plug pocket purse quilt racket raincoat   remote ribbon   sandal saw scooter
-screw shampoo sheet shield shovel slipper soap   sponge stapler stool stove sunglasses sword
+screw shampoo sheet shield shovel slipper soap   sponge stapler stool stove sword
 tap     thermometer   tissue tool tractor trolley trunk tyre vacuum van wagon wire
   yacht zip bicycle bus:buses lorry motorbike rocket submarine tram truck
 """
@@ -105,7 +105,7 @@ raspberry:raspberries sandwich:sandwiches sausage strawberry:strawberries tomato
 walnut watermelon almond meatball tortilla cake doughnut lollipop
 apricot   biscuit bun chestnut     cupcake date fig kiwi   lentil lobster
 melon   noodle omelette     pea pineapple       tangerine turnip
-carrot cauliflower   bean hotdog hamburger kebab taco
+carrot cauliflower   bean hot_dog hamburger kebab taco
 """
 
 # Food and drink that are not counted: "some rice", "how much tea", never "three rices".
@@ -120,11 +120,11 @@ airport bakery bank beach bookshop bus_stop cafe castle cathedral church cinema 
 farm garage gym harbour hospital hotel library market museum office palace park pharmacy
 playground post_office restaurant school shop stadium station supermarket swimming_pool theatre
 town_hall university zoo petrol_station train_station car_park city_centre village forest
-aquarium art_gallery bowling_alley butcher chemist concert_hall court dentist fire_station
+aquarium art_gallery bowling_alley concert_hall court fire_station
 football_pitch gallery ice_rink   leisure_centre marina police_station port prison
 shopping_centre skate_park sports_centre temple tennis_court tower youth_club bridge
 barber_shop bus_station canteen chapel coffee_shop dentist   fairground  
-fish_market flower_shop garden_centre hairdresser health_centre hostel laboratory lighthouse
+fish_market flower_shop garden_centre health_centre hostel laboratory lighthouse
 motel   nightclub nursery opera_house pet_shop pier pond   pub   ranch
       stable studio subway toy_shop town_square vineyard warehouse
 workshop
@@ -144,7 +144,7 @@ hungry sleepy thirsty excited worried bored funny strict gentle generous helpful
 sick wise serious smart new local elderly talented confident nice
 ambitious anxious bright calm careless cautious charming cheeky clumsy cruel fair fit gentle
 glad grateful hopeful jealous jolly modest naughty noisy pleasant popular rude selfish sensible
-silly skilful stubborn sweet thoughtful tough weak wealthy retired handsome pretty
+silly stubborn sweet thoughtful tough weak wealthy retired handsome pretty
 adventurous anxious awkward bossy busy chatty cool cranky creative eager elegant energetic
 fearless fussy gloomy grumpy humble impatient innocent lovely loyal mean messy moody nosy
 organised outgoing relaxed reliable respectful restless sporty stylish suspicious tidy trusty
