@@ -338,9 +338,10 @@ def _festival_script(requests: list[SpeechRequest], wavs: list[Path]) -> str:
 
 # espeak-ng: accents crossed with its voice variants (male m1-m7, female f1-f5). The odd variants
 # (whisper, croak, klatt, ...) are left out: they are hard to understand even for people. Kept:
-# those Whisper tiny.en understood best on 15 generated sentences each (en-us: m1 38%, f2 38%,
-# m7 41%, f5 42%, m3 45% WER, against m2 46%, f3 46%, m4 59%; earlier m5, f1, f4 and the Scottish,
-# New York, Caribbean and regional British accents did worse still). A slower rate did not help.
+# those Whisper tiny.en understood best on 15 generated sentences each, before the word gap below
+# (en-us: m1 38%, f2 38%, m7 41%, f5 42%, m3 45% WER, against m2 46%, f3 46%, m4 59%; earlier m5,
+# f1, f4 and the Scottish, New York, Caribbean and regional British accents did worse still).
+# A slower rate did not help; the word gap did.
 ESPEAK_ACCENTS = ("en-us", "en", "en-gb-x-rp")
 ESPEAK_VARIANTS = ("m1", "m3", "m7", "f2", "f5")
 ESPEAK_WORDS_PER_MINUTE = 150  # espeak-ng's default is 175; slower is easier to follow

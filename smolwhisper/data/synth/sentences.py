@@ -11,8 +11,11 @@ scratch meets the collocations of real speech.
 Numbers, years, dates and clock times are written as words in the forms Whisper's English text
 normalizer maps onto digits ("twenty three", "nineteen ninety four", "the twenty first of
 march", "half past seven"); clock times like "seven forty" are not used, because "7.40" and
-"seven forty" do not normalize alike. Content words are drawn uniformly from their lists, so a
-one-hour corpus still covers a wide vocabulary (the tests ask for 2,000 distinct words).
+"seven forty" do not normalize alike. Words that tiny.en spells another way the normalizer does
+not reconcile ("doughnut"/"donut", "saucepan"/"sauce pan", "skilful"/"skillful") are left out,
+so that a transcript's errors are the listener's, not the spelling's. Content words are drawn
+uniformly from their lists, so a one-hour corpus still covers a wide vocabulary (the tests ask for
+2,000 distinct words).
 
 Everything is a pure function of a `random.Random`, so a sentence is fixed by its seed.
 """
@@ -32,8 +35,8 @@ firefighter fisherman:fishermen gardener guide hairdresser journalist judge lawy
 manager mechanic musician nurse painter pharmacist photographer pilot plumber poet police_officer
 postman:postmen professor reporter scientist secretary singer soldier student surgeon tailor
 teacher waiter waitress writer architect accountant astronaut farmer jeweller lifeguard magician
-mayor miner nanny:nannies pianist porter priest ranger referee sailor sculptor shopkeeper
-translator tutor vet zookeeper
+mayor miner nanny:nannies pianist porter priest ranger referee sailor sculptor  
+translator tutor vet  
 cleaner gardener builder dentist paramedic receptionist programmer economist historian biologist
 counsellor instructor inspector officer clerk salesman:salesmen   nurse    
         florist grocer locksmith shepherd   technician therapist
@@ -74,12 +77,12 @@ dish:dishes door drawer dress:dresses drum envelope fan fence flag flashlight fl
 gift glass:glasses glove guitar hammer handbag hat helmet jacket jar kettle key kite knife:knives
 ladder lamp lantern laptop letter lock magazine map mask medal mirror mug necklace needle
 newspaper notebook package pan parcel pen pencil phone photo piano picture pillow plate pot
-poster puzzle radio rake ribbon ring rope rug ruler saucepan scarf:scarves screwdriver shirt
-shoe shovel skateboard sock sofa spoon stamp suitcase sweater table tablet teapot telescope tent
+poster puzzle radio rake ribbon ring rope rug ruler   scarf:scarves   shirt
+shoe shovel skateboard sock sofa spoon stamp suitcase sweater table tablet   telescope tent
 ticket tie toaster toothbrush:toothbrushes torch:torches towel toy tray trophy:trophies trumpet
 umbrella vase violin wallet watch:watches wheel whistle window painting printer keyboard
-microphone charger sandwich:sandwiches lunchbox:lunchboxes novel recipe invoice receipt report
-contract postcard passport wheelbarrow hose bench broom     paintbrush:paintbrushes
+microphone charger sandwich:sandwiches   novel recipe invoice receipt report
+contract postcard passport wheelbarrow hose bench broom      
 apron anchor armchair axe badge bandage barrel bead blender bolt bookmark bracelet brick bulb
 cabinet camera canoe carton chain chalk compass crayon crown cupboard dice:dice doll    
 earring eraser fork frame   gate     hook iron   kayak lid lipstick
@@ -93,7 +96,7 @@ tap     thermometer   tissue tool tractor trolley trunk tyre vacuum van wagon wi
 # Things to put other things on, in or under (for "the keys are under the cushion").
 FURNITURE = """
 table desk bed sofa chair shelf bench cupboard drawer fridge counter piano bookcase wardrobe
-windowsill doormat carpet stairs
+    carpet stairs
 """
 
 COUNTABLE_FOOD = """
@@ -102,10 +105,10 @@ cherry:cherries coconut cookie cracker croissant cucumber cupcake dumpling egg g
 lemon lime mango:mangoes melon muffin mushroom nut olive onion orange pancake peach:peaches
 peanut pear pepper pickle pie pineapple pizza plum potato:potatoes pretzel pumpkin radish:radishes
 raspberry:raspberries sandwich:sandwiches sausage strawberry:strawberries tomato:tomatoes waffle
-walnut watermelon almond meatball tortilla cake doughnut lollipop
+walnut watermelon almond   tortilla cake   lollipop
 apricot   biscuit bun chestnut     cupcake date fig kiwi   lentil lobster
 melon   noodle omelette     pea pineapple       tangerine turnip
-carrot cauliflower   bean hot_dog hamburger kebab taco
+carrot cauliflower   bean   hamburger kebab taco
 """
 
 # Food and drink that are not counted: "some rice", "how much tea", never "three rices".
