@@ -137,10 +137,10 @@ class Writer:
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(uri)
+        # A handed-down run's status is its owner's until `finish`: this process may still be
+        # starting when the orchestrator has already closed the run of a trainer killed early.
         self.run_id = os.environ.get("MLFLOW_RUN_ID")
-        if self.run_id:
-            self.client.update_run(self.run_id, status="RUNNING")
-        else:
+        if not self.run_id:
             found = self.client.get_experiment_by_name(experiment)
             experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
             self.run_id = self.client.create_run(experiment_id, run_name=run_name or None).info.run_id
