@@ -81,7 +81,7 @@ class MLflowTracker(Tracker):
         self.finished = True
         self._request({"op": "finish", "status": status})
         self.process.stdin.close()
-        self.process.wait()
+        self.process.wait(60)  # the writer exits once it has answered
 
     def _send(self, message: dict) -> None:
         try:
@@ -199,9 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         writer = Writer(args.uri, args.experiment, args.run_name)
         for line in sys.stdin:
-            answer = writer.handle(json.loads(line))
+            message = json.loads(line)
+            answer = writer.handle(message)
             if answer is not None:
                 print(json.dumps(answer), flush=True)
+            if message["op"] == "finish":
+                # Exit now, not at end of input: DataLoader workers forked after this process
+                # started hold the write end of its stdin, so end of input may be long in coming.
+                return 0
         writer.flush()  # end of input without finish: the trainer died; keep what it sent
     except Exception as error:  # reported to the trainer, which stops with it
         print(f"smolwhisper.tracking: {type(error).__name__}: {error}", file=sys.stderr)

@@ -31,3 +31,20 @@ def test_writer_failure_is_raised_in_the_trainer_naming_the_store(tmp_path, monk
     tracker.log_metrics({"train/loss": 1.0}, 1)
     with pytest.raises(TrackingError, match="mlflow.db.*0123456789abcdef"):
         tracker.flush()
+
+
+def test_finish_returns_while_a_forked_child_still_holds_the_writers_input(tmp_path, monkeypatch):
+    # DataLoader workers of a new epoch are forked after the writer started and inherit its stdin.
+    import multiprocessing
+    import time
+
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "forked", "")
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(120,))
+    child.start()
+    try:
+        start = time.monotonic()
+        tracker.finish("FINISHED")
+        assert tracker.process.returncode == 0 and time.monotonic() - start < 50
+    finally:
+        child.kill()
