@@ -34,6 +34,11 @@ class ModelConfig:
     n_text_head: int = 6
     n_text_layer: int = 4
     mlp_ratio: int = 4  # FFN width = mlp_ratio * state width (1536 for tiny.en)
+    # Mel frames (10 ms) per encoder frame. 2 is Whisper (50 Hz, only the second conv strides).
+    # 4 strides the first conv too (25 Hz, the subsampling of ESPnet's and WeNet's front-ends):
+    # half the encoder's work, which a model trained from scratch on a CPU spends better on steps.
+    # Real Whisper weights need 2.
+    audio_stride: int = 2
 
     # Decoder feed-forward: dense (Whisper) or a mixture of experts.
     decoder_ffn: Literal["dense", "moe"] = "dense"
@@ -71,6 +76,9 @@ class ModelConfig:
             if state % head:
                 _fail(f"{prefix}.n_{side}_head", head,
                       f"must divide n_{side}_state={state} (e.g. {_divisors(state)})")
+        if self.audio_stride not in (2, 4):
+            _fail(f"{prefix}.audio_stride", self.audio_stride,
+                  "allowed: 2 (Whisper, 50 Hz encoder frames) or 4 (25 Hz)")
         if self.top_k > self.n_experts:
             _fail(f"{prefix}.top_k", self.top_k,
                   f"must be between 1 and n_experts={self.n_experts}")

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Categorical
 
-from .audio import CHUNK_LENGTH
+from .audio import CHUNK_LENGTH, HOP_LENGTH, SAMPLE_RATE
 from .model import KVCache, Whisper
 from .tokenizer import Tokenizer
 
@@ -414,7 +414,7 @@ class DecodingTask:
             return None
         frames = (audio_mask.sum(dim=1) if audio_mask is not None else
                   torch.full((len(audio_features),), audio_features.shape[1], device=audio_features.device))
-        seconds = frames * (CHUNK_LENGTH / self.model.config.n_audio_ctx)  # 20 ms per encoder frame
+        seconds = frames * (self.model.config.audio_stride * HOP_LENGTH / SAMPLE_RATE)
         max_tokens = (seconds * self.options.max_tokens_per_second).ceil().clamp(min=1)
         return LimitLengthToAudio(self.tokenizer.eot, self.sample_begin, max_tokens.repeat_interleave(self.n_group))
 

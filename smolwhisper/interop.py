@@ -112,6 +112,8 @@ def from_openai(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 def hf_config(cfg: ModelConfig) -> dict:
     """Keyword arguments for `transformers.WhisperConfig` describing the same network."""
+    if cfg.audio_stride != 2:
+        raise InteropError(f"model.audio_stride: Hugging Face Whisper strides its encoder by 2, got {cfg.audio_stride}")
     if cfg.is_moe:
         raise InteropError("model.decoder_ffn: 'moe' has no Hugging Face Whisper equivalent")
     if cfg.n_audio_state != cfg.n_text_state:
@@ -144,6 +146,8 @@ _OPENAI_DIMS = ("n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_aud
 
 def openai_dims(cfg: ModelConfig) -> dict:
     """Keyword arguments for `whisper.model.ModelDimensions`."""
+    if cfg.audio_stride != 2:
+        raise InteropError(f"model.audio_stride: openai-whisper strides its encoder by 2, got {cfg.audio_stride}")
     if cfg.is_moe:
         raise InteropError("model.decoder_ffn: 'moe' has no openai-whisper equivalent")
     if cfg.mlp_ratio != 4:

@@ -147,7 +147,8 @@ class AudioEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         n_state = cfg.n_audio_state
-        self.conv1 = Conv1d(cfg.n_mels, n_state, kernel_size=3, padding=1)
+        self.stride = cfg.audio_stride
+        self.conv1 = Conv1d(cfg.n_mels, n_state, kernel_size=3, stride=cfg.audio_stride // 2, padding=1)
         self.conv2 = Conv1d(n_state, n_state, kernel_size=3, stride=2, padding=1)
         self.register_buffer("positional_embedding", sinusoids(cfg.n_audio_ctx, n_state))
         self.blocks = nn.ModuleList(
@@ -157,23 +158,24 @@ class AudioEncoder(nn.Module):
         self.checkpointing = cfg.activation_checkpointing
 
     def forward(self, mel: Tensor, mel_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """mel [B, n_mels, T] with T <= 2 * n_audio_ctx; mel_mask [B, T] True on real frames.
+        """mel [B, n_mels, T] with T <= stride * n_audio_ctx; mel_mask [B, T] True on real frames.
 
-        Returns features [B, ceil(T/2), n_state] and their mask (None when no mask was given).
+        Returns features [B, ceil(T/stride), n_state] and their mask (None when no mask was given).
         Padded frames are zeroed before each convolution so that a real frame next to padding
         sees the same zeros as at the end of an unpadded utterance.
         """
         n_frames = mel.shape[-1]
-        if n_frames > 2 * self.positional_embedding.shape[0]:
-            raise ValueError(f"mel has {n_frames} frames; at most {2 * self.positional_embedding.shape[0]} "
-                             f"(30 s) fit the encoder's positions")
+        max_frames = self.stride * self.positional_embedding.shape[0]
+        if n_frames > max_frames:
+            raise ValueError(f"mel has {n_frames} frames; at most {max_frames} ({max_frames // 100} s) "
+                             f"fit the encoder's positions")
         if mel_mask is not None:
             mel = mel * mel_mask[:, None, :].to(mel.dtype)
         x = F.gelu(self.conv1(mel))
         if mel_mask is not None:
-            x = x * mel_mask[:, None, :].to(x.dtype)
+            x = x * mel_mask[:, None, :: self.stride // 2].to(x.dtype)
         x = F.gelu(self.conv2(x)).permute(0, 2, 1)
-        audio_mask = None if mel_mask is None else mel_mask[:, ::2]
+        audio_mask = None if mel_mask is None else mel_mask[:, :: self.stride]
         x = (x + self.positional_embedding[: x.shape[1]]).to(x.dtype)
         attn_mask = None if audio_mask is None else audio_mask[:, None, None, :]
         for block in self.blocks:

@@ -455,7 +455,8 @@ def mfu_metrics(model: Whisper, totals: torch.Tensor, elapsed: float, env: Distr
         return {}
     encoder = sum(p.numel() for p in model.encoder.parameters())
     decoder = model.param_counts()["active"] - encoder
-    flops = 6 * (encoder * totals[4].item() * 50 + decoder * totals[3].item())
+    encoder_frames = totals[4].item() * 100 / model.config.audio_stride
+    flops = 6 * (encoder * encoder_frames + decoder * totals[3].item())
     return {"gpu/mfu": flops / elapsed / (peak_flops * env.world_size)}
 
 

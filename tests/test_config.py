@@ -29,6 +29,7 @@ def test_tiny_moe_counts_active_parameters():
     ({"flash": "yes"}, "model.flash", "true or false"),
     ({"n_vocab": 3.5}, "model.n_vocab", "integer"),
     ({"load_balance_coef": -1}, "model.load_balance_coef", ">= 0"),
+    ({"audio_stride": 3}, "model.audio_stride", "2 (Whisper, 50 Hz encoder frames) or 4"),
 ])
 def test_bad_values_name_the_field_and_what_is_allowed(overrides, field, allowed):
     with pytest.raises(ConfigError) as error:

@@ -160,6 +160,27 @@ def test_ctc_head_is_absent_by_default_and_its_loss_is_ctc_per_target_token():
     assert model.ctc.weight.grad.abs().sum() > 0 and model.encoder.conv1.weight.grad.abs().sum() > 0
 
 
+@torch.no_grad()
+def test_stride_4_encoder_gives_25_hz_frames_that_ignore_padding():
+    """audio_stride 4 strides both convolutions: ceil(T/4) frames, and padding still changes nothing."""
+    torch.manual_seed(3)
+    model = Whisper(model_preset("test", audio_stride=4, ctc_weight=0.5)).eval()
+    lengths = [401, 203]  # odd lengths exercise both strided convolutions' edges
+    batch = torch.randn(2, 80, 401) * 5  # junk where the mask says padding
+    mask = torch.zeros(2, 401, dtype=torch.bool)
+    for row, n in enumerate(lengths):
+        mask[row, :n] = True
+    features, audio_mask = model.encoder(batch, mask)
+    assert features.shape[1] == 101 and audio_mask.sum(dim=1).tolist() == [101, 51]
+    alone, _ = model.encoder(batch[1:, :, :203])
+    assert alone.shape[1] == 51 and (features[1, :51] - alone[0]).abs().max() < 1e-5
+    assert model.ctc_log_probs(features, audio_mask)[1].tolist() == [101, 51]
+    with pytest.raises(interop.InteropError, match="model.audio_stride"):
+        interop.hf_config(model.config)
+    with pytest.raises(interop.InteropError, match="model.audio_stride"):
+        interop.openai_dims(model.config)
+
+
 def test_ctc_head_is_left_out_of_exports():
     model = Whisper(model_preset("test", ctc_weight=0.5))
     assert "ctc.weight" in model.state_dict()

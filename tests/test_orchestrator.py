@@ -218,10 +218,11 @@ def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path):
         time.sleep(0.2)
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=120)
-    assert run.returncode == 130, output
+    logs = "\n".join(f"--- {log}\n{log.read_text()[-3000:]}" for log in sorted(trials.glob("*/train.log")))
+    assert run.returncode == 130, output + logs
     time.sleep(1)
     for name in ("dense,seed=0", "moe,seed=0"):
         assert trainer_pids(trials / name) == [], f"orphan trainer processes of {name}"
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("interrupted").experiment_id])
-    assert {r.info.status for r in runs} == {"KILLED"}, output  # the parent and both trials
+    assert {r.info.status for r in runs} == {"KILLED"}, output + logs  # the parent and both trials
