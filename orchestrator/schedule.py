@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -116,29 +117,69 @@ def log_tail(path: Path, n_lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n_lines:])
 
 
-def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries: int,
-                 address: str | None) -> None:
-    import ray
+def ctrl_c_stopper():
+    """A Tune Stopper that Ctrl-C trips: every trial stops through Tune's public hook, and we learn
+    that it came. (Tune's own SIGINT handler swallows the signal, so a sweep stopped before its
+    trainers had written a summary looked like one whose trials had all failed.)
+    A second Ctrl-C stops waiting for the trials."""
     from ray import tune
 
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(include_dashboard=False, log_to_driver=False)
+    class StopOnCtrlC(tune.Stopper):
+        interrupted = False
+
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return self.interrupted
+
+        def on_sigint(self, signum, frame) -> None:
+            if self.interrupted:
+                raise KeyboardInterrupt
+            self.interrupted = True
+            print("\nstopping every trial (Ctrl-C again to stop waiting for them)", file=sys.stderr, flush=True)
+
+    return StopOnCtrlC()
+
+
+def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries: int,
+                 address: str | None) -> bool:
+    """Runs the trials; True when Ctrl-C stopped them."""
+    import ray
+
+    ctrl_c = ctrl_c_stopper()
+    # Ours before ray.init: once Ray runs, Python's default handler no longer interrupts the driver
+    # (a Ctrl-C while Ray was starting was lost and the sweep ran on).
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    previous = signal.signal(signal.SIGINT, ctrl_c.on_sigint)
+    try:
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(include_dashboard=False, log_to_driver=False)
+        if not ctrl_c.interrupted:
+            tuner(launches, sweep_dir, max_concurrent, retries, ctrl_c).fit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return ctrl_c.interrupted
+
+
+def tuner(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries: int, stopper):
+    from ray import tune
+
     first = launches[0]
     trainable = tune.with_resources(tune.with_parameters(run_trial, launches={l.trial_id: l for l in launches}),
                                     {"cpu": first.cpus, "gpu": first.gpus})
-    tuner = tune.Tuner(
+    return tune.Tuner(
         trainable,
         param_space={"trial_id": tune.grid_search([l.trial_id for l in launches])},
         tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
                                     trial_dirname_creator=lambda trial: _safe(trial.config["trial_id"])),
         run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
-                                  storage_path=str(sweep_dir / "ray"),
+                                  storage_path=str(sweep_dir / "ray"), stop=stopper,
                                   failure_config=tune.FailureConfig(max_failures=retries), verbose=1),
     )
-    tuner.fit()
 
 
 def _safe(name: str) -> str:

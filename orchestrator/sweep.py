@@ -93,25 +93,23 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     for trial in expansion.trials:
         if trial not in todo:
             print(f"skip {trial.trial_id}: finished earlier with the same config")
-    launches = []
-    for trial in todo:
-        trial_dir = trial_dirs[trial.trial_id]
-        prepare_trial_dir(trial, trial_dir, uri)
-        run_id = tracking.child_run(trial, trial_dir, restart)
-        launches.append(Launch(trial.trial_id, str(trial_dir), str(workdir), spec.resources.nproc_per_node,
-                               spec.resources.cpus, spec.resources.gpus, uri, run_id))
-    interrupted = False
-    if launches:
-        prepare_data(todo, workdir)
-        try:
-            run_with_ray(launches, sweep_dir, spec.max_concurrent, spec.retries, address)
-        except KeyboardInterrupt:
-            interrupted = True
-        wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
+    interrupted, launches = False, []
+    try:
+        for trial in todo:
+            trial_dir = trial_dirs[trial.trial_id]
+            prepare_trial_dir(trial, trial_dir, uri)
+            run_id = tracking.child_run(trial, trial_dir, restart)
+            launches.append(Launch(trial.trial_id, str(trial_dir), str(workdir), spec.resources.nproc_per_node,
+                                   spec.resources.cpus, spec.resources.gpus, uri, run_id))
+        if launches:
+            prepare_data(todo, workdir)
+            interrupted = run_with_ray(launches, sweep_dir, spec.max_concurrent, spec.retries, address)
+    except KeyboardInterrupt:
+        interrupted = True
+    wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
     recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in expansion.trials}
-    # Tune takes Ctrl-C itself and stops the trials; the trainers that could record it say KILLED.
-    interrupted = interrupted or "KILLED" in recorded.values()
-    statuses = {trial_id: status if status in ("FINISHED", "KILLED") else "KILLED" if interrupted else "FAILED"
+    # Killed by anything but our Ctrl-C (and out of retries) is a failure, as the retries rule has it.
+    statuses = {trial_id: "FINISHED" if status == "FINISHED" else "KILLED" if interrupted else "FAILED"
                 for trial_id, status in recorded.items()}
     close_trials(expansion.trials, trial_dirs, tracking, statuses)
     failures = [trial_id for trial_id, status in statuses.items() if status == "FAILED"]

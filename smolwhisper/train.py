@@ -461,6 +461,9 @@ def mfu_metrics(model: Whisper, totals: torch.Tensor, elapsed: float, env: Distr
 
 
 def _interrupt(signum, frame) -> None:
+    # Once is enough: a second SIGTERM (torchrun's, then the death signal when torchrun exits) would
+    # cut short the clean-up that writes summary.json and marks the run KILLED. SIGKILL still works.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

@@ -200,7 +200,10 @@ def test_rerun_after_the_orchestrator_was_killed_finishes_only_what_was_left(swe
     assert json.loads((trials / "long,seed=0" / "run" / "summary.json").read_text())["step"] == 300
 
 
-def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path):
+@pytest.mark.parametrize("when", ["trainers running", "starting"])
+def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path, when):
+    """Ctrl-C while the trainers run, or before any has started: exit 130, no trainer left, every
+    run KILLED (not FAILED, which is what a trial stopped before writing its summary once looked like)."""
     from mlflow.tracking import MlflowClient
 
     spec = yaml.safe_load((sweep_dir / "spec.yaml").read_text())
@@ -213,9 +216,10 @@ def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     trials = tmp_path / "runs" / "interrupted" / "trials"
     deadline = time.time() + 180
-    while time.time() < deadline and not all(
-            (trials / name / "run" / "metrics.jsonl").exists() for name in ("dense,seed=0", "moe,seed=0")):
-        time.sleep(0.2)
+    started = (lambda: (trials / "dense,seed=0" / "config.yaml").exists()) if when == "starting" else (
+        lambda: all((trials / name / "run" / "metrics.jsonl").exists() for name in ("dense,seed=0", "moe,seed=0")))
+    while time.time() < deadline and not started():
+        time.sleep(0.05)
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=120)
     logs = "\n".join(f"--- {log}\n{log.read_text()[-3000:]}" for log in sorted(trials.glob("*/train.log")))
@@ -225,4 +229,4 @@ def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path):
         assert trainer_pids(trials / name) == [], f"orphan trainer processes of {name}"
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("interrupted").experiment_id])
-    assert {r.info.status for r in runs} == {"KILLED"}, output + logs  # the parent and both trials
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"KILLED"}, output + logs  # parent, 2 trials
