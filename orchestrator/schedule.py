@@ -151,7 +151,9 @@ def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, r
     # Ours before ray.init: once Ray runs, Python's default handler no longer interrupts the driver
     # (a Ctrl-C while Ray was starting was lost and the sweep ran on).
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    previous = signal.signal(signal.SIGINT, ctrl_c.on_sigint)
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:  # started as a background job: keep ignoring it, as Python does
+        signal.signal(signal.SIGINT, ctrl_c.on_sigint)
     try:
         if not ray.is_initialized():
             if address:
