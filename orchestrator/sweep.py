@@ -175,12 +175,15 @@ def close_trials(trials: list[Trial], trial_dirs: dict[str, Path], tracking: Swe
 
 
 def results_table(trials: list[Trial], trial_dirs: dict[str, Path]) -> str:
-    """The console comparison until the HTML report exists."""
-    width = max(len(t.trial_id) for t in trials)
+    """The console comparison next to the HTML report; CTC columns when a trial has a CTC head."""
+    summaries = {t.trial_id: summary_of(trial_dirs[t.trial_id]) for t in trials}
+    ctc = any("val/wer_ctc" in s.get("metrics", {}) for s in summaries.values())
+    width = max(len("trial"), *(len(t.trial_id) for t in trials))
     lines = [f"\n{'trial':<{width}}  {'status':<9}  {'step':>6}  {'train loss':>10}  {'val loss':>8}  "
-             f"{'WER':>7}  {'CER':>7}  {'params (active)':>16}  {'wall':>7}"]
+             f"{'WER':>7}  {'CER':>7}  " + (f"{'CTC WER':>7}  {'CTC CER':>7}  " if ctc else "")
+             + f"{'params (active)':>16}  {'wall':>7}"]
     for t in trials:
-        s = summary_of(trial_dirs[t.trial_id])
+        s = summaries[t.trial_id]
         m, p = s.get("metrics", {}), s.get("params", {})
 
         def number(key: str, fmt: str) -> str:
@@ -188,7 +191,9 @@ def results_table(trials: list[Trial], trial_dirs: dict[str, Path]) -> str:
 
         params = f"{p['total'] / 1e6:.2f}M ({p['active'] / 1e6:.2f}M)" if p else "-"
         wall = f"{s['wall_time_s'] / 60:.1f}m" if "wall_time_s" in s else "-"
+        ctc_columns = f"{number('val/wer_ctc', '.1%'):>7}  {number('val/cer_ctc', '.1%'):>7}  " if ctc else ""
         lines.append(f"{t.trial_id:<{width}}  {s.get('status', 'NOT RUN'):<9}  {s.get('step', 0):>6}  "
                      f"{number('train/loss', '.3f'):>10}  {number('val/loss', '.3f'):>8}  "
-                     f"{number('val/wer', '.1%'):>7}  {number('val/cer', '.1%'):>7}  {params:>16}  {wall:>7}")
+                     f"{number('val/wer', '.1%'):>7}  {number('val/cer', '.1%'):>7}  {ctc_columns}"
+                     f"{params:>16}  {wall:>7}")
     return "\n".join(lines)
