@@ -28,7 +28,7 @@ import yaml
 from .stats import PairedBootstrap, mean_std, paired_bootstrap_wer
 
 # Histories read per trial (curves to plot, and throughput's median); the rest are latest values.
-HISTORY_KEYS = ("train/loss", "val/loss", "val/wer", "moe/load_balance_loss", "train/audio_s_per_s")
+HISTORY_KEYS = ("train/loss", "val/loss", "val/wer", "val/wer_ctc", "moe/load_balance_loss", "train/audio_s_per_s")
 MAX_CURVE_POINTS = 400  # per trial and curve: a laptop-sized chart cannot show more, and the page stays small
 # Params that differ between trials without being an ablation axis.
 NOT_AXES = ("train.seed", "train.out_dir", "train.progress", "params.", "tracking.")

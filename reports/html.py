@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
-from .build import Group, Sweep, Trial, best_and_baseline, device_hours, display, ranked
+from .build import HISTORY_KEYS, Group, Sweep, Trial, best_and_baseline, device_hours, display, ranked
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
@@ -331,10 +331,11 @@ def render(sweep: Sweep, generated: str, tracking_uri: str) -> str:
     colors = colors_of(groups)
     best, baseline = best_and_baseline(sweep)
     trials = sorted(sweep.trials, key=lambda t: [g.name for g in groups].index(t.group))
+    wer_curve = sweep.metric if sweep.metric in HISTORY_KEYS else "val/wer"  # the one the report ranks by
     charts = {
         "train_loss": curve_figure(trials, "train/loss", colors, "Training loss", "train/loss"),
         "val_loss": curve_figure(trials, "val/loss", colors, "Validation loss", "val/loss"),
-        "wer_steps": curve_figure(trials, "val/wer", colors, "Validation WER over training", "val/wer", True),
+        "wer_steps": curve_figure(trials, wer_curve, colors, f"Validation {wer_curve} over training", wer_curve, True),
         "wer_bars": wer_bars(groups, colors, sweep.metric),
         "params_wer": scatter_vs(groups, colors, sweep.metric, "params.active", "active parameters (log)", True),
         "throughput_wer": scatter_vs(groups, colors, sweep.metric, "throughput", "throughput, audio s / s", False),
