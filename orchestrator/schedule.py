@@ -148,8 +148,7 @@ def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, r
     import ray
 
     ctrl_c = ctrl_c_stopper()
-    # Ours before ray.init: once Ray runs, Python's default handler no longer interrupts the driver
-    # (a Ctrl-C while Ray was starting was lost and the sweep ran on).
+    # Ours from before ray.init, so that a Ctrl-C while Ray starts takes the same path as one later.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     previous = signal.getsignal(signal.SIGINT)
     if previous is not signal.SIG_IGN:  # started as a background job: keep ignoring it, as Python does
