@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -62,15 +63,19 @@ def run_config(corpus: Path, out_dir: Path, max_steps: int, extra: list[str]):
 
 
 def seconds_per_step(corpus: Path, extra: list[str]) -> float:
-    """Wall seconds per training step here, from a throw-away run (its first steps warm up)."""
+    """Wall seconds per training step here, from a throw-away run (its first steps warm up): the
+    median of four windows, so that one disturbance on a shared machine does not shrink the run."""
     with tempfile.TemporaryDirectory() as scratch:
         trainer = Trainer(run_config(corpus, Path(scratch), 10_000, extra), Distributed(), resume="never")
         for _ in range(3):
             trainer.train_step()
-        start = time.perf_counter()
-        for _ in range(PROBE_STEPS):
-            trainer.train_step()
-        return (time.perf_counter() - start) / PROBE_STEPS
+        windows = []
+        for _ in range(4):
+            start = time.perf_counter()
+            for _ in range(PROBE_STEPS // 4):
+                trainer.train_step()
+            windows.append((time.perf_counter() - start) / (PROBE_STEPS // 4))
+        return statistics.median(windows)
 
 
 def test_loader(cfg, tokenizer, test_set) -> DataLoader:
