@@ -100,5 +100,6 @@ def main() -> None:
     print(f"trainer / bare = {ratio:.3f} (median of {len(ratios)} rounds; overhead {100 * (1 - ratio):.1f}%; "
           f"target <= 10%)")
 
+
 if __name__ == "__main__":
     main()

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Subset
 from safetensors.torch import load_file
 
 from . import checkpoint, train_state
+from .audio import HOP_LENGTH, SAMPLE_RATE
 from .config import ConfigError, RunConfig, load_run_config, to_dict
 from .checkpoint import InferenceConfig
 from .data.loader import BucketBatchSampler, Collator, features, spec_augment
@@ -455,7 +456,7 @@ def mfu_metrics(model: Whisper, totals: torch.Tensor, elapsed: float, env: Distr
         return {}
     encoder = sum(p.numel() for p in model.encoder.parameters())
     decoder = model.param_counts()["active"] - encoder
-    encoder_frames = totals[4].item() * 100 / model.config.audio_stride
+    encoder_frames = totals[4].item() / (model.config.audio_stride * HOP_LENGTH / SAMPLE_RATE)
     flops = 6 * (encoder * encoder_frames + decoder * totals[3].item())
     return {"gpu/mfu": flops / elapsed / (peak_flops * env.world_size)}
 
