@@ -90,6 +90,17 @@ class Trainer:
         if env.is_main:
             self.lock = lock_run_dir(self.run_dir)
         self.start_time = time.time()
+        # First, so that the MLflow writer's start-up (2 s of imports) overlaps the build below.
+        self.tracker = make_tracker(cfg.tracking.mlflow_uri, cfg.tracking.experiment, cfg.tracking.run_name, env.rank)
+        try:
+            self.build(resume)
+        except BaseException as error:
+            with contextlib.suppress(TrackingError):  # the error that stopped the build comes first
+                self.tracker.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            raise
+
+    def build(self, resume: str) -> None:
+        cfg, env = self.cfg, self.env
         torch.manual_seed(cfg.train.seed + env.rank)
         self.datasets = self.open_data()
         self.tokenizer = self.build_tokenizer()
@@ -116,7 +127,6 @@ class Trainer:
         if resume != "never":
             self.resume(resume)
         self.batches = self.epoch_batches()
-        self.tracker = make_tracker(cfg.tracking.mlflow_uri, cfg.tracking.experiment, cfg.tracking.run_name, env.rank)
 
     # ----------------------------------------------------------------------------------- set-up
 

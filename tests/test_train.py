@@ -171,3 +171,17 @@ def test_mlflow_logs_params_metrics_and_artifacts_into_a_handed_down_run(corpus,
     assert {"summary.json", "config.yaml", "step_00000006.jsonl"} <= artifacts
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["mlflow_run_id"] == child
+
+
+def test_a_run_that_fails_while_starting_is_marked_failed_in_mlflow(corpus, tmp_path, monkeypatch):
+    # The MLflow writer starts before the data and model are built, so a failure there must close its run.
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    bad = overrides(corpus, tmp_path / "run", **{"data.validation_split": "dev2", "tracking.mlflow_uri": uri,
+                                                 "tracking.experiment": "failing"})
+    assert main(bad) == 2
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("failing").experiment_id])
+    assert run.info.status == "FAILED"
