@@ -216,6 +216,12 @@ class DataConfig:
     num_workers: int = 1
     spec_augment: bool = False
     pad_to_30s: bool = False  # Whisper's fixed 30 s input instead of variable length
+    # Compute each utterance's log-mel once per corpus and read it back in training, instead of decoding
+    # audio and running the STFT every epoch (ESPnet's dump stage, Lhotse's precomputed features).
+    # SpecAugment still acts in the training step.
+    feature_cache: bool = False
+    # Where the caches live: "" is $XDG_CACHE_HOME/smolwhisper/features (~/.cache/... when unset).
+    cache_dir: str = ""
 
     def __post_init__(self) -> None:
         _check_types(self, "data")

@@ -34,6 +34,7 @@ from . import checkpoint, train_state
 from .audio import HOP_LENGTH, SAMPLE_RATE
 from .config import ConfigError, RunConfig, load_run_config, to_dict
 from .checkpoint import InferenceConfig
+from .data.features import CachedFeatures, build_feature_cache, cache_path
 from .data.loader import BucketBatchSampler, Collator, features, spec_augment
 from .data.manifest import open_source
 from .decoding import DecodingOptions, ctc_greedy, decode
@@ -143,7 +144,18 @@ class Trainer:
             if len(datasets[split]) == 0:
                 raise ConfigError(f"{field}: split {split!r} of {data.source!r} holds no usable utterance "
                                   f"(skipped: {dict(datasets[split].skipped)})")
-        return datasets
+        return self.cache_features(datasets) if data.feature_cache else datasets
+
+    def cache_features(self, datasets: dict) -> dict:
+        """The train and validation splits read from their log-mel caches; rank 0 builds what is missing."""
+        data, n_mels = self.cfg.data, self.cfg.model.n_mels
+        paths = {split: cache_path(datasets[split], n_mels, data.cache_dir)
+                 for split in dict.fromkeys((data.train_split, data.validation_split))}
+        for split, path in paths.items():
+            if self.env.is_main and not path.exists():
+                build_feature_cache(datasets[split], n_mels, path, data.num_workers, log=self.log)
+        self.env.barrier()
+        return {**datasets, **{split: CachedFeatures(datasets[split], path) for split, path in paths.items()}}
 
     def ensure_synthetic_corpus(self) -> str:
         from .data.synth import SynthConfig, synthesize_corpus

@@ -27,10 +27,16 @@ GARBAGE_TAG = "garbage_tag"
 @dataclass
 class Utterance:
     id: str
-    audio: np.ndarray  # 16 kHz mono float32
+    audio: np.ndarray  # 16 kHz mono float32; empty when mel is given
     text: str
     duration_s: float
     speaker: str | None = None
+    mel: np.ndarray | None = None  # cached log-mel [n_mels, frames] (smolwhisper.data.features)
+
+    @property
+    def n_samples(self) -> int:
+        # a cached utterance carries no waveform, but its duration_s is still samples / 16 kHz
+        return len(self.audio) if self.mel is None else round(self.duration_s * 16000)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ padded audio seconds, so a batch holds utterances of similar length and little p
 order is shuffled. Under DDP every rank builds the same batch list for the epoch and takes every
 R-th batch, so the ranks see disjoint data. Its position (epoch, batches done) goes into checkpoints
 so a resumed run sees exactly the remaining batches.
-Features are not computed here: `features()` runs in the training step, on the training device.
+Features are not computed here: `features()` runs in the training step, on the training device,
+unless the utterances carry log-mels from the feature cache (smolwhisper.data.features).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Sampler
 
-from ..audio import N_FRAMES, N_SAMPLES, frame_lengths, log_mel_spectrogram
+from ..audio import DYNAMIC_RANGE, N_FRAMES, N_SAMPLES, frame_lengths, log_mel_spectrogram
 from .base import Skipped, Utterance
 
 TOO_MANY_TOKENS = "too_many_tokens"
+# Where a zero-padded batch row holds no signal, its log-mel sits at the row's floor: DYNAMIC_RANGE
+# decades below the peak, which Whisper's (x + 4) / 4 scaling turns into 2 below the row's maximum.
+FLOOR_BELOW_MAX = DYNAMIC_RANGE / 4
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -118,18 +122,20 @@ def padding_fraction(durations_s: list[float], batches: list[list[int]]) -> floa
 
 @dataclass
 class Batch:
-    audio: Tensor  # [B, samples] zero-padded 16 kHz
+    audio: Tensor  # [B, samples] zero-padded 16 kHz; [B, 0] when mel holds cached features
     audio_lengths: Tensor  # [B] samples
     tokens: Tensor  # [B, L] decoder input: start-of-transcript prompt + text, padded with end-of-text
     targets: Tensor  # [B, L] next tokens; -100 where nothing is to be learned (prompt, padding)
     ids: list[str]
     texts: list[str]
     skipped: Counter = field(default_factory=Counter)  # reasons for items dropped from this batch
+    mel: Tensor | None = None  # [B, n_mels, frames] cached log-mel, each row padded with its floor
 
     def to(self, device: torch.device | str) -> Batch:
         move = {name: getattr(self, name).to(device, non_blocking=True)
                 for name in ("audio", "audio_lengths", "tokens", "targets")}
-        return Batch(**move, ids=self.ids, texts=self.texts, skipped=self.skipped)
+        mel = None if self.mel is None else self.mel.to(device, non_blocking=True)
+        return Batch(**move, ids=self.ids, texts=self.texts, skipped=self.skipped, mel=mel)
 
     @property
     def duration_s(self) -> float:
@@ -137,7 +143,8 @@ class Batch:
 
 
 class Collator:
-    """Pads audio and tokens; drops (and counts) skipped items and transcripts too long to decode."""
+    """Pads audio (or cached log-mels) and tokens; drops (and counts) skipped items and transcripts
+    too long to decode."""
 
     def __init__(self, tokenizer, n_text_ctx: int):
         self.tokenizer, self.n_text_ctx = tokenizer, n_text_ctx
@@ -155,7 +162,8 @@ class Collator:
                 continue
             kept.append(item)
             sequences.append(sequence)
-        n_audio = max((len(u.audio) for u in kept), default=0)
+        cached = bool(kept) and kept[0].mel is not None  # a split is cached whole or not at all
+        n_audio = 0 if cached else max((len(u.audio) for u in kept), default=0)
         n_tokens = max((len(s) - 1 for s in sequences), default=0)
         audio = torch.zeros(len(kept), n_audio)
         tokens = torch.full((len(kept), n_tokens), self.tokenizer.eot, dtype=torch.long)
@@ -164,12 +172,29 @@ class Collator:
             audio[row, : len(utterance.audio)] = torch.from_numpy(np.asarray(utterance.audio, dtype=np.float32))
             tokens[row, : len(sequence) - 1] = torch.tensor(sequence[:-1])
             targets[row, n_prompt - 1: len(sequence) - 1] = torch.tensor(sequence[n_prompt:])
-        lengths = torch.tensor([len(u.audio) for u in kept], dtype=torch.long)
-        return Batch(audio, lengths, tokens, targets, [u.id for u in kept], [u.text for u in kept], skipped)
+        lengths = torch.tensor([u.n_samples for u in kept], dtype=torch.long)
+        return Batch(audio, lengths, tokens, targets, [u.id for u in kept], [u.text for u in kept], skipped,
+                     mel=pad_log_mels([u.mel for u in kept]) if cached else None)
+
+
+def pad_log_mels(mels: list[np.ndarray]) -> Tensor:
+    """[B, n_mels, frames] from per-utterance log-mels, each row padded with its own floor (its
+    maximum minus FLOOR_BELOW_MAX), the value a zero-padded batch row has there."""
+    n_frames = max(mel.shape[1] for mel in mels)
+    batch = torch.empty(len(mels), mels[0].shape[0], n_frames)
+    for row, mel in enumerate(mels):
+        values = torch.from_numpy(mel.astype(np.float32))
+        # an utterance shorter than one hop has no frame: its row is all padding and masked out
+        batch[row] = values.max() - FLOOR_BELOW_MAX if values.numel() else 0.0
+        batch[row, :, : values.shape[1]] = values
+    return batch
 
 
 def features(batch: Batch, n_mels: int = 80, pad_to_30s: bool = False) -> tuple[Tensor, Tensor]:
-    """Log-mel and its padding mask, on the batch's device. pad_to_30s gives Whisper's fixed input."""
+    """Log-mel and its padding mask, on the batch's device. pad_to_30s gives Whisper's fixed input.
+    A batch from the feature cache brings its log-mel; others are computed from the audio."""
+    if batch.mel is not None:
+        return cached_features(batch, n_mels, pad_to_30s)
     audio = batch.audio
     if pad_to_30s:
         if audio.shape[1] > N_SAMPLES:
@@ -180,6 +205,21 @@ def features(batch: Batch, n_mels: int = 80, pad_to_30s: bool = False) -> tuple[
     mel_mask = torch.arange(mel.shape[-1], device=mel.device)[None, :] < n_frames[:, None]
     if pad_to_30s:
         return mel[..., :N_FRAMES], mel_mask[:, :N_FRAMES]
+    return mel, mel_mask
+
+
+def cached_features(batch: Batch, n_mels: int, pad_to_30s: bool) -> tuple[Tensor, Tensor]:
+    """`features()` of a batch that carries its cached log-mel (padded with each row's floor)."""
+    mel = batch.mel
+    if mel.shape[1] != n_mels:
+        raise ValueError(f"the batch's cached log-mel has {mel.shape[1]} mel bins; the model takes {n_mels}")
+    if pad_to_30s:
+        if mel.shape[-1] > N_FRAMES:
+            raise ValueError(f"{mel.shape[-1]} log-mel frames do not fit Whisper's 30 s window ({N_FRAMES})")
+        floor = mel.amax(dim=(1, 2), keepdim=True) - FLOOR_BELOW_MAX
+        mel = torch.cat([mel, floor.expand(-1, n_mels, N_FRAMES - mel.shape[-1])], dim=-1)
+    n_frames = frame_lengths(batch.audio_lengths)
+    mel_mask = torch.arange(mel.shape[-1], device=mel.device)[None, :] < n_frames[:, None]
     return mel, mel_mask
 
 
