@@ -101,8 +101,10 @@ def build_feature_cache(dataset: SpeechDataset, n_mels: int, directory: Path, nu
 def _write_frames(dataset: SpeechDataset, n_mels: int, path: Path, num_workers: int) -> dict[str, np.ndarray]:
     n = len(dataset)
     offset, n_frames, n_samples, reason = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), [""] * n
-    # batch_size=None hands over items one by one, in order; workers decode and compute in parallel
-    loader = DataLoader(dataset, batch_size=None, num_workers=num_workers,
+    # batch_size=None hands over items one by one, in order; workers decode and compute in parallel.
+    # A generator of its own: the loader's seed would otherwise come from the global RNG, and a run
+    # that built the cache would initialise its model unlike one that found the cache built.
+    loader = DataLoader(dataset, batch_size=None, num_workers=num_workers, generator=torch.Generator(),
                         collate_fn=functools.partial(_frames_of, n_mels=n_mels))
     position = 0
     with open(path, "wb") as file:
