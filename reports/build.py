@@ -28,7 +28,8 @@ import yaml
 from .stats import PairedBootstrap, mean_std, paired_bootstrap_wer
 
 # Histories read per trial (curves to plot, and throughput's median); the rest are latest values.
-HISTORY_KEYS = ("train/loss", "val/loss", "val/wer", "val/wer_ctc", "moe/load_balance_loss", "train/audio_s_per_s")
+HISTORY_KEYS = ("train/loss", "val/loss", "val/wer", "val/wer_ctc", "val/wer_ctc_lm", "moe/load_balance_loss",
+                "train/audio_s_per_s")
 MAX_CURVE_POINTS = 400  # per trial and curve: a laptop-sized chart cannot show more, and the page stays small
 # Params that differ between trials without being an ablation axis.
 NOT_AXES = ("train.seed", "train.out_dir", "train.progress", "params.", "tracking.")
@@ -101,6 +102,7 @@ class Sweep:
     groups: list[Group] = field(default_factory=list)
     baseline_variant: str = ""
     metric: str = "val/wer"
+    decoder: str = ""  # whose WER and CER the report shows: "", "_ctc" or "_ctc_lm" (see decoder_of)
     effects: list[Effect] = field(default_factory=list)
     headline: Effect | None = None
 
@@ -273,12 +275,24 @@ def assign_groups(trials: list[Trial], axes: list[str], metric: str = "val/wer")
 
 
 SUMMARY_METRICS = ("train/loss", "val/loss", "val/wer", "val/cer")
+# The trainer scores each decoder under its own suffix: val/wer (attention), val/wer_ctc, val/wer_ctc_lm.
+DECODER_LABELS = {"": "", "_ctc": "CTC greedy", "_ctc_lm": "CTC + LM"}
+
+
+def decoder_of(metric: str) -> str:
+    """The decoder of the ranking metric (val/wer_ctc -> "_ctc"), so that the WER the report
+    shows and compares is the one it ranks by; attention ("") for any other metric."""
+    for suffix in ("_ctc_lm", "_ctc"):
+        if metric in (f"val/wer{suffix}", f"val/cer{suffix}"):
+            return suffix
+    return ""
 
 
 def summarize(group: Group, metric: str = "val/wer") -> None:
     """Mean and spread over the seeds that finished (a failed seed would bias the mean)."""
     finished = group.finished
-    for key in dict.fromkeys(SUMMARY_METRICS + (metric,)):
+    decoder = decoder_of(metric)
+    for key in dict.fromkeys(SUMMARY_METRICS + (metric, f"val/wer{decoder}", f"val/cer{decoder}")):
         group.summary[key] = mean_std([t.metrics.get(key) for t in finished])
     group.summary["throughput"] = mean_std([t.throughput for t in finished])
     group.summary["wall_time_s"] = mean_std([t.wall_time_s for t in finished])
@@ -298,7 +312,7 @@ def axis_order(values: set[str]) -> list[str]:
 
 
 def axis_effects(trials: list[Trial], axes: list[str], baseline_variant: str, n_resamples: int = 2000,
-                 seed: int = 0) -> list[Effect]:
+                 seed: int = 0, decoder: str = "") -> list[Effect]:
     """For each axis and each non-reference value: the paired WER difference against the reference.
 
     Trials are matched on every other axis and the seed (an axis that does not apply to one of
@@ -318,7 +332,7 @@ def axis_effects(trials: list[Trial], axes: list[str], baseline_variant: str, n_
         reference = baseline_variant if axis == "variant" and baseline_variant in values else ordered[0]
         for value in [v for v in ordered if v != reference]:
             pairs = matched_pairs(usable, axis, value_of, reference, value)
-            effect = paired_effect(axis, reference, value, pairs, n_resamples, seed) if pairs else None
+            effect = paired_effect(axis, reference, value, pairs, n_resamples, seed, decoder) if pairs else None
             if effect:
                 effects.append(effect)
     return effects
@@ -336,19 +350,21 @@ def matched_pairs(trials: list[Trial], axis: str, value_of, reference: str, valu
 
 
 def paired_effect(axis: str, reference: str, value: str, pairs: list[tuple[Trial, Trial]], n_resamples: int,
-                  seed: int) -> Effect | None:
-    """None where the matched trials share no evaluated utterance (different validation sets)."""
-    ids = sorted(set.intersection(*(set(a.utterances) & set(b.utterances) for a, b in pairs)))
+                  seed: int, decoder: str = "") -> Effect | None:
+    """None where the matched trials share no utterance scored by `decoder` (e.g. different validation sets)."""
+    errors = f"word_errors{decoder}"
+    scored = lambda trial: {i for i, record in trial.utterances.items() if errors in record}  # noqa: E731
+    ids = sorted(set.intersection(*(scored(a) & scored(b) for a, b in pairs)))
     if not ids:
         return None
     counts = np.zeros((4, len(ids)))  # errors A, words A, errors B, words B
     for a, b in pairs:
         for row, trial in ((0, a), (2, b)):
-            counts[row] += [trial.utterances[i]["word_errors"] for i in ids]
+            counts[row] += [trial.utterances[i][errors] for i in ids]
             counts[row + 1] += [trial.utterances[i]["reference_words"] for i in ids]
     bootstrap = paired_bootstrap_wer(*counts, n_resamples=n_resamples, seed=seed)
-    seed_mean = float(np.mean([b.metrics.get("val/wer", math.nan) - a.metrics.get("val/wer", math.nan)
-                               for a, b in pairs]))
+    wer = f"val/wer{decoder}"
+    seed_mean = float(np.mean([b.metrics.get(wer, math.nan) - a.metrics.get(wer, math.nan) for a, b in pairs]))
     return Effect(axis, reference, value, len(pairs), bootstrap, seed_mean)
 
 
@@ -376,7 +392,7 @@ def headline_effect(sweep: Sweep, n_resamples: int = 2000) -> Effect | None:
     usable = lambda group: {t.seed: t for t in group.finished if t.utterances}  # noqa: E731
     a, b = usable(baseline), usable(best)
     pairs = [(a[seed], b[seed]) for seed in sorted(set(a) & set(b))]
-    return paired_effect("group", baseline.name, best.name, pairs, n_resamples, 0) if pairs else None
+    return paired_effect("group", baseline.name, best.name, pairs, n_resamples, 0, sweep.decoder) if pairs else None
 
 
 def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> Sweep:
@@ -393,10 +409,11 @@ def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> Sweep:
                    trials=trials, axes=axes)
     report_options = spec.get("report") or {}
     result.metric = report_options.get("metric", "val/wer")
+    result.decoder = decoder_of(result.metric)
     result.groups = assign_groups(trials, axes, result.metric)
     variants = list((spec.get("sweep") or {}).get("variants") or {}) or sorted({t.variant for t in trials})
     result.baseline_variant = report_options.get("baseline") or variants[0]
-    result.effects = axis_effects(trials, axes, result.baseline_variant, n_resamples)
+    result.effects = axis_effects(trials, axes, result.baseline_variant, n_resamples, decoder=result.decoder)
     result.headline = headline_effect(result, n_resamples)
     return result
 

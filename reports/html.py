@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
-from .build import HISTORY_KEYS, Group, Sweep, Trial, best_and_baseline, device_hours, display, ranked
+from .build import DECODER_LABELS, HISTORY_KEYS, Group, Sweep, Trial, best_and_baseline, device_hours, display, ranked
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
@@ -219,10 +219,11 @@ def word_diff(reference: str, hypothesis: str) -> str:
     return " ".join(parts)
 
 
-def sample_transcripts(groups: list[Group]) -> list[dict]:
-    """Utterances on which the configurations disagree most, with each one's hypothesis.
+def sample_transcripts(groups: list[Group], decoder: str = "") -> list[dict]:
+    """Utterances on which the configurations disagree most, with each one's hypothesis from `decoder`.
 
     Each group shows its lowest finished seed's latest evaluation."""
+    errors_key, hypothesis_key = f"word_errors{decoder}", f"hypothesis{decoder}"
     shown = {}
     for g in groups:
         trials = sorted((t for t in g.finished if t.utterances), key=lambda t: (len(t.seed), t.seed))
@@ -230,10 +231,11 @@ def sample_transcripts(groups: list[Group]) -> list[dict]:
             shown[g.name] = trials[0]
     if not shown:
         return []
-    ids = set.intersection(*(set(t.utterances) for t in shown.values()))
+    ids = set.intersection(*({i for i, record in t.utterances.items() if errors_key in record}
+                             for t in shown.values()))
 
     def disagreement(utterance_id: str):
-        errors = [t.utterances[utterance_id]["word_errors"] for t in shown.values()]
+        errors = [t.utterances[utterance_id][errors_key] for t in shown.values()]
         return (-(max(errors) - min(errors)), -sum(errors), utterance_id)
 
     samples = []
@@ -245,8 +247,8 @@ def sample_transcripts(groups: list[Group]) -> list[dict]:
         for name, trial in shown.items():
             record = trial.utterances[utterance_id]
             rows.append({"group": name, "trial": trial.trial_id,
-                         "html": word_diff(reference, normalize(str(record.get("hypothesis", "")))),
-                         "errors": record["word_errors"], "words": record["reference_words"]})
+                         "html": word_diff(reference, normalize(str(record.get(hypothesis_key, "")))),
+                         "errors": record[errors_key], "words": record["reference_words"]})
         samples.append({"id": utterance_id, "reference": reference, "rows": rows})
     return samples
 
@@ -254,7 +256,7 @@ def sample_transcripts(groups: list[Group]) -> list[dict]:
 # ------------------------------------------------------------------------------------- page
 
 def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: Group | None) -> list[dict]:
-    rows = []
+    rows, wer, cer = [], f"val/wer{sweep.decoder}", f"val/cer{sweep.decoder}"
     for g in groups:
         s = g.summary
         statuses = [t.status for t in g.trials]
@@ -267,8 +269,8 @@ def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: 
                 (s["params.active"][0], count(s["params.active"][0])),
                 (s["train/loss"][0], mean_pm(s["train/loss"], lambda v: f"{v:.3f}")),
                 (s["val/loss"][0], mean_pm(s["val/loss"], lambda v: f"{v:.3f}")),
-                (s["val/wer"][0], mean_pm(s["val/wer"], percent)),
-                (s["val/cer"][0], mean_pm(s["val/cer"], percent)),
+                (s[wer][0], mean_pm(s[wer], percent)),
+                (s[cer][0], mean_pm(s[cer], percent)),
                 (s["throughput"][0], mean_pm(s["throughput"], lambda v: f"{v:.1f}")),
                 (s["wall_time_s"][0], mean_pm(s["wall_time_s"], duration)),
             ],
@@ -280,13 +282,13 @@ def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: 
 
 
 def trial_rows(sweep: Sweep) -> list[dict]:
-    rows = []
+    rows, wer, cer = [], f"val/wer{sweep.decoder}", f"val/cer{sweep.decoder}"
     for t in sweep.trials:
         rows.append({"id": t.trial_id, "group": t.group, "seed": t.seed, "status": t.status,
                      "cells": [(t.metrics.get("train/loss", math.nan), f"{t.metrics.get('train/loss', math.nan):.3f}"),
                                (t.metrics.get("val/loss", math.nan), f"{t.metrics.get('val/loss', math.nan):.3f}"),
-                               (t.metrics.get("val/wer", math.nan), percent(t.metrics.get("val/wer", math.nan))),
-                               (t.metrics.get("val/cer", math.nan), percent(t.metrics.get("val/cer", math.nan))),
+                               (t.metrics.get(wer, math.nan), percent(t.metrics.get(wer, math.nan))),
+                               (t.metrics.get(cer, math.nan), percent(t.metrics.get(cer, math.nan))),
                                (t.throughput, f"{t.throughput:.1f}"), (t.wall_time_s, duration(t.wall_time_s))]})
     return rows
 
@@ -353,8 +355,9 @@ def render(sweep: Sweep, generated: str, tracking_uri: str) -> str:
         h=header(sweep, generated, tracking_uri), axes=[a.split(".")[-1] for a in sweep.axes],
         axis_keys=sweep.axes, rows=table_rows(sweep, groups, best, baseline), trial_rows=trial_rows(sweep),
         effects=effect_rows(sweep), figures=figures, heatmaps=heatmap_figures, failed=failed,
-        samples=sample_transcripts(groups), best=best, baseline=baseline, headline=sweep.headline,
+        samples=sample_transcripts(groups, sweep.decoder), best=best, baseline=baseline, headline=sweep.headline,
         headline_row=effect_rows(sweep)[0] if sweep.headline else None,
         plotly_js=get_plotlyjs(), figures_json=json.dumps(list(figures) + [h[0] for h in heatmap_figures]),
         colors=colors, percent=percent, mean_pm=mean_pm, pm=with_muted_spread,
+        decoder=DECODER_LABELS.get(sweep.decoder, ""),
     )

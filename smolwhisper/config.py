@@ -286,11 +286,22 @@ class EvalConfig:
     # repetition loops do not swamp the WER; 30 is above fast speech even in characters (~20/s).
     # 0: no limit but max_tokens.
     max_tokens_per_second: float = 30.0
+    # A model with a CTC head is also scored with a lexicon and word bigram LM learned from the
+    # training transcripts (val/wer_ctc_lm; smolwhisper/ctc_lm.py): log P_ctc + ctc_lm_weight *
+    # log P_lm + ctc_word_bonus per word, by prefix beam search of ctc_beam_size.
+    ctc_lm: bool = False
+    ctc_lm_weight: float = 0.5
+    ctc_word_bonus: float = 0.5
+    ctc_beam_size: int = 32
 
     def __post_init__(self) -> None:
         _check_types(self, "eval")
         if self.max_tokens_per_second < 0:
             _fail("eval.max_tokens_per_second", self.max_tokens_per_second, "must be >= 0 (0: no limit)")
+        if self.ctc_beam_size < 1:
+            _fail("eval.ctc_beam_size", self.ctc_beam_size, "must be >= 1")
+        if self.ctc_lm_weight < 0:
+            _fail("eval.ctc_lm_weight", self.ctc_lm_weight, "must be >= 0")
 
 
 @dataclass
@@ -311,6 +322,10 @@ class RunConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
+
+    def __post_init__(self) -> None:
+        if self.eval.ctc_lm and self.model.ctc_weight == 0:
+            _fail("eval.ctc_lm", True, "needs a CTC head: set model.ctc_weight > 0")
 
 
 SECTIONS = {f.name: f for f in fields(RunConfig)}

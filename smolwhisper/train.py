@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -34,6 +35,7 @@ from . import checkpoint, train_state
 from .audio import HOP_LENGTH, SAMPLE_RATE
 from .config import ConfigError, RunConfig, load_run_config, to_dict
 from .checkpoint import InferenceConfig
+from .ctc_lm import LexiconDecoder, LexiconSearch, WordBigramLM
 from .data.features import CachedFeatures, build_feature_cache, cache_path
 from .data.loader import BucketBatchSampler, Collator, features, spec_augment
 from .data.manifest import open_source
@@ -43,6 +45,8 @@ from .model import Whisper
 from .optim import build_optimizer, lr_at
 from .tokenizer import Tokenizer, train_bpe
 from .tracking import TrackingError, flatten, make_tracker
+
+WORD_LM_FILE = "word_lm.json"  # eval.ctc_lm's word bigram, in the run directory
 
 
 class TrainingError(RuntimeError):
@@ -335,7 +339,8 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         if self.env.is_main:
             metrics = evaluate(self.model, self.tokenizer, self.validation_loader(), self.cfg, self.env.device,
-                               self.bf16, self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl")
+                               self.bf16, self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl",
+                               self.ctc_lm_decoder)
             self.last_metrics.update(metrics)
             self.record(metrics)
             self.tracker.log_artifact(str(self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl"))
@@ -346,6 +351,19 @@ class Trainer:
                                        {"step": self.step, **metrics})
         self.env.barrier()
         return self.last_metrics
+
+    @functools.cached_property
+    def ctc_lm_decoder(self) -> LexiconDecoder | None:
+        """The lexicon and word LM of eval.ctc_lm, from the training transcripts; saved in the run
+        directory on first use, so a resumed run scores with the same LM."""
+        if not self.cfg.eval.ctc_lm:
+            return None
+        path = self.run_dir / WORD_LM_FILE
+        if not path.exists():
+            texts = (entry.text for entry in self.datasets[self.cfg.data.train_split].entries)
+            WordBigramLM.train(texts).save(path)
+        search = LexiconSearch(self.cfg.eval.ctc_beam_size, self.cfg.eval.ctc_lm_weight, self.cfg.eval.ctc_word_bonus)
+        return LexiconDecoder(WordBigramLM.load(path), self.tokenizer, search)
 
     def validation_loader(self) -> DataLoader:
         dataset = self.datasets[self.cfg.data.validation_split]
@@ -422,9 +440,10 @@ class Trainer:
 
 @torch.no_grad()
 def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunConfig, device: torch.device,
-             bf16: bool, hypotheses_path: Path) -> dict[str, float]:
+             bf16: bool, hypotheses_path: Path, ctc_lm: LexiconDecoder | None = None) -> dict[str, float]:
     """Validation loss in eval mode over the loader, and greedy (or beam) WER/CER with per-utterance JSONL.
-    A model with a CTC head is also scored on its best-path CTC transcripts (val/wer_ctc, val/cer_ctc)."""
+    A model with a CTC head is also scored on its best-path CTC transcripts (val/wer_ctc, val/cer_ctc)
+    and, given `ctc_lm`, on its lexicon and LM beam search transcripts (val/wer_ctc_lm, val/cer_ctc_lm)."""
     was_training = model.training
     model.eval()
     normalize = normalize_gigaspeech if cfg.eval.normalizer == "gigaspeech" else normalize_english
@@ -447,6 +466,8 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
         hypotheses = {"": [result.text for result in results]}
         if out.ctc_log_probs is not None:
             hypotheses["_ctc"] = ctc_greedy(tokenizer, out.ctc_log_probs, out.ctc_lengths)
+            if ctc_lm is not None:
+                hypotheses["_ctc_lm"] = ctc_lm(out.ctc_log_probs, out.ctc_lengths)
         for row, (utterance_id, reference) in enumerate(zip(batch.ids, batch.texts)):
             line = {"id": utterance_id, "reference": reference}
             for suffix, texts in hypotheses.items():
@@ -461,7 +482,9 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
     train_state.write_atomic(hypotheses_path, "\n".join(lines) + "\n")
     model.train(was_training)
     metrics = {"val/loss": loss_sum / max(n_tokens, 1), "val/utterances": float(len(lines))}
-    for suffix in ("", "_ctc") if model.ctc is not None else ("",):
+    for suffix in ("", "_ctc", "_ctc_lm"):
+        if f"words{suffix}" not in counts:
+            continue
         metrics[f"val/wer{suffix}"] = counts[f"word_errors{suffix}"] / max(counts[f"words{suffix}"], 1)
         metrics[f"val/cer{suffix}"] = counts[f"char_errors{suffix}"] / max(counts[f"chars{suffix}"], 1)
     return metrics

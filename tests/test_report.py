@@ -237,3 +237,30 @@ def test_run_py_report_finds_the_sweep_by_name_or_spec_file(store, tmp_path):
     missing = subprocess.run([sys.executable, str(ROOT / "run.py"), "report", "nope", "--tracking-uri", store,
                               "--out", str(tmp_path / "x.html")], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no sweep named 'nope'" in missing.stderr
+
+
+def test_a_report_ranked_by_a_ctc_metric_shows_and_compares_that_decoders_wer(tmp_path):
+    # The smoke sweep ranks by the CTC + LM WER: the table, the effects and the transcripts must be
+    # that decoder's too, not the attention decoder's, which says something else.
+    spec, trials = report_sweep()
+    spec = {**spec, "name": "ctc", "report": {"metric": "val/wer_ctc_lm", "baseline": "dense"}}
+    for trial in trials:
+        if trial["status"] != "FINISHED":
+            continue
+        for record in trial["utterances"]:
+            record.update(word_errors_ctc_lm=record["word_errors"] // 2, hypothesis_ctc_lm="the ctc words")
+        wer = sum(r["word_errors_ctc_lm"] for r in trial["utterances"]) / 100
+        trial["metrics"].update({"val/wer_ctc_lm": [(4, wer)], "val/cer_ctc_lm": [(4, wer / 3)]})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    write_synthetic_sweep(uri, tmp_path / "artifacts", "ctc", spec, trials)
+    sweep = load_sweep(uri, "ctc")
+    assert sweep.decoder == "_ctc_lm"
+    dense = next(g for g in sweep.groups if g.name == "dense")
+    assert dense.summary["val/wer_ctc_lm"][0] == pytest.approx(0.15)  # errors // 2: 15 of 100 words, both seeds
+    headline = sweep.headline  # ranked by the CTC + LM WER: moe off (10 and 12 errors) beats moe on (11, 13)
+    assert (headline.reference, headline.value) == ("dense", "moe,noisy_topk=off")
+    assert headline.bootstrap.difference == pytest.approx((10 + 12) / 200 - (15 + 15) / 200)
+    page = build_report(uri, "ctc", tmp_path / "report.html").read_text()
+    assert "WER (CTC + LM)" in page and "Δ WER (CTC + LM)" in page
+    transcripts = re.sub(r"<[^>]+>", " ", page.split("id=\"transcripts\"")[1].split("</section>")[0])
+    assert "ctc" in transcripts and "frog" not in transcripts  # the CTC + LM hypotheses, not the attention ones

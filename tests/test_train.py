@@ -185,3 +185,14 @@ def test_a_run_that_fails_while_starting_is_marked_failed_in_mlflow(corpus, tmp_
     client = MlflowClient(uri)
     [run] = client.search_runs([client.get_experiment_by_name("failing").experiment_id])
     assert run.info.status == "FAILED"
+
+
+def test_ctc_lm_evaluation_scores_lexicon_decoding_with_an_lm_saved_in_the_run(corpus, tmp_path):
+    extra = {"model.ctc_weight": 0.5, "eval.ctc_lm": True, "eval.ctc_beam_size": 4}
+    trainer = Trainer(load_run_config(None, overrides(corpus, tmp_path / "run", **extra)), Distributed())
+    summary = trainer.fit()
+    assert {"val/wer_ctc_lm", "val/cer_ctc_lm", "val/wer_ctc"} <= set(summary["metrics"])
+    lexicon = {word for entry in trainer.datasets["train"].entries for word in entry.text.split()}
+    lines = [json.loads(line) for line in (tmp_path / "run" / "hypotheses" / "step_00000006.jsonl").open()]
+    assert lines and all(set(line["hypothesis_ctc_lm"].split()) <= lexicon for line in lines)
+    assert (tmp_path / "run" / "word_lm.json").exists()
