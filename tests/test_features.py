@@ -104,6 +104,8 @@ def test_an_unchanged_corpus_reuses_its_cache_and_a_rewritten_file_gets_a_new_on
     assert len(builds) == 2  # train and validation
     make_trainer(corpus, tmp_path / "b", tmp_path / "cache")
     assert len(builds) == 2  # a second trainer on the same corpus builds nothing
+    monkeypatch.chdir(corpus)  # nor does one that names the manifest by a relative path
+    assert cache_path(load_manifest("train.jsonl"), 80, str(tmp_path / "cache")) == first.datasets["train"].directory
 
     audio_file = corpus / "train" / "003.wav"
     audio, _ = soundfile.read(audio_file, dtype="float32")

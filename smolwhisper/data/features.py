@@ -51,7 +51,10 @@ def fingerprint(dataset: SpeechDataset, n_mels: int) -> str:
     """sha256 of what the cache is computed from. Audio files count by path, size and mtime; a source
     without files of its own (GigaSpeech from the Hugging Face hub) counts by its entries only, so
     new audio under the same ids and durations would go unnoticed there."""
-    digest = hashlib.sha256(json.dumps([FORMAT_VERSION, n_mels, dataset.name]).encode())
+    name = dataset.name
+    if isinstance(dataset, AudioFileDataset):  # a manifest's path as written: relative or not, one cache
+        name = str(Path(name).resolve())
+    digest = hashlib.sha256(json.dumps([FORMAT_VERSION, n_mels, name]).encode())
     for entry in dataset.entries:
         digest.update(json.dumps([entry.id, entry.duration_s, *_file_identity(dataset, entry)]).encode())
     return digest.hexdigest()
@@ -63,7 +66,7 @@ def _file_identity(dataset: SpeechDataset, entry: Entry) -> list:
     path = Path(dataset.audio_paths[entry.id]).resolve()
     try:
         stat = path.stat()
-    except OSError:  # missing now: the cache records it as skipped, and a new file changes the print
+    except OSError:  # missing: the cache records the skip, and a file that appears changes the fingerprint
         return [str(path)]
     return [str(path), stat.st_size, stat.st_mtime_ns]
 
