@@ -30,6 +30,7 @@ class Launch:
     gpus: int
     mlflow_uri: str
     mlflow_run_id: str
+    writer_address: str = ""  # the sweep's shared MLflow writer (smolwhisper.tracking --serve)
 
 
 class TrialFailed(RuntimeError):
@@ -38,11 +39,22 @@ class TrialFailed(RuntimeError):
 
 def run_trial(config: dict, launches: dict[str, Launch]) -> None:
     """The Tune trainable: one attempt at one trial."""
+    launch = launches[config["trial_id"]]
+    returncode = run_torchrun(launch)
+    if returncode != 0:
+        raise TrialFailed(f"{launch.trial_id}: the trainer exited with status {returncode}; "
+                          f"log tail:\n{log_tail(Path(launch.trial_dir) / 'train.log')}")
+
+
+def run_torchrun(launch: Launch) -> int:
+    """torchrun the trainer, reporting its metrics to Tune as they come; its exit status."""
     from ray import tune
 
-    launch = launches[config["trial_id"]]
+    from smolwhisper.tracking import WRITER_SOCKET_ENV
+
     trial_dir = Path(launch.trial_dir)
     env = {**os.environ, "MLFLOW_TRACKING_URI": launch.mlflow_uri, "MLFLOW_RUN_ID": launch.mlflow_run_id,
+           WRITER_SOCKET_ENV: launch.writer_address,
            "OMP_NUM_THREADS": str(max(1, launch.cpus // launch.nproc_per_node)), "PYTHONUNBUFFERED": "1"}
     if launch.gpus == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU trial keeps whatever it inherited otherwise
@@ -64,9 +76,7 @@ def run_trial(config: dict, launches: dict[str, Launch]) -> None:
                 tune.report(row)
         finally:
             stop(process)
-    if process.returncode != 0:
-        raise TrialFailed(f"{launch.trial_id}: the trainer exited with status {process.returncode}; "
-                          f"log tail:\n{log_tail(trial_dir / 'train.log')}")
+    return process.returncode
 
 
 def _exited(process: subprocess.Popen, wait_s: float) -> bool:

@@ -20,7 +20,7 @@ from smolwhisper.config import to_dict
 from .expand import Expansion, Trial, expand
 from .schedule import Launch, _safe, log_tail, run_with_ray
 from .spec import Spec, load_spec
-from .tracking import SweepTracking, default_uri
+from .tracking import SharedWriter, SweepTracking, default_uri
 
 
 def trials_table(trials: list[Trial], spec: Spec) -> str:
@@ -94,19 +94,21 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
         if trial not in todo:
             print(f"skip {trial.trial_id}: finished earlier with the same config")
     interrupted, launches = False, []
+    writer = SharedWriter()
     try:
         for trial in todo:
             trial_dir = trial_dirs[trial.trial_id]
             prepare_trial_dir(trial, trial_dir, uri)
             run_id = tracking.child_run(trial, trial_dir, restart)
             launches.append(Launch(trial.trial_id, str(trial_dir), str(workdir), spec.resources.nproc_per_node,
-                                   spec.resources.cpus, spec.resources.gpus, uri, run_id))
+                                   spec.resources.cpus, spec.resources.gpus, uri, run_id, writer.address))
         if launches:
             prepare_data(todo, workdir)
             interrupted = run_with_ray(launches, sweep_dir, spec.max_concurrent, spec.retries, address)
     except KeyboardInterrupt:
         interrupted = True
     wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
+    writer.close()
     recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in expansion.trials}
     # Killed by anything but our Ctrl-C (and out of retries) is a failure, as the retries rule has it.
     statuses = {trial_id: "FINISHED" if status == "FINISHED" else "KILLED" if interrupted else "FAILED"

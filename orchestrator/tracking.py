@@ -7,10 +7,15 @@ tags runs and marks those the trainer could not close (crashed, killed hard).
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 from .expand import Trial
@@ -103,3 +108,35 @@ def _use_sqlite_wal(uri: str) -> None:
         connection = sqlite3.connect(uri[len("sqlite:///"):])
         connection.execute("PRAGMA journal_mode=WAL")
         connection.close()
+
+
+class SharedWriter:
+    """The sweep's MLflow writer process (`python -m smolwhisper.tracking --serve`), which the trainers
+    on this node log through. Started before Ray, so that its mlflow import overlaps Ray's start-up."""
+
+    def __init__(self):
+        self.directory = tempfile.mkdtemp(prefix="smolwhisper-mlflow-")  # short: socket paths have ~100 bytes
+        self.address = os.path.join(self.directory, "writer.sock")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "smolwhisper.tracking", "--serve", self.address, "--parent", str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        deadline = time.monotonic() + 30  # it listens within a fraction of a second, before importing mlflow
+        while not os.path.exists(self.address) and self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def close(self, timeout_s: float = 120.0) -> None:
+        """Once the trainers have stopped: wait until it has written what they sent, then clean up."""
+        if self.process.poll() is None:
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+                    control.connect(self.address)
+                    control.sendall((json.dumps({"op": "shutdown"}) + "\n").encode())
+            except OSError:
+                pass
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                print(f"warning: the MLflow writer did not finish within {timeout_s:.0f} s; stopping it")
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
