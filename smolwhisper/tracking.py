@@ -34,7 +34,7 @@ import time
 from typing import Any, Callable, TextIO
 
 FLUSH_EVERY_S = 10.0
-WRITER_SOCKET_ENV = "SMOLWHISPER_MLFLOW_WRITER"  # where a WriterService waits for this trainer
+WRITER_SOCKET_ENV = "SMOLWHISPER_MLFLOW_WRITER"  # the Unix socket of the sweep's shared writer
 
 
 class TrackingError(RuntimeError):
@@ -293,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", metavar="SOCKET", help="the sweep's shared writer, at this Unix socket")
     parser.add_argument("--parent", type=int, default=0, help="with --serve: end once this process has gone")
     args = parser.parse_args(argv)
+    if not (args.uri or args.serve):
+        parser.error("give --uri (one trainer's writer) or --serve SOCKET (the sweep's)")
     # Ctrl-C and SIGTERM reach the whole process group; the trainer turns them into finish("KILLED"),
     # which this process must still be alive to write. It ends at end of input instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
