@@ -4,9 +4,11 @@ Bare: the model's forward and backward and an AdamW step on batches whose log-me
 beforehand, nothing else (the core benchmark's step plus the optimizer). Trainer: `Trainer.train_step`
 on the same batches, with everything a run does per step: reading the utterances' log-mels from the
 feature cache (`data.feature_cache`, built under data.cache_dir on first use, before any timing)
-and collating them in its DataLoader worker, padding masks, learning-rate schedule, gradient
-clipping, metrics. With `data.feature_cache=false` it decodes the audio in the worker and computes
-log-mels in every step instead. Both in audio seconds per second; target: the trainer loses at most 10%.
+and collating them in the training process (`data.num_workers=0`: reading the cache takes ~7 ms a
+batch, and on 2 cores a DataLoader worker would take that time from the model's two threads),
+padding masks, learning-rate schedule, gradient clipping, metrics. With `data.feature_cache=false
+data.num_workers=1` it decodes the audio in a worker and computes log-mels in every step instead.
+Both in audio seconds per second; target: the trainer loses at most 10%.
 
     python bench/trainer_overhead.py [--steps 30] [--rounds 3] [--hours 2] [--threads 2] [key=value ...]
 """
@@ -34,7 +36,7 @@ WARMUP_STEPS = 3
 
 def make_trainer(corpus: Path, out: Path, extra: list[str]) -> Trainer:
     values = {"model.preset": "cpu-small", "data.source": str(corpus), "data.vocab_size": 512,
-              "data.max_batch_s": 120, "data.num_workers": 1, "data.feature_cache": True, "train.out_dir": str(out),
+              "data.max_batch_s": 120, "data.num_workers": 0, "data.feature_cache": True, "train.out_dir": str(out),
               "train.max_steps": 100_000, "train.progress": False, "optim.warmup_steps": 10}
     cfg = load_run_config(None, [f"{k}={v}" for k, v in values.items()] + list(extra))
     return Trainer(cfg, Distributed(), resume="never")
