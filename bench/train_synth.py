@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = {
     "model.preset": "cpu-small", "model.ctc_weight": 0.5, "model.audio_stride": 4,
     "data.vocab_size": 300, "data.max_batch_s": 60, "data.spec_augment": False,
-    "data.feature_cache": True, "data.num_workers": 0,  # cached batches are cheap to read in-process
+    "data.feature_cache": True, "data.num_workers": 1,
     "optim.lr": 3e-3, "optim.min_lr": 3e-4, "optim.warmup_steps": 30,
     "train.log_every": 25, "train.progress": False,
     "eval.max_utterances": 40, "eval.max_tokens": 64, "eval.ctc_lm": True, "eval.ctc_beam_size": 64,
