@@ -35,8 +35,7 @@ from smolwhisper.config import load_run_config
 from smolwhisper.data.loader import BucketBatchSampler, Collator
 from smolwhisper.data.manifest import open_source
 from smolwhisper.data.synth import SynthConfig, synthesize_corpus
-from smolwhisper.ctc_lm import LexiconDecoder, LexiconSearch, WordBigramLM
-from smolwhisper.train import WORD_LM_FILE, Distributed, Trainer, evaluate
+from smolwhisper.train import Distributed, Trainer, ctc_lm_decoder, evaluate
 from smolwhisper.transcribe import evaluate as transcribe_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,9 +89,7 @@ def test_loader(cfg, tokenizer, test_set) -> DataLoader:
 def score_ours(run_dir: Path, cfg, test_set) -> dict:
     model, tokenizer = checkpoint.load(train_state.complete_checkpoints(run_dir)[-1])
     cfg = dataclasses.replace(cfg, model=model.config)
-    search = LexiconSearch(cfg.eval.ctc_beam_size, cfg.eval.ctc_lm_weight, cfg.eval.ctc_word_bonus)
-    ctc_lm = (LexiconDecoder(WordBigramLM.load(run_dir / WORD_LM_FILE), tokenizer, search)
-              if cfg.eval.ctc_lm else None)
+    ctc_lm = ctc_lm_decoder(cfg, tokenizer, run_dir) if cfg.eval.ctc_lm else None
     return evaluate(model, tokenizer, test_loader(cfg, tokenizer, test_set), cfg, torch.device("cpu"), False,
                     run_dir / "hypotheses" / "test.jsonl", ctc_lm)
 

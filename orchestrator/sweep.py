@@ -94,7 +94,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
         if trial not in todo:
             print(f"skip {trial.trial_id}: finished earlier with the same config")
     interrupted, launches = False, []
-    writer = SharedWriter()
+    writer = SharedWriter() if todo else None  # nothing to run: no writer to start and wait for
     try:
         for trial in todo:
             trial_dir = trial_dirs[trial.trial_id]
@@ -108,7 +108,8 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     except KeyboardInterrupt:
         interrupted = True
     wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
-    writer.close()
+    if writer:
+        writer.close()
     recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in expansion.trials}
     # Killed by anything but our Ctrl-C (and out of retries) is a failure, as the retries rule has it.
     statuses = {trial_id: "FINISHED" if status == "FINISHED" else "KILLED" if interrupted else "FAILED"

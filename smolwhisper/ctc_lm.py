@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +92,7 @@ class Lexicon:
         byte_level = tokenizer.hf.pre_tokenizer
         self.words = {"".join(piece for piece, _ in byte_level.pre_tokenize_str(word)): word for word in lm.words}
         self.prefixes = frozenset(spelling[:i] for spelling in self.words for i in range(1, len(spelling) + 1))
-        self.pieces = [tokenizer.hf.id_to_token(token) if token < tokenizer.eot else None
-                       for token in range(tokenizer.eot)]
+        self.pieces = [tokenizer.hf.id_to_token(token) for token in range(tokenizer.eot)]  # text tokens only
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,7 @@ def lexicon_beam_search(log_probs: Tensor, lexicon: Lexicon, lm: WordBigramLM,
             same = _entry(extended, prefix.words, prefix.spelling, prefix.lm_score, prefix.last_token)
             same.ends_blank = _log_add(same.ends_blank, total + p_blank)
             for p_token, token in zip(frame_values, frame_tokens):
-                if token == blank or token >= len(pieces) or pieces[token] is None:
+                if token >= len(pieces):  # blank, or a special token CTC never emits
                     continue
                 if token == prefix.last_token:  # a repeat without a blank between merges into it
                     same.ends_token = _log_add(same.ends_token, prefix.ends_token + p_token)
@@ -184,7 +183,11 @@ def _grow(prefix: _Prefix, piece: str, lexicon: Lexicon, lm: WordBigramLM, searc
 
 
 def _word_score(words: tuple[str, ...], word: str, lm: WordBigramLM, search: LexiconSearch) -> float:
-    return search.lm_weight * lm.log_prob(words[-1] if words else SENTENCE_START, word) + search.word_bonus
+    return search.lm_weight * lm.log_prob(_previous(words), word) + search.word_bonus
+
+
+def _previous(words: tuple[str, ...]) -> str:
+    return words[-1] if words else SENTENCE_START
 
 
 def _finish(beam: Iterable[_Prefix], lexicon: Lexicon, lm: WordBigramLM, search: LexiconSearch) -> str:
@@ -198,7 +201,7 @@ def _finish(beam: Iterable[_Prefix], lexicon: Lexicon, lm: WordBigramLM, search:
                 continue
             score += _word_score(words, word, lm, search)
             words = (*words, word)
-        score += search.lm_weight * lm.log_prob(words[-1] if words else SENTENCE_START, SENTENCE_END)
+        score += search.lm_weight * lm.log_prob(_previous(words), SENTENCE_END)
         if score > best_score:
             best_words, best_score = words, score
     return " ".join(best_words)

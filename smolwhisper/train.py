@@ -358,12 +358,10 @@ class Trainer:
         directory on first use, so a resumed run scores with the same LM."""
         if not self.cfg.eval.ctc_lm:
             return None
-        path = self.run_dir / WORD_LM_FILE
-        if not path.exists():
+        if not (self.run_dir / WORD_LM_FILE).exists():
             texts = (entry.text for entry in self.datasets[self.cfg.data.train_split].entries)
-            WordBigramLM.train(texts).save(path)
-        search = LexiconSearch(self.cfg.eval.ctc_beam_size, self.cfg.eval.ctc_lm_weight, self.cfg.eval.ctc_word_bonus)
-        return LexiconDecoder(WordBigramLM.load(path), self.tokenizer, search)
+            WordBigramLM.train(texts).save(self.run_dir / WORD_LM_FILE)
+        return ctc_lm_decoder(self.cfg, self.tokenizer, self.run_dir)
 
     def validation_loader(self) -> DataLoader:
         dataset = self.datasets[self.cfg.data.validation_split]
@@ -436,6 +434,12 @@ class Trainer:
 
         interactive = self.env.is_main and self.cfg.train.progress and sys.stderr.isatty()
         return tqdm(total=self.cfg.train.max_steps, initial=self.step, disable=not interactive, unit="step")
+
+
+def ctc_lm_decoder(cfg: RunConfig, tokenizer: Tokenizer, run_dir: Path) -> LexiconDecoder:
+    """eval.ctc_lm's decoder, with the word LM a run saved in its directory."""
+    search = LexiconSearch(cfg.eval.ctc_beam_size, cfg.eval.ctc_lm_weight, cfg.eval.ctc_word_bonus)
+    return LexiconDecoder(WordBigramLM.load(run_dir / WORD_LM_FILE), tokenizer, search)
 
 
 @torch.no_grad()
