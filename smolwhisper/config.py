@@ -257,6 +257,11 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     max_steps: int = 1000
+    # > 0: the run also ends once its training steps have taken this many minutes (summed over
+    # resumes; evaluations not counted), and the learning rate schedule follows the time spent, so
+    # that it ends on time: compute-matched ablations on one machine. The steps a run gets then
+    # depend on the machine, and a resumed run no longer repeats an uninterrupted one exactly.
+    max_minutes: float = 0.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
@@ -272,6 +277,8 @@ class TrainConfig:
         for name in ("max_steps", "checkpoint_every", "keep_last", "log_every"):
             if getattr(self, name) < 1:
                 _fail(f"train.{name}", getattr(self, name), "must be >= 1")
+        if self.max_minutes < 0:
+            _fail("train.max_minutes", self.max_minutes, "must be >= 0 (0: no time budget)")
 
 
 @dataclass

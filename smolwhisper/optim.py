@@ -22,9 +22,10 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, fused: bool = False) -> 
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=fused or None)
 
 
-def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
-    """Linear warmup over warmup_steps, then cosine from lr down to min_lr at max_steps."""
+def lr_at(step: int, cfg: OptimConfig, max_steps: int, time_spent: float = 0.0) -> float:
+    """Linear warmup over warmup_steps, then cosine from lr down to min_lr at max_steps, or sooner
+    where a time budget is `time_spent` (a fraction) further along than the steps."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, max_steps - cfg.warmup_steps))
+    progress = min(1.0, max(time_spent, (step - cfg.warmup_steps) / max(1, max_steps - cfg.warmup_steps)))
     return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)

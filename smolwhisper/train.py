@@ -82,8 +82,10 @@ def setup_distributed(device: str) -> Distributed:
             raise ConfigError(f"train.device: {device!r} but no CUDA GPU is available; use cpu or auto")
         torch.cuda.set_device(resolved)
     if world_size > 1:
-        # Long timeout: rank 0 alone builds the tokenizer and evaluates while the others wait.
-        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo", timeout=timedelta(hours=2))
+        # Long timeout: rank 0 alone builds the tokenizer and evaluates while the others wait. On
+        # CUDA, gloo still carries the small CPU tensors (step totals, RNG states, the clock).
+        dist.init_process_group("cpu:gloo,cuda:nccl" if resolved.type == "cuda" else "gloo",
+                                timeout=timedelta(hours=2))
     return Distributed(rank, world_size, resolved)
 
 
@@ -127,6 +129,7 @@ class Trainer:
                                           grad_accum=cfg.optim.grad_accum)
         self.collate = Collator(self.tokenizer, cfg.model.n_text_ctx)
         self.step, self.epoch, self.batches_done, self.best_wer = 0, 0, 0, float("inf")
+        self.train_seconds = 0.0  # wall time spent in training steps, for train.max_minutes
         self.skipped: Counter = Counter(train_set.skipped)
         self.last_metrics: dict[str, float] = {}
         if resume != "never":
@@ -194,6 +197,7 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.epoch, self.batches_done = state["step"], state["sampler"]["epoch"], state["sampler"]["batches_done"]
         self.best_wer, self.skipped = state["best_wer"], Counter(state["skipped"])
+        self.train_seconds = state.get("train_seconds", 0.0)
         train_state.set_rng_state(state["rng"][self.env.rank])
         self.log(f"resumed from {path} at step {self.step}")
 
@@ -224,16 +228,17 @@ class Trainer:
         progress = self.progress_bar()
         status = "FAILED"
         try:
-            while self.step < cfg.train.max_steps:
+            while not self.finished():
                 metrics = self.train_step()
                 progress.update(1)
                 progress.set_postfix(loss=f"{metrics['train/loss']:.3f}", lr=f"{metrics['train/lr']:.2e}",
                                      audio_x=f"{metrics['train/audio_s_per_s']:.1f}")
-                if self.step % cfg.train.log_every == 0 or self.step == 1:
+                last = self.finished()
+                if self.step % cfg.train.log_every == 0 or self.step == 1 or last:
                     self.record(metrics)
-                if self.step % cfg.eval.every_steps == 0 or self.step == cfg.train.max_steps:
+                if self.step % cfg.eval.every_steps == 0 or last:
                     self.evaluate()
-                if self.step % cfg.train.checkpoint_every == 0 or self.step == cfg.train.max_steps:
+                if self.step % cfg.train.checkpoint_every == 0 or last:
                     self.save_checkpoint()
             status = "FINISHED"
         except KeyboardInterrupt:
@@ -245,9 +250,17 @@ class Trainer:
             self.tracker.finish(status)
         return summary
 
+    def finished(self) -> bool:
+        return self.step >= self.cfg.train.max_steps or self.time_spent() >= 1.0
+
+    def time_spent(self) -> float:
+        """The share of train.max_minutes already spent in training steps (0 without a budget)."""
+        budget_s = 60 * self.cfg.train.max_minutes
+        return self.train_seconds / budget_s if budget_s else 0.0
+
     def train_step(self) -> dict[str, float]:
         cfg, env = self.cfg, self.env
-        lr = lr_at(self.step, cfg.optim, cfg.train.max_steps)
+        lr = lr_at(self.step, cfg.optim, cfg.train.max_steps, self.time_spent())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
@@ -280,6 +293,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         elapsed = time.perf_counter() - start
+        self.advance_clock(elapsed)
         metrics = {"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm.item(),
                    "train/tokens_per_s": totals[3].item() / elapsed, "train/audio_s_per_s": totals[4].item() / elapsed,
                    "train/utterances": totals[5].item()}
@@ -298,6 +312,13 @@ class Trainer:
             metrics.update(mfu_metrics(self.model, totals, elapsed, env))
         self.last_metrics.update(metrics)
         return metrics
+
+    def advance_clock(self, elapsed: float) -> None:
+        self.train_seconds += elapsed
+        if self.cfg.train.max_minutes and self.env.world_size > 1:  # every rank stops on rank 0's clock
+            clock = torch.tensor([self.train_seconds], dtype=torch.float64)
+            dist.broadcast(clock, src=0)
+            self.train_seconds = clock.item()
 
     def forward_backward(self, batch):
         """One micro-batch; returns the model output, or None for an empty batch (every item
@@ -387,7 +408,8 @@ class Trainer:
             self.tracker.flush()
             state = {"step": self.step, "optimizer": self.optimizer.state_dict(),
                      "sampler": self.sampler.state_dict(batches_done=self.batches_done),
-                     "rng": rng, "best_wer": self.best_wer, "skipped": dict(self.skipped)}
+                     "rng": rng, "best_wer": self.best_wer, "skipped": dict(self.skipped),
+                     "train_seconds": self.train_seconds}
             path = train_state.save_checkpoint(self.run_dir, self.step, self.model, self.tokenizer, state,
                                                self.cfg.train.keep_last)
             self.log(f"checkpoint: {path}")
@@ -399,7 +421,7 @@ class Trainer:
 
     def write_summary(self, status: str) -> dict:
         summary = {"status": status, "step": self.step, "max_steps": self.cfg.train.max_steps,
-                   "wall_time_s": time.time() - self.start_time,
+                   "wall_time_s": time.time() - self.start_time, "train_seconds": self.train_seconds,
                    "best_wer": None if self.best_wer == float("inf") else self.best_wer,
                    "metrics": self.last_metrics, "params": self.model.param_counts(),
                    "skipped": dict(self.skipped), "mlflow_run_id": self.tracker.run_id,

@@ -1,6 +1,7 @@
 """The trainer: exact resume, DDP equal to one process, kill-safe checkpoints, summary and errors."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -100,6 +101,37 @@ def test_ddp_on_two_cpu_ranks_matches_one_process_with_the_same_global_batch(cor
                     str(script), str(out), *overrides(corpus, tmp_path / "two")],
                    check=True, env=env, capture_output=True, timeout=300)
     assert json.loads(out.read_text()) == pytest.approx(expected, abs=1e-4)
+
+
+def test_time_budget_ends_the_run_on_time_with_its_lr_schedule_run_down(corpus, tmp_path, monkeypatch):
+    # Every step counts as half a second, so that the run is the same on a slow or busy machine.
+    advance_clock = Trainer.advance_clock
+    monkeypatch.setattr(Trainer, "advance_clock", lambda self, elapsed: advance_clock(self, 0.5))
+    args = overrides(corpus, tmp_path / "run", **{"train.max_steps": 100_000, "train.max_minutes": 0.08,
+                                                  "train.log_every": 1, "optim.min_lr": 3e-4})
+    assert main(["--config", "/dev/null", *args]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "FINISHED" and summary["step"] == 10  # 10 x 0.5 s >= 0.08 minutes
+    assert summary["train_seconds"] == 5.0 and "val/wer" in summary["metrics"]  # evaluated at the end
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    lrs = [row["train/lr"] for row in rows if "train/lr" in row]
+    assert len(lrs) == 10 and lrs[2:] == sorted(lrs[2:], reverse=True)  # cosine after the two warmup steps
+    assert lrs[-1] == pytest.approx(3e-4 + 0.5 * (1 + math.cos(math.pi * 4.5 / 4.8)) * (3e-3 - 3e-4))
+    assert train_state.complete_checkpoints(tmp_path / "run")[-1].name == "step_00000010"
+    resumed = Trainer(load_run_config(None, args), Distributed())
+    assert resumed.train_seconds == 5.0 and resumed.finished()
+
+
+def test_lr_follows_whichever_of_steps_and_time_is_further_along():
+    from smolwhisper.config import OptimConfig
+    from smolwhisper.optim import lr_at
+
+    cfg = OptimConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10)
+    assert lr_at(4, cfg, 1000, time_spent=0.9) == pytest.approx(5e-4)  # warmup counts steps
+    assert lr_at(10, cfg, 1000, time_spent=0.0) == pytest.approx(1e-3)
+    assert lr_at(10, cfg, 1000, time_spent=0.5) == pytest.approx(5.5e-4)
+    assert lr_at(505, cfg, 1000, time_spent=0.1) == pytest.approx(5.5e-4)
+    assert lr_at(20, cfg, 1000, time_spent=1.3) == pytest.approx(1e-4)
 
 
 def test_killed_while_checkpointing_leaves_the_last_checkpoint_loadable(corpus, tmp_path):
