@@ -52,7 +52,7 @@ CONFIG = {
 }
 # Of the budget, what the trainer's set-up (tokenizer, data, word LM) and its final validation and
 # checkpoint take, rather than training steps.
-RESERVE_MINUTES = 1.0
+RESERVE_MINUTES = 0.5
 NO_STEP_LIMIT = 1_000_000
 
 

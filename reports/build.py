@@ -279,11 +279,19 @@ SUMMARY_METRICS = ("train/loss", "val/loss", "val/wer", "val/cer")
 DECODER_LABELS = {"": "", "_ctc": "CTC greedy", "_ctc_lm": "CTC + LM"}
 
 
+def wer_key(decoder: str) -> str:
+    return f"val/wer{decoder}"
+
+
+def cer_key(decoder: str) -> str:
+    return f"val/cer{decoder}"
+
+
 def decoder_of(metric: str) -> str:
     """The decoder of the ranking metric (val/wer_ctc -> "_ctc"), so that the WER the report
     shows and compares is the one it ranks by; attention ("") for any other metric."""
     for suffix in ("_ctc_lm", "_ctc"):
-        if metric in (f"val/wer{suffix}", f"val/cer{suffix}"):
+        if metric in (wer_key(suffix), cer_key(suffix)):
             return suffix
     return ""
 
@@ -292,7 +300,7 @@ def summarize(group: Group, metric: str = "val/wer") -> None:
     """Mean and spread over the seeds that finished (a failed seed would bias the mean)."""
     finished = group.finished
     decoder = decoder_of(metric)
-    for key in dict.fromkeys(SUMMARY_METRICS + (metric, f"val/wer{decoder}", f"val/cer{decoder}")):
+    for key in dict.fromkeys(SUMMARY_METRICS + (metric, wer_key(decoder), cer_key(decoder))):
         group.summary[key] = mean_std([t.metrics.get(key) for t in finished])
     group.summary["throughput"] = mean_std([t.throughput for t in finished])
     group.summary["wall_time_s"] = mean_std([t.wall_time_s for t in finished])
@@ -363,7 +371,7 @@ def paired_effect(axis: str, reference: str, value: str, pairs: list[tuple[Trial
             counts[row] += [trial.utterances[i][errors] for i in ids]
             counts[row + 1] += [trial.utterances[i]["reference_words"] for i in ids]
     bootstrap = paired_bootstrap_wer(*counts, n_resamples=n_resamples, seed=seed)
-    wer = f"val/wer{decoder}"
+    wer = wer_key(decoder)
     seed_mean = float(np.mean([b.metrics.get(wer, math.nan) - a.metrics.get(wer, math.nan) for a, b in pairs]))
     return Effect(axis, reference, value, len(pairs), bootstrap, seed_mean)
 

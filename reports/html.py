@@ -19,7 +19,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
-from .build import DECODER_LABELS, HISTORY_KEYS, Group, Sweep, Trial, best_and_baseline, device_hours, display, ranked
+from .build import (DECODER_LABELS, HISTORY_KEYS, Group, Sweep, Trial, best_and_baseline, cer_key, device_hours, display,
+                    ranked, wer_key)
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
@@ -256,7 +257,7 @@ def sample_transcripts(groups: list[Group], decoder: str = "") -> list[dict]:
 # ------------------------------------------------------------------------------------- page
 
 def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: Group | None) -> list[dict]:
-    rows, wer, cer = [], f"val/wer{sweep.decoder}", f"val/cer{sweep.decoder}"
+    rows, wer, cer = [], wer_key(sweep.decoder), cer_key(sweep.decoder)
     for g in groups:
         s = g.summary
         statuses = [t.status for t in g.trials]
@@ -282,7 +283,7 @@ def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: 
 
 
 def trial_rows(sweep: Sweep) -> list[dict]:
-    rows, wer, cer = [], f"val/wer{sweep.decoder}", f"val/cer{sweep.decoder}"
+    rows, wer, cer = [], wer_key(sweep.decoder), cer_key(sweep.decoder)
     for t in sweep.trials:
         rows.append({"id": t.trial_id, "group": t.group, "seed": t.seed, "status": t.status,
                      "cells": [(t.metrics.get("train/loss", math.nan), f"{t.metrics.get('train/loss', math.nan):.3f}"),

@@ -186,6 +186,12 @@ def _check_types(config: Any, prefix: str) -> None:
                 setattr(config, f.name, float(value))
             except (TypeError, ValueError):
                 _fail(name, value, "expected a number")
+        elif hint is str:
+            # A YAML scalar that reads as a number (`run_name: 2024`, `train_split: 1`) means its text.
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                setattr(config, f.name, str(value))
+            elif not isinstance(value, str):
+                _fail(name, value, "expected text (a name or a path)")
 
 
 def _divisors(n: int) -> str:

@@ -54,3 +54,14 @@ def test_liger_on_cpu_fails_clearly():
         cfg.check_device("cpu")
     with pytest.raises(ConfigError, match=r"model.liger: True needs a CUDA GPU"):
         Whisper(cfg)
+
+
+def test_text_fields_take_numbers_as_text_and_reject_the_rest():
+    from smolwhisper.config import load_run_config
+
+    cfg = load_run_config(None, ["tracking.run_name=2024", "data.train_split=1"])
+    assert cfg.tracking.run_name == "2024" and cfg.data.train_split == "1"
+    with pytest.raises(ConfigError, match=r"data.cache_dir: \['a'\] is not allowed; expected text"):
+        load_run_config(None, ["data.cache_dir=[a]"])
+    with pytest.raises(ConfigError, match=r"train.out_dir: True is not allowed; expected text"):
+        load_run_config(None, ["train.out_dir=true"])
