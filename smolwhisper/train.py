@@ -518,7 +518,7 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
 
 def mfu_metrics(model: Whisper, totals: torch.Tensor, elapsed: float, env: Distributed) -> dict[str, float]:
     """Model FLOPs utilisation, from 6 x parameters x positions (forward + backward, Kaplan et al. 2020):
-    encoder parameters x encoder positions (audio seconds x 50) + active decoder parameters x target
+    encoder parameters x encoder positions (audio seconds x 100 / audio_stride) + active decoder parameters x target
     tokens, attention scores ignored. Peak: dense bf16 of the GPU, where known."""
     peak = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
     name = torch.cuda.get_device_name(env.device)
