@@ -141,3 +141,19 @@ def test_a_build_that_loses_the_race_to_publish_keeps_the_winners_cache(corpus, 
         build_feature_cache(dataset, 80, path, log=lambda message: None)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # the loser's copy is gone
     assert len([item for item in CachedFeatures(dataset, path)]) == 4
+
+
+def test_a_build_clears_what_killed_builds_left_and_spares_one_still_writing(corpus, tmp_path):
+    dataset = load_manifest(corpus / "validation.jsonl")
+    path = cache_path(dataset, 80, str(tmp_path))
+    killed, writing = tmp_path / "0123.building-dead", tmp_path / "4567.building-live"
+    for staging in (killed, writing):
+        staging.mkdir()
+        (staging / "mel.f16").write_bytes(b"\0" * 64)
+    two_days_ago = os.path.getmtime(killed) - 2 * 24 * 3600
+    for item in (killed / "mel.f16", killed):
+        os.utime(item, (two_days_ago, two_days_ago))
+    messages = []
+    build_feature_cache(dataset, 80, path, log=messages.append)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, writing.name])
+    assert any(f"removed {killed}" in message for message in messages)

@@ -36,6 +36,9 @@ MEL_FILE, INDEX_FILE = "mel.f16", "index.npz"
 # row of a zero-padded batch does, not torch.stft's reflection; N_FFT keeps every frame whose
 # window touches the signal, so the row's peak, and with it the log-mel floor, is the batch's too.
 TAIL_PADDING = N_FFT
+# A staging directory untouched this long belongs to a build that was killed (SIGKILL, power loss)
+# rather than one still writing: no split takes a day to compute.
+STALE_STAGING_S = 24 * 3600
 
 
 def default_cache_dir() -> Path:
@@ -84,6 +87,7 @@ def build_feature_cache(dataset: SpeechDataset, n_mels: int, directory: Path, nu
     loses the race to another building the same cache keeps the winner's, which is the same."""
     start = time.perf_counter()
     directory.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(directory.parent, log)
     staging = Path(tempfile.mkdtemp(prefix=f"{directory.name}.building-", dir=directory.parent))
     try:
         index = _write_frames(dataset, n_mels, staging / MEL_FILE, num_workers)
@@ -99,6 +103,18 @@ def build_feature_cache(dataset: SpeechDataset, n_mels: int, directory: Path, nu
     n_skipped = int((index["reason"] != "").sum())
     log(f"feature cache: {dataset.name}: {len(dataset)} utterances ({n_skipped} skipped), "
         f"{index['n_frames'].sum()} frames of {n_mels} mels in {directory}, {time.perf_counter() - start:.1f} s")
+
+
+def remove_stale_staging(cache_dir: Path, log=print) -> None:
+    """Delete what killed builds left in `cache_dir`: their staging directories are never published."""
+    for staging in cache_dir.glob("*.building-*"):
+        try:
+            touched = max(path.stat().st_mtime for path in (staging, *staging.iterdir()))
+        except OSError:  # another process is removing it
+            continue
+        if time.time() - touched > STALE_STAGING_S:
+            shutil.rmtree(staging, ignore_errors=True)
+            log(f"feature cache: removed {staging}, left by a build that did not finish")
 
 
 def _write_frames(dataset: SpeechDataset, n_mels: int, path: Path, num_workers: int) -> dict[str, np.ndarray]:
