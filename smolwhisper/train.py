@@ -455,7 +455,8 @@ class Trainer:
         from tqdm import tqdm
 
         interactive = self.env.is_main and self.cfg.train.progress and sys.stderr.isatty()
-        return tqdm(total=self.cfg.train.max_steps, initial=self.step, disable=not interactive, unit="step")
+        total = None if self.cfg.train.max_minutes else self.cfg.train.max_steps  # a time budget: steps unknown
+        return tqdm(total=total, initial=self.step, disable=not interactive, unit="step")
 
 
 def ctc_lm_decoder(cfg: RunConfig, tokenizer: Tokenizer, run_dir: Path) -> LexiconDecoder:
