@@ -58,6 +58,7 @@ CONFIG = {
 # Of the budget, what the trainer's set-up (tokenizer, data, word LM) and its final validation and
 # checkpoint take, rather than training steps.
 RESERVE_MINUTES = 0.5
+MIN_MINUTES = RESERVE_MINUTES + 0.5  # at least half a minute of training steps
 NO_STEP_LIMIT = 1_000_000
 
 
@@ -95,7 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0,
                         help=f"wall-time budget of the training run, set-up and final validation included "
-                             f"(>= {RESERVE_MINUTES + 0.5:g})")
+                             f"(>= {MIN_MINUTES:g})")
     parser.add_argument("--hours", type=float, default=8.0,
                         help="synthetic corpus size (made once, reused; 8 h take ~11 minutes on 2 cores)")
     parser.add_argument("--corpus", help="corpus directory (default: data/synth-bench-<hours>h)")
@@ -103,8 +104,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("overrides", nargs="*", help="section.key=value for the training config")
     args = parser.parse_args()
-    if args.minutes < RESERVE_MINUTES + 0.5:
-        parser.error(f"--minutes {args.minutes:g}: at least {RESERVE_MINUTES + 0.5:g}, of which "
+    if args.minutes < MIN_MINUTES:
+        parser.error(f"--minutes {args.minutes:g}: at least {MIN_MINUTES:g}, of which "
                      f"{RESERVE_MINUTES:g} go to set-up and final validation")
     torch.set_num_threads(args.threads)
     corpus = Path(args.corpus or ROOT / "data" / f"synth-bench-{args.hours:g}h")
