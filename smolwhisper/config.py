@@ -39,6 +39,10 @@ class ModelConfig:
     # half the encoder's work, which a model trained from scratch on a CPU spends better on steps.
     # Real Whisper weights need 2.
     audio_stride: int = 2
+    # > 0: a Conformer convolution module (Gulati et al. 2020) of this depthwise kernel size in
+    # every encoder block, between self-attention and the FFN: local context that attention must
+    # otherwise learn, which CTC models trained on little data gain most from. 0 is Whisper.
+    conv_kernel: int = 0
 
     # Decoder feed-forward: dense (Whisper) or a mixture of experts.
     decoder_ffn: Literal["dense", "moe"] = "dense"
@@ -79,6 +83,9 @@ class ModelConfig:
         if self.audio_stride not in (2, 4):
             _fail(f"{prefix}.audio_stride", self.audio_stride,
                   "allowed: 2 (Whisper, 50 Hz encoder frames) or 4 (25 Hz)")
+        if self.conv_kernel < 0 or (self.conv_kernel and self.conv_kernel % 2 == 0):
+            _fail(f"{prefix}.conv_kernel", self.conv_kernel,
+                  "must be 0 (no convolution module, as in Whisper) or an odd kernel size such as 15 or 31")
         if self.top_k > self.n_experts:
             _fail(f"{prefix}.top_k", self.top_k,
                   f"must be between 1 and n_experts={self.n_experts}")
@@ -299,10 +306,11 @@ class EvalConfig:
     # repetition loops do not swamp the WER; 30 is above fast speech even in characters (~20/s).
     # 0: no limit but max_tokens.
     max_tokens_per_second: float = 30.0
-    # A model with a CTC head is also scored with a lexicon and word bigram LM learned from the
-    # training transcripts (val/wer_ctc_lm; smolwhisper/ctc_lm.py): log P_ctc + ctc_lm_weight *
-    # log P_lm + ctc_word_bonus per word, by prefix beam search of ctc_beam_size.
+    # A model with a CTC head is also scored with a lexicon and a word n-gram LM of ctc_lm_order
+    # learned from the training transcripts (val/wer_ctc_lm; smolwhisper/ctc_lm.py): log P_ctc +
+    # ctc_lm_weight * log P_lm + ctc_word_bonus per word, by prefix beam search of ctc_beam_size.
     ctc_lm: bool = False
+    ctc_lm_order: int = 3
     ctc_lm_weight: float = 0.5
     ctc_word_bonus: float = 0.5
     ctc_beam_size: int = 32
@@ -315,6 +323,8 @@ class EvalConfig:
             _fail("eval.ctc_beam_size", self.ctc_beam_size, "must be >= 1")
         if self.ctc_lm_weight < 0:
             _fail("eval.ctc_lm_weight", self.ctc_lm_weight, "must be >= 0")
+        if self.ctc_lm_order < 1:
+            _fail("eval.ctc_lm_order", self.ctc_lm_order, "must be >= 1 (1: unigram, 2: bigram, 3: trigram, ...)")
 
 
 @dataclass

@@ -8,7 +8,7 @@ instead for the transcript that maximises
 
 over words of a lexicon is how CTC models are usually scored (the CTC prefix beam search of Hannun
 et al. 2014; torchaudio's lexicon decoder, pyctcdecode and ESPnet do the same). Here the lexicon
-and the LM, an interpolated Kneser-Ney word bigram (Chen and Goodman 1998), are learned from the
+and the LM, an interpolated Kneser-Ney word n-gram (Chen and Goodman 1998), are learned from the
 training transcripts, so nothing but the training split informs them. Words are the transcripts'
 whitespace-separated words as the tokenizer sees them (case and punctuation kept); a word outside
 the lexicon cannot be produced.
@@ -32,55 +32,78 @@ WORD_START = "Ġ"  # how byte-level BPE writes the space that begins a word
 SENTENCE_START, SENTENCE_END = "<s>", "</s>"
 
 
-class WordBigramLM:
-    """Interpolated Kneser-Ney bigram: P(w | v) = max(c(v w) - D, 0) / c(v) + D * N1+(v .) / c(v) * P_cont(w),
-    with P_cont(w) = N1+(. w) / N1+(. .), the share of distinct bigrams that end in w."""
+class WordNgramLM:
+    """Interpolated Kneser-Ney n-gram over words (Chen and Goodman 1998, their eq. for interpolated KN):
 
-    def __init__(self, bigrams: Counter, discount: float = 0.75):
-        self.bigrams, self.discount = bigrams, discount
-        self.context_counts: Counter = Counter()
-        self.followers: Counter = Counter()  # N1+(v .): distinct words seen after v
-        self.predecessors: Counter = Counter()  # N1+(. w): distinct words seen before w
-        for (previous, word), count in bigrams.items():
-            self.context_counts[previous] += count
-            self.followers[previous] += 1
-            self.predecessors[word] += 1
-        self.n_bigram_types = max(len(bigrams), 1)
-        self.words = frozenset(w for w in self.predecessors if w != SENTENCE_END)
+        P_k(w | h) = max(c_k(h w) - D, 0) / c_k(h .) + D * N1+(h .) / c_k(h .) * P_{k-1}(w | h minus its first word)
+
+    where c_k is the raw count at the highest order and the continuation count N1+(. h w) (the
+    distinct words seen before h w) at lower orders, and P_1(w) = N1+(. w) / N1+(. .). A history
+    never seen (c_k(h .) = 0) falls through to the lower order. Sentences are padded with order - 1
+    <s> and end in </s>."""
+
+    def __init__(self, ngrams: Counter, order: int, discount: float = 0.75):
+        self.order, self.discount = order, discount
+        self.counts = {order: ngrams}  # order k -> Counter of k-word tuples
+        for k in range(order - 1, 0, -1):
+            continuation: Counter = Counter()
+            for ngram in self.counts[k + 1]:
+                continuation[ngram[1:]] += 1
+            self.counts[k] = continuation
+        self.history_counts: dict[int, Counter] = {}  # c_k(h .)
+        self.history_types: dict[int, Counter] = {}  # N1+(h .)
+        for k, counts in self.counts.items():
+            totals, types = Counter(), Counter()
+            for ngram, count in counts.items():
+                totals[ngram[:-1]] += count
+                types[ngram[:-1]] += 1
+            self.history_counts[k], self.history_types[k] = totals, types
+        self.unigram_total = max(sum(self.counts[1].values()), 1)
+        self.words = frozenset(w for (w,) in self.counts[1] if w not in (SENTENCE_START, SENTENCE_END))
 
     @classmethod
-    def train(cls, texts: Iterable[str]) -> WordBigramLM:
-        bigrams: Counter = Counter()
+    def train(cls, texts: Iterable[str], order: int = 3) -> WordNgramLM:
+        if order < 1:
+            raise ValueError(f"n-gram order must be >= 1, got {order}")
+        ngrams: Counter = Counter()
         for text in texts:
-            words = [SENTENCE_START, *text.split(), SENTENCE_END]
-            bigrams.update(zip(words, words[1:]))
-        if not bigrams:
+            words = [SENTENCE_START] * (order - 1) + text.split() + [SENTENCE_END]
+            ngrams.update(tuple(words[i:i + order]) for i in range(len(words) - order + 1))
+        if not ngrams:
             raise ValueError("cannot train a word language model on no text")
-        return cls(bigrams)
+        return cls(ngrams, order)
 
-    def log_prob(self, previous: str, word: str) -> float:
-        """Natural log of P(word | previous); -inf for a word never seen (outside the lexicon)."""
-        continuation = self.predecessors[word] / self.n_bigram_types
-        if continuation == 0:
-            return NEG_INF
-        seen = self.context_counts[previous]
+    def log_prob(self, history: tuple[str, ...], word: str) -> float:
+        """Natural log of P(word | the words before it); -inf for a word never seen (outside the lexicon)."""
+        padded = (SENTENCE_START,) * (self.order - 1) + tuple(history)
+        probability = self._probability(self.order, padded[len(padded) - self.order + 1:], word)
+        return math.log(probability) if probability > 0 else NEG_INF
+
+    def _probability(self, k: int, history: tuple[str, ...], word: str) -> float:
+        if k == 1:
+            return self.counts[1][(word,)] / self.unigram_total
+        lower = self._probability(k - 1, history[1:], word)
+        seen = self.history_counts[k][history]
         if seen == 0:
-            return math.log(continuation)
-        discounted = max(self.bigrams[(previous, word)] - self.discount, 0) / seen
-        return math.log(discounted + self.discount * self.followers[previous] / seen * continuation)
+            return lower
+        discounted = max(self.counts[k][(*history, word)] - self.discount, 0) / seen
+        return discounted + self.discount * self.history_types[k][history] / seen * lower
 
     def save(self, path: str | Path) -> None:
-        rows = [[previous, word, count] for (previous, word), count in sorted(self.bigrams.items())]
+        rows = [[*ngram, count] for ngram, count in sorted(self.counts[self.order].items())]
         partial = Path(f"{path}.partial")  # then renamed: a run killed mid-write never leaves half a file
-        partial.write_text(json.dumps({"format": "word-bigram-kn", "discount": self.discount, "bigrams": rows}))
+        partial.write_text(json.dumps({"format": "word-ngram-kn", "order": self.order, "discount": self.discount,
+                                       "ngrams": rows}))
         partial.replace(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> WordBigramLM:
+    def load(cls, path: str | Path) -> WordNgramLM:
         saved = json.loads(Path(path).read_text())
-        if saved.get("format") != "word-bigram-kn":
-            raise ValueError(f"{path}: not a word bigram LM file written by smolwhisper")
-        return cls(Counter({(p, w): c for p, w, c in saved["bigrams"]}), saved["discount"])
+        if saved.get("format") == "word-bigram-kn":  # written by runs from before the n-gram LM
+            return cls(Counter({(p, w): c for p, w, c in saved["bigrams"]}), 2, saved["discount"])
+        if saved.get("format") != "word-ngram-kn":
+            raise ValueError(f"{path}: not a word n-gram LM file written by smolwhisper")
+        return cls(Counter({tuple(row[:-1]): row[-1] for row in saved["ngrams"]}), saved["order"], saved["discount"])
 
 
 class Lexicon:
@@ -88,7 +111,7 @@ class Lexicon:
     in GPT-2's printable alphabet ('Ġ' for a space), so the words are mapped into it too: then a
     word with accents is found from its byte pieces."""
 
-    def __init__(self, lm: WordBigramLM, tokenizer: Tokenizer):
+    def __init__(self, lm: WordNgramLM, tokenizer: Tokenizer):
         byte_level = tokenizer.hf.pre_tokenizer
         self.words = {"".join(piece for piece, _ in byte_level.pre_tokenize_str(word)): word for word in lm.words}
         self.prefixes = frozenset(spelling[:i] for spelling in self.words for i in range(1, len(spelling) + 1))
@@ -100,7 +123,10 @@ class LexiconSearch:
     beam_size: int = 32
     lm_weight: float = 0.5
     word_bonus: float = 0.5
-    tokens_per_frame: int = 8  # only each frame's most likely tokens extend a prefix (beam pruning)
+    # Only each frame's most likely tokens extend a prefix, and none less likely than this (beam
+    # pruning, as pyctcdecode's token_min_logp): most frames are nearly all blank.
+    tokens_per_frame: int = 8
+    min_token_log_prob: float = -8.0
 
 
 def _log_add(a: float, b: float) -> float:
@@ -125,7 +151,7 @@ class _Prefix:
         return _log_add(self.ends_blank, self.ends_token) + self.lm_score
 
 
-def lexicon_beam_search(log_probs: Tensor, lexicon: Lexicon, lm: WordBigramLM,
+def lexicon_beam_search(log_probs: Tensor, lexicon: Lexicon, lm: WordNgramLM,
                         search: LexiconSearch = LexiconSearch()) -> str:
     """The best transcript of one utterance. log_probs: [frames, n_tokens + 1], blank last."""
     blank, pieces = log_probs.shape[-1] - 1, lexicon.pieces
@@ -134,13 +160,14 @@ def lexicon_beam_search(log_probs: Tensor, lexicon: Lexicon, lm: WordBigramLM,
     blank_probs = log_probs[:, blank].tolist()
     for frame_values, frame_tokens, p_blank in zip(values.tolist(), candidates.tolist(), blank_probs):
         extended: dict[tuple, _Prefix] = {}
+        # not blank, nor a special token CTC never emits
+        tokens = [(p, token) for p, token in zip(frame_values, frame_tokens)
+                  if token < len(pieces) and p >= search.min_token_log_prob]
         for prefix in beam:
             total = _log_add(prefix.ends_blank, prefix.ends_token)
             same = _entry(extended, prefix.words, prefix.spelling, prefix.lm_score, prefix.last_token)
             same.ends_blank = _log_add(same.ends_blank, total + p_blank)
-            for p_token, token in zip(frame_values, frame_tokens):
-                if token >= len(pieces):  # blank, or a special token CTC never emits
-                    continue
+            for p_token, token in tokens:
                 if token == prefix.last_token:  # a repeat without a blank between merges into it
                     same.ends_token = _log_add(same.ends_token, prefix.ends_token + p_token)
                     source = prefix.ends_blank
@@ -165,7 +192,7 @@ def _entry(extended: dict, words: tuple, spelling: str, lm_score: float, last_to
     return extended[key]
 
 
-def _grow(prefix: _Prefix, piece: str, lexicon: Lexicon, lm: WordBigramLM, search: LexiconSearch) -> tuple | None:
+def _grow(prefix: _Prefix, piece: str, lexicon: Lexicon, lm: WordNgramLM, search: LexiconSearch) -> tuple | None:
     """The prefix with one more token, or None where it leaves the lexicon."""
     if not piece.startswith(WORD_START):
         spelling = prefix.spelling + piece
@@ -182,15 +209,11 @@ def _grow(prefix: _Prefix, piece: str, lexicon: Lexicon, lm: WordBigramLM, searc
     return (*prefix.words, word), spelling, prefix.lm_score + word_score
 
 
-def _word_score(words: tuple[str, ...], word: str, lm: WordBigramLM, search: LexiconSearch) -> float:
-    return search.lm_weight * lm.log_prob(_previous(words), word) + search.word_bonus
+def _word_score(words: tuple[str, ...], word: str, lm: WordNgramLM, search: LexiconSearch) -> float:
+    return search.lm_weight * lm.log_prob(words, word) + search.word_bonus
 
 
-def _previous(words: tuple[str, ...]) -> str:
-    return words[-1] if words else SENTENCE_START
-
-
-def _finish(beam: Iterable[_Prefix], lexicon: Lexicon, lm: WordBigramLM, search: LexiconSearch) -> str:
+def _finish(beam: Iterable[_Prefix], lexicon: Lexicon, lm: WordNgramLM, search: LexiconSearch) -> str:
     """Close each prefix's last word and the sentence; the best complete transcript ('' if none)."""
     best_words, best_score = (), NEG_INF
     for prefix in beam:
@@ -201,7 +224,7 @@ def _finish(beam: Iterable[_Prefix], lexicon: Lexicon, lm: WordBigramLM, search:
                 continue
             score += _word_score(words, word, lm, search)
             words = (*words, word)
-        score += search.lm_weight * lm.log_prob(_previous(words), SENTENCE_END)
+        score += search.lm_weight * lm.log_prob(words, SENTENCE_END)
         if score > best_score:
             best_words, best_score = words, score
     return " ".join(best_words)
@@ -210,7 +233,7 @@ def _finish(beam: Iterable[_Prefix], lexicon: Lexicon, lm: WordBigramLM, search:
 class LexiconDecoder:
     """Decodes batches of CTC head outputs with one tokenizer, lexicon and LM."""
 
-    def __init__(self, lm: WordBigramLM, tokenizer: Tokenizer, search: LexiconSearch = LexiconSearch()):
+    def __init__(self, lm: WordNgramLM, tokenizer: Tokenizer, search: LexiconSearch = LexiconSearch()):
         self.lm, self.lexicon, self.search = lm, Lexicon(lm, tokenizer), search
 
     def __call__(self, log_probs: Tensor, lengths: Tensor) -> list[str]:

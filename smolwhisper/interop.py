@@ -110,12 +110,20 @@ def from_openai(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {name: tensor for name, tensor in state_dict.items() if name != "alignment_heads"}
 
 
+def _check_whisper_layout(cfg: ModelConfig, target: str) -> None:
+    """Fail on the options of ours that a stock Whisper network cannot hold."""
+    if cfg.audio_stride != 2:
+        raise InteropError(f"model.audio_stride: {target} strides its encoder by 2, got {cfg.audio_stride}")
+    if cfg.is_moe:
+        raise InteropError(f"model.decoder_ffn: 'moe' has no {target} equivalent")
+    if cfg.conv_kernel:
+        raise InteropError(f"model.conv_kernel: {target} has no convolution modules in its encoder, "
+                           f"got {cfg.conv_kernel}")
+
+
 def hf_config(cfg: ModelConfig) -> dict:
     """Keyword arguments for `transformers.WhisperConfig` describing the same network."""
-    if cfg.audio_stride != 2:
-        raise InteropError(f"model.audio_stride: Hugging Face Whisper strides its encoder by 2, got {cfg.audio_stride}")
-    if cfg.is_moe:
-        raise InteropError("model.decoder_ffn: 'moe' has no Hugging Face Whisper equivalent")
+    _check_whisper_layout(cfg, "Hugging Face Whisper")
     if cfg.n_audio_state != cfg.n_text_state:
         raise InteropError(f"Hugging Face Whisper needs one width; n_audio_state={cfg.n_audio_state} "
                            f"differs from n_text_state={cfg.n_text_state}")
@@ -146,10 +154,7 @@ _OPENAI_DIMS = ("n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_aud
 
 def openai_dims(cfg: ModelConfig) -> dict:
     """Keyword arguments for `whisper.model.ModelDimensions`."""
-    if cfg.audio_stride != 2:
-        raise InteropError(f"model.audio_stride: openai-whisper strides its encoder by 2, got {cfg.audio_stride}")
-    if cfg.is_moe:
-        raise InteropError("model.decoder_ffn: 'moe' has no openai-whisper equivalent")
+    _check_whisper_layout(cfg, "openai-whisper")
     if cfg.mlp_ratio != 4:
         raise InteropError(f"model.mlp_ratio: openai-whisper fixes it at 4, got {cfg.mlp_ratio}")
     return {name: getattr(cfg, name) for name in _OPENAI_DIMS}

@@ -107,12 +107,35 @@ class MultiHeadAttention(nn.Module):
         return self.split_heads(self.key(source)), self.split_heads(self.value(source))
 
 
+class ConvModule(nn.Module):
+    """Conformer's convolution module (Gulati et al. 2020), pre-norm: pointwise conv to a GLU,
+    depthwise conv over time, norm, SiLU, pointwise conv. LayerNorm where the paper has BatchNorm,
+    as ESPnet and WeNet allow: padding and DDP need no batch statistics then."""
+
+    def __init__(self, n_state: int, kernel_size: int):
+        super().__init__()
+        self.ln = LayerNorm(n_state)
+        self.pointwise_in = Linear(n_state, 2 * n_state)
+        self.depthwise = Conv1d(n_state, n_state, kernel_size, padding=kernel_size // 2, groups=n_state)
+        self.depthwise_ln = LayerNorm(n_state)
+        self.pointwise_out = Linear(n_state, n_state)
+
+    def forward(self, x: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """x [B, T, n_state]; frame_mask [B, T] True on real frames, which alone reach the depthwise conv."""
+        h = F.glu(self.pointwise_in(self.ln(x)), dim=-1)
+        if frame_mask is not None:
+            h = h * frame_mask[..., None].to(h.dtype)
+        h = self.depthwise(h.transpose(1, 2)).transpose(1, 2)
+        return self.pointwise_out(F.silu(self.depthwise_ln(h)))
+
+
 class ResidualAttentionBlock(nn.Module):
     def __init__(self, n_state: int, n_head: int, n_mlp: int, flash: bool,
-                 cross_attention: bool = False, moe: MoEFeedForward | None = None):
+                 cross_attention: bool = False, moe: MoEFeedForward | None = None, conv_kernel: int = 0):
         super().__init__()
         self.attn = MultiHeadAttention(n_state, n_head, flash)
         self.attn_ln = LayerNorm(n_state)
+        self.conv = ConvModule(n_state, conv_kernel) if conv_kernel else None
         self.cross_attn = MultiHeadAttention(n_state, n_head, flash) if cross_attention else None
         self.cross_attn_ln = LayerNorm(n_state) if cross_attention else None
         self.mlp = moe or nn.Sequential(Linear(n_state, n_mlp), nn.GELU(), Linear(n_mlp, n_state))
@@ -120,8 +143,8 @@ class ResidualAttentionBlock(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
                 xa: Tensor | None = None, xa_mask: Tensor | None = None,
-                cache: LayerCache | None = None, token_mask: Tensor | None = None
-                ) -> tuple[Tensor, dict | None]:
+                cache: LayerCache | None = None, token_mask: Tensor | None = None,
+                frame_mask: Tensor | None = None) -> tuple[Tensor, dict | None]:
         h = self.attn_ln(x)
         kv = self.attn.project_kv(h)
         if cache is not None:
@@ -129,6 +152,8 @@ class ResidualAttentionBlock(nn.Module):
                 kv = tuple(torch.cat([old, new], dim=2) for old, new in zip(cache.self_kv, kv))
             cache.self_kv = kv
         x = x + self.attn(h, kv, mask=mask, is_causal=is_causal)
+        if self.conv is not None:
+            x = x + self.conv(x, frame_mask)
         if self.cross_attn is not None:
             if cache is not None and cache.cross_kv is not None:
                 cross_kv = cache.cross_kv
@@ -152,7 +177,8 @@ class AudioEncoder(nn.Module):
         self.conv2 = Conv1d(n_state, n_state, kernel_size=3, stride=2, padding=1)
         self.register_buffer("positional_embedding", sinusoids(cfg.n_audio_ctx, n_state))
         self.blocks = nn.ModuleList(
-            ResidualAttentionBlock(n_state, cfg.n_audio_head, cfg.mlp_ratio * n_state, cfg.flash)
+            ResidualAttentionBlock(n_state, cfg.n_audio_head, cfg.mlp_ratio * n_state, cfg.flash,
+                                   conv_kernel=cfg.conv_kernel)
             for _ in range(cfg.n_audio_layer))
         self.ln_post = LayerNorm(n_state)
         self.checkpointing = cfg.activation_checkpointing
@@ -180,9 +206,9 @@ class AudioEncoder(nn.Module):
         attn_mask = None if audio_mask is None else audio_mask[:, None, None, :]
         for block in self.blocks:
             if self.checkpointing and self.training:
-                x, _ = checkpoint(block, x, attn_mask, use_reentrant=False)
+                x, _ = checkpoint(block, x, attn_mask, frame_mask=audio_mask, use_reentrant=False)
             else:
-                x, _ = block(x, mask=attn_mask)
+                x, _ = block(x, mask=attn_mask, frame_mask=audio_mask)
         return self.ln_post(x), audio_mask
 
 
@@ -292,6 +318,7 @@ class Whisper(nn.Module):
                 module.reset_parameters(std=0.02, residual_std=residual_std)
         for block in [*self.encoder.blocks, *self.decoder.blocks]:
             for projection in (block.attn.out, block.cross_attn and block.cross_attn.out,
+                               block.conv and block.conv.pointwise_out,
                                isinstance(block.mlp, nn.Sequential) and block.mlp[2]):
                 if projection:
                     nn.init.normal_(projection.weight, std=residual_std)

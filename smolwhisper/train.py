@@ -35,7 +35,7 @@ from . import checkpoint, train_state
 from .audio import HOP_LENGTH, SAMPLE_RATE
 from .config import ConfigError, RunConfig, load_run_config, to_dict
 from .checkpoint import InferenceConfig
-from .ctc_lm import LexiconDecoder, LexiconSearch, WordBigramLM
+from .ctc_lm import LexiconDecoder, LexiconSearch, WordNgramLM
 from .data.features import CachedFeatures, build_feature_cache, cache_path
 from .data.loader import BucketBatchSampler, Collator, features, spec_augment
 from .data.manifest import open_source
@@ -46,7 +46,7 @@ from .optim import build_optimizer, lr_at
 from .tokenizer import Tokenizer, train_bpe
 from .tracking import TrackingError, flatten, make_tracker
 
-WORD_LM_FILE = "word_lm.json"  # eval.ctc_lm's word bigram, in the run directory
+WORD_LM_FILE = "word_lm.json"  # eval.ctc_lm's word n-gram LM, in the run directory
 
 
 class TrainingError(RuntimeError):
@@ -381,7 +381,7 @@ class Trainer:
             return None
         if not (self.run_dir / WORD_LM_FILE).exists():
             texts = (entry.text for entry in self.datasets[self.cfg.data.train_split].entries)
-            WordBigramLM.train(texts).save(self.run_dir / WORD_LM_FILE)
+            WordNgramLM.train(texts, self.cfg.eval.ctc_lm_order).save(self.run_dir / WORD_LM_FILE)
         return ctc_lm_decoder(self.cfg, self.tokenizer, self.run_dir)
 
     def validation_loader(self) -> DataLoader:
@@ -462,7 +462,7 @@ class Trainer:
 def ctc_lm_decoder(cfg: RunConfig, tokenizer: Tokenizer, run_dir: Path) -> LexiconDecoder:
     """eval.ctc_lm's decoder, with the word LM a run saved in its directory."""
     search = LexiconSearch(cfg.eval.ctc_beam_size, cfg.eval.ctc_lm_weight, cfg.eval.ctc_word_bonus)
-    return LexiconDecoder(WordBigramLM.load(run_dir / WORD_LM_FILE), tokenizer, search)
+    return LexiconDecoder(WordNgramLM.load(run_dir / WORD_LM_FILE), tokenizer, search)
 
 
 @torch.no_grad()

@@ -1,26 +1,41 @@
-"""CTC decoding with a lexicon and a word bigram LM (smolwhisper/ctc_lm.py)."""
+"""CTC decoding with a lexicon and a word n-gram LM (smolwhisper/ctc_lm.py)."""
 
+import json
 import math
 
 import pytest
 import torch
 
-from smolwhisper.ctc_lm import LexiconDecoder, LexiconSearch, WordBigramLM
+from smolwhisper.ctc_lm import LexiconDecoder, LexiconSearch, WordNgramLM
 from smolwhisper.decoding import ctc_greedy
 from smolwhisper.tokenizer import train_bpe
 
 TEXTS = ["the cat sat on the mat", "the dog sat on the log", "a cat ate the fish", "hello all", "café au lait"]
 
 
-def test_bigram_probabilities_sum_to_one_in_seen_and_unseen_contexts(tmp_path):
-    lm = WordBigramLM.train(TEXTS)
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_ngram_probabilities_sum_to_one_in_seen_and_unseen_histories(tmp_path, order):
+    lm = WordNgramLM.train(TEXTS, order)
     outcomes = [*lm.words, "</s>"]
-    for context in ("the", "<s>", "sat", "never-seen"):
-        assert math.fsum(math.exp(lm.log_prob(context, word)) for word in outcomes) == pytest.approx(1.0)
-    assert lm.log_prob("the", "zebra") == float("-inf")
+    for history in ((), ("the",), ("sat", "on", "the"), ("on", "the"), ("never-seen",), ("cat", "never-seen")):
+        assert math.fsum(math.exp(lm.log_prob(history, word)) for word in outcomes) == pytest.approx(1.0)
+    assert lm.log_prob(("the",), "zebra") == float("-inf")
     lm.save(tmp_path / "lm.json")
-    loaded = WordBigramLM.load(tmp_path / "lm.json")
-    assert loaded.bigrams == lm.bigrams and loaded.log_prob("the", "cat") == lm.log_prob("the", "cat")
+    loaded = WordNgramLM.load(tmp_path / "lm.json")
+    assert loaded.order == order and loaded.counts == lm.counts
+    assert loaded.log_prob(("on", "the"), "mat") == lm.log_prob(("on", "the"), "mat")
+
+
+def test_a_trigram_knows_what_a_bigram_cannot_and_old_bigram_files_still_load(tmp_path):
+    texts = ["a red cat", "a red cat", "the red cap", "the red cap"]
+    bigram, trigram = WordNgramLM.train(texts, 2), WordNgramLM.train(texts, 3)
+    assert bigram.log_prob(("a", "red"), "cat") == bigram.log_prob(("a", "red"), "cap")
+    assert trigram.log_prob(("a", "red"), "cat") > trigram.log_prob(("a", "red"), "cap")
+    # the format of the bigram-only LM that earlier runs saved in their directories
+    rows = [[v, w, c] for (v, w), c in bigram.counts[2].items()]
+    (tmp_path / "old.json").write_text(json.dumps({"format": "word-bigram-kn", "discount": 0.75, "bigrams": rows}))
+    old = WordNgramLM.load(tmp_path / "old.json")
+    assert old.order == 2 and old.log_prob(("red",), "cat") == bigram.log_prob(("red",), "cat")
 
 
 def frames_spelling(tokenizer, text: str, confusions: dict[int, tuple[str, float]] = {}) -> torch.Tensor:
@@ -50,14 +65,24 @@ def test_lexicon_search_corrects_a_word_that_best_path_decoding_misspells(tokeni
     log_probs = frames_spelling(tokenizer, text, confusions={text.index("t on"): ("d", 0.5)})
     lengths = torch.tensor([len(log_probs)])
     assert ctc_greedy(tokenizer, log_probs[None], lengths) == ["the cat sad on the mat"]
-    decoder = LexiconDecoder(WordBigramLM.train(TEXTS), tokenizer, LexiconSearch(beam_size=8))
+    decoder = LexiconDecoder(WordNgramLM.train(TEXTS), tokenizer, LexiconSearch(beam_size=8))
     assert decoder(log_probs[None], lengths) == ["the cat sat on the mat"]
 
 
 def test_repeated_letters_need_a_blank_between_them_and_accented_words_are_found(tokenizer):
-    decoder = LexiconDecoder(WordBigramLM.train(TEXTS), tokenizer, LexiconSearch(beam_size=8))
+    decoder = LexiconDecoder(WordNgramLM.train(TEXTS), tokenizer, LexiconSearch(beam_size=8))
     for text in (" hello all", " café au lait"):
         log_probs = frames_spelling(tokenizer, text)
         assert decoder(log_probs[None], torch.tensor([len(log_probs)])) == [text.strip()]
     merged = frames_spelling(tokenizer, " helo all")  # one "l" frame: CTC cannot read it as "ll"
     assert decoder(merged[None], torch.tensor([len(merged)])) != ["hello all"]
+
+
+def test_the_search_scores_words_with_the_whole_ngram_history():
+    texts = ["a red cat", "a red cat", "the red cap", "the red cap"]  # a bigram hears "red ca?" alike
+    tokenizer = train_bpe(texts, vocab_size=300, min_frequency=100)
+    decoder = LexiconDecoder(WordNgramLM.train(texts, 3), tokenizer, LexiconSearch(beam_size=16))
+    for first, expected in (("a", "a red cat"), ("the", "the red cap")):
+        text = f" {first} red cat"  # its last letter heard as 't' or 'p' at even odds
+        log_probs = frames_spelling(tokenizer, text, confusions={len(text) - 1: ("p", 0.45)})
+        assert decoder(log_probs[None], torch.tensor([len(log_probs)])) == [expected]

@@ -1,10 +1,12 @@
 """Our from-scratch Whisper against the reference implementations, and its own invariants."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from smolwhisper import interop
-from smolwhisper.config import model_preset
+from smolwhisper.config import ConfigError, model_preset
 from smolwhisper.model import KVCache, Whisper
 
 from helpers import randomize
@@ -179,6 +181,24 @@ def test_stride_4_encoder_gives_25_hz_frames_that_ignore_padding():
         interop.hf_config(model.config)
     with pytest.raises(interop.InteropError, match="model.audio_stride"):
         interop.openai_dims(model.config)
+
+
+@torch.no_grad()
+def test_conformer_conv_modules_see_only_real_frames_and_do_not_export():
+    torch.manual_seed(4)
+    model = randomize(Whisper(model_preset("test", audio_stride=4, conv_kernel=7)).eval())
+    batch = torch.randn(2, 80, 400) * 5  # junk where the mask says padding
+    mask = torch.zeros(2, 400, dtype=torch.bool)
+    mask[0], mask[1, :203] = True, True
+    features, _ = model.encoder(batch, mask)
+    alone, _ = model.encoder(batch[1:, :, :203])
+    assert (features[1, :51] - alone[0]).abs().max() < 1e-5
+    plain = Whisper(model_preset("test", audio_stride=4))
+    assert sum(p.numel() for p in model.parameters()) > sum(p.numel() for p in plain.parameters())
+    with pytest.raises(interop.InteropError, match="model.conv_kernel"):
+        interop.openai_dims(dataclasses.replace(model.config, audio_stride=2))
+    with pytest.raises(ConfigError, match="model.conv_kernel: 8 is not allowed; must be 0 .* or an odd"):
+        model_preset("test", conv_kernel=8)
 
 
 def test_ctc_head_is_left_out_of_exports():
