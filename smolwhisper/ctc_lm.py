@@ -27,6 +27,7 @@ from torch import Tensor
 
 from .tokenizer import Tokenizer
 
+WORD_LM_FILE = "word_lm.json"  # where a training run with eval.ctc_lm saves its LM, in the run directory
 NEG_INF = float("-inf")
 WORD_START = "Ġ"  # how byte-level BPE writes the space that begins a word
 SENTENCE_START, SENTENCE_END = "<s>", "</s>"

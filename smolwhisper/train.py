@@ -35,7 +35,7 @@ from . import checkpoint, train_state
 from .audio import HOP_LENGTH, SAMPLE_RATE
 from .config import ConfigError, RunConfig, load_run_config, to_dict
 from .checkpoint import InferenceConfig
-from .ctc_lm import LexiconDecoder, LexiconSearch, WordNgramLM
+from .ctc_lm import WORD_LM_FILE, LexiconDecoder, LexiconSearch, WordNgramLM
 from .data.features import CachedFeatures, build_feature_cache, cache_path
 from .data.loader import BucketBatchSampler, Collator, features, spec_augment
 from .data.manifest import open_source
@@ -46,7 +46,6 @@ from .optim import build_optimizer, lr_at
 from .tokenizer import Tokenizer, train_bpe
 from .tracking import TrackingError, flatten, make_tracker
 
-WORD_LM_FILE = "word_lm.json"  # eval.ctc_lm's word n-gram LM, in the run directory
 
 
 class TrainingError(RuntimeError):

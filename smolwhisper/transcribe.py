@@ -41,9 +41,10 @@ class Segment:
     text: str
     tokens: list[int]
     temperature: float
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
+    # None where the decoder does not compute them (the CTC decoders)
+    avg_logprob: float | None
+    compression_ratio: float | None
+    no_speech_prob: float | None
 
 
 @dataclass
@@ -65,6 +66,10 @@ class TranscribeOptions:
     compression_ratio_threshold: float | None = COMPRESSION_RATIO_THRESHOLD
     logprob_threshold: float | None = LOGPROB_THRESHOLD
     no_speech_threshold: float | None = NO_SPEECH_THRESHOLD
+    # Decode the encoder's CTC head instead of the attention decoder: a function of the CTC
+    # log-probs and lengths that returns texts (decoding.ctc_greedy bound to a tokenizer, or a
+    # ctc_lm.LexiconDecoder). Windows are then fixed 30 s steps, each one segment.
+    ctc_decoder: Callable[[Tensor, Tensor], list[str]] | None = None
 
 
 class _LongForm:
@@ -126,6 +131,14 @@ class _LongForm:
         if self.seek <= previous_seek:  # never loop on one window
             self.seek = previous_seek + window_frames
 
+    def advance_ctc(self, text: str, window_frames: int, tokenizer: Tokenizer) -> None:
+        """Add the window's CTC transcript as one segment; the next window follows this one."""
+        start_s, end_s = (frame * HOP_LENGTH / SAMPLE_RATE for frame in (self.seek, self.seek + window_frames))
+        if text.strip():
+            self.transcript.segments.append(Segment(round(start_s, 3), round(end_s, 3), text, tokenizer.encode(text),
+                                                    0.0, None, None, None))
+        self.seek += window_frames
+
     def _add(self, start_s: float, end_s: float, tokens: list[int], result: DecodingResult,
              tokenizer: Tokenizer) -> None:
         text = tokenizer.decode(tokens)
@@ -176,11 +189,17 @@ def transcribe_stream(model: Whisper, tokenizer: Tokenizer, items: Sequence[tupl
             windows = [state.window() for _, state in active]
             mel, mel_mask = _batch_windows(windows, options.pad_to_30s)
             features, audio_mask = model.encoder(mel, mel_mask)
-            results = decode_with_fallback(model, tokenizer, features, audio_mask, decoding, options.temperatures,
-                                           options.compression_ratio_threshold, options.logprob_threshold,
-                                           options.no_speech_threshold)
-            for (index, state), window, result in zip(active, windows, results):
-                state.advance(result, window.shape[-1], tokenizer, options, frames_per_token)
+            if options.ctc_decoder is not None:
+                texts = options.ctc_decoder(*model.ctc_log_probs(features, audio_mask))
+                for (_, state), window, text in zip(active, windows, texts):
+                    state.advance_ctc(text, window.shape[-1], tokenizer)
+            else:
+                results = decode_with_fallback(model, tokenizer, features, audio_mask, decoding, options.temperatures,
+                                               options.compression_ratio_threshold, options.logprob_threshold,
+                                               options.no_speech_threshold)
+                for (_, state), window, result in zip(active, windows, results):
+                    state.advance(result, window.shape[-1], tokenizer, options, frames_per_token)
+            for index, state in active:
                 if state.done:
                     finished[index] = state.transcript
                     bar.update()
@@ -266,12 +285,52 @@ def format_transcript(transcript: Transcript, output_format: str) -> str:
     raise ValueError(f"output format {output_format!r} is not supported; allowed: {', '.join(OUTPUT_FORMATS)}")
 
 
+DECODERS = ("attention", "ctc", "ctc_lm")
+
+
+def ctc_decoder_for(decoder: str, model: Whisper, tokenizer: Tokenizer, checkpoint_dir: str | PathLike,
+                    word_lm: str | PathLike | None = None, beam_size: int = 32):
+    """TranscribeOptions.ctc_decoder for --decoder: None (attention), best-path CTC, or CTC over a
+    lexicon with a word LM, by default the one the training run saved (eval.ctc_lm)."""
+    from .config import ConfigError
+    from .ctc_lm import WORD_LM_FILE, LexiconDecoder, LexiconSearch, WordNgramLM
+    from .decoding import ctc_greedy
+
+    if decoder == "attention":
+        return None
+    if model.ctc is None:
+        raise ConfigError(f"--decoder {decoder}: {checkpoint_dir} has no CTC head (it was trained with "
+                          f"model.ctc_weight 0); use --decoder attention")
+    if decoder == "ctc":
+        return partial(ctc_greedy, tokenizer)
+    if beam_size < 1:
+        raise ConfigError(f"--ctc-beam-size {beam_size}: must be >= 1")
+    # A run saves its LM in the run directory, two levels above its checkpoints/<name> directories.
+    candidates = [Path(word_lm)] if word_lm else [Path(checkpoint_dir) / WORD_LM_FILE,
+                                                  Path(checkpoint_dir).parent.parent / WORD_LM_FILE]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        raise ConfigError(f"--decoder ctc_lm: no word LM at {' or '.join(map(str, candidates))}; pass --word-lm "
+                          f"FILE (a training run with eval.ctc_lm saves {WORD_LM_FILE} in its directory)")
+    try:
+        lm = WordNgramLM.load(found)
+    except (ValueError, KeyError) as error:
+        raise ConfigError(f"--word-lm {found}: {error}") from error
+    return LexiconDecoder(lm, tokenizer, LexiconSearch(beam_size))
+
+
+def _options_from_args(args: argparse.Namespace, model: Whisper, tokenizer: Tokenizer, **kwargs) -> TranscribeOptions:
+    options = options_for(model, args.beam_size, sample_len=args.max_new_tokens, **kwargs)
+    ctc_decoder = ctc_decoder_for(args.decoder, model, tokenizer, args.checkpoint, args.word_lm, args.ctc_beam_size)
+    return replace(options, ctc_decoder=ctc_decoder)
+
+
 def _transcribe_command(args: argparse.Namespace) -> int:
     from . import checkpoint
 
     model, tokenizer = checkpoint.load(args.checkpoint, device=args.device)
-    options = options_for(model, args.beam_size, args.best_of, args.max_new_tokens, fallback=not args.no_fallback,
-                          timestamps=not args.without_timestamps)
+    options = _options_from_args(args, model, tokenizer, best_of=args.best_of, fallback=not args.no_fallback,
+                                 timestamps=not args.without_timestamps)
     sources = expand_inputs(args.audio)
     output_dir = Path(args.output_dir) if args.output_dir else None
     if output_dir:
@@ -352,7 +411,7 @@ def _evaluate_command(args: argparse.Namespace) -> int:
         print(f"smolwhisper evaluate: --split {split!r} is not in {args.data}; it has {', '.join(sorted(splits))}",
               file=sys.stderr)
         return 2
-    options = options_for(model, args.beam_size, sample_len=args.max_new_tokens, fallback=args.fallback)
+    options = _options_from_args(args, model, tokenizer, fallback=args.fallback)
     report = evaluate(model, tokenizer, splits[split], options, args.batch_size, args.normalizer,
                       args.hypotheses, args.limit, progress=True)
     print(json.dumps({"checkpoint": str(args.checkpoint), "data": str(args.data), "split": split, **report}))
@@ -373,6 +432,7 @@ def add_subcommand(subparsers) -> None:
                                                                      "predicts timestamps")
     p.add_argument("--no-fallback", action="store_true", help="decode at temperature 0 only")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    _add_decoder_arguments(p)
     p.set_defaults(func=_transcribe_command)
 
     p = subparsers.add_parser("evaluate", help="WER/CER of a checkpoint on a corpus, with per-utterance JSONL")
@@ -387,4 +447,14 @@ def add_subcommand(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None, help="score only the first N utterances")
     p.add_argument("--fallback", action="store_true", help="Whisper's temperature fallback (default: greedy only)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    _add_decoder_arguments(p)
     p.set_defaults(func=_evaluate_command)
+
+
+def _add_decoder_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decoder", choices=DECODERS, default="attention",
+                   help="attention: Whisper's decoder; ctc: best path of the encoder's CTC head; ctc_lm: the CTC "
+                        "head searched over a lexicon with a word LM, as training scores val/wer_ctc_lm. The CTC "
+                        "decoders need a model trained with model.ctc_weight > 0 and decode fixed 30 s windows")
+    p.add_argument("--word-lm", help="word LM for --decoder ctc_lm (default: the training run's word_lm.json)")
+    p.add_argument("--ctc-beam-size", type=int, default=32, help="beam of --decoder ctc_lm (eval.ctc_beam_size)")

@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from smolwhisper import checkpoint, train_state
-from smolwhisper.config import ConfigError, load_run_config
+from smolwhisper.config import ConfigError, load_run_config, model_preset
+from smolwhisper.model import Whisper
 from smolwhisper.train import Distributed, Trainer, main
 
-from helpers import write_tone_corpus
+from helpers import randomize, write_tone_corpus
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
@@ -79,6 +80,31 @@ def test_joint_ctc_training_logs_ctc_loss_and_ctc_wer(corpus, tmp_path):
     assert {"hypothesis", "hypothesis_ctc", "word_errors_ctc"} <= set(line)
     model, _ = checkpoint.load(tmp_path / "run" / "checkpoints" / "best")
     assert model.ctc is not None  # the head travels with the checkpoint
+
+
+def test_the_cli_decodes_the_ctc_head_as_training_scores_it(corpus, tmp_path, capsys):
+    from smolwhisper import cli
+
+    trainer = Trainer(load_run_config(None, overrides(corpus, tmp_path / "run", **{
+        "model.ctc_weight": 0.3, "eval.ctc_lm": True})), Distributed())
+    randomize(trainer.model)  # random weights spell random words, where an untrained head emits only blanks
+    metrics = trainer.evaluate()  # and saves the run's word LM, which the CLI finds from the checkpoint
+    best = checkpoint.save(trainer.model, trainer.tokenizer, tmp_path / "run" / "checkpoints" / "best")
+    scored = [json.loads(line) for line in (tmp_path / "run" / "hypotheses" / "step_00000000.jsonl").read_text().splitlines()]
+    for decoder in ("ctc", "ctc_lm"):
+        assert cli.main(["evaluate", "--checkpoint", str(best), "--data", str(corpus), "--split", "validation",
+                         "--decoder", decoder, "--hypotheses", str(tmp_path / f"{decoder}.jsonl")]) == 0
+        report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert report["wer"] == pytest.approx(metrics[f"val/wer_{decoder}"]) and report["n_utterances"] == 6
+        ours = {row["id"]: row["hypothesis"] for row in map(json.loads, (tmp_path / f"{decoder}.jsonl").open())}
+        assert ours == {row["id"]: row[f"hypothesis_{decoder}"] for row in scored}
+        assert any(ours.values())
+    assert cli.main(["evaluate", "--checkpoint", str(best), "--data", str(corpus), "--decoder", "ctc_lm",
+                     "--word-lm", str(tmp_path / "missing.json")]) == 2
+    assert "--decoder ctc_lm: no word LM at" in capsys.readouterr().err
+    no_head = checkpoint.save(Whisper(model_preset("test", n_vocab=300)), trainer.tokenizer, tmp_path / "no_head")
+    assert cli.main(["evaluate", "--checkpoint", str(no_head), "--data", str(corpus), "--decoder", "ctc"]) == 2
+    assert "has no CTC head (it was trained with model.ctc_weight 0)" in capsys.readouterr().err
 
 
 def test_ddp_on_two_cpu_ranks_matches_one_process_with_the_same_global_batch(corpus, tmp_path):
