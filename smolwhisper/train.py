@@ -47,7 +47,6 @@ from .tokenizer import Tokenizer, train_bpe
 from .tracking import TrackingError, flatten, make_tracker
 
 
-
 class TrainingError(RuntimeError):
     """A run that cannot go on: non-finite loss, out of memory, missing data."""
 

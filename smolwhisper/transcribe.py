@@ -25,6 +25,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, AudioError, load_audio, log_mel_spectrogram, pad_or_trim
+from .ctc_lm import LexiconSearch
 from .decoding import (COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD, TEMPERATURES,
                        DecodingOptions, DecodingResult, decode_with_fallback)
 from .model import Whisper
@@ -289,11 +290,11 @@ DECODERS = ("attention", "ctc", "ctc_lm")
 
 
 def ctc_decoder_for(decoder: str, model: Whisper, tokenizer: Tokenizer, checkpoint_dir: str | PathLike,
-                    word_lm: str | PathLike | None = None, beam_size: int = 32):
+                    word_lm: str | PathLike | None = None, search: LexiconSearch = LexiconSearch()):
     """TranscribeOptions.ctc_decoder for --decoder: None (attention), best-path CTC, or CTC over a
     lexicon with a word LM, by default the one the training run saved (eval.ctc_lm)."""
     from .config import ConfigError
-    from .ctc_lm import WORD_LM_FILE, LexiconDecoder, LexiconSearch, WordNgramLM
+    from .ctc_lm import WORD_LM_FILE, LexiconDecoder, WordNgramLM
     from .decoding import ctc_greedy
 
     if decoder == "attention":
@@ -303,8 +304,6 @@ def ctc_decoder_for(decoder: str, model: Whisper, tokenizer: Tokenizer, checkpoi
                           f"model.ctc_weight 0); use --decoder attention")
     if decoder == "ctc":
         return partial(ctc_greedy, tokenizer)
-    if beam_size < 1:
-        raise ConfigError(f"--ctc-beam-size {beam_size}: must be >= 1")
     # A run saves its LM in the run directory, two levels above its checkpoints/<name> directories.
     candidates = [Path(word_lm)] if word_lm else [Path(checkpoint_dir) / WORD_LM_FILE,
                                                   Path(checkpoint_dir).parent.parent / WORD_LM_FILE]
@@ -316,12 +315,21 @@ def ctc_decoder_for(decoder: str, model: Whisper, tokenizer: Tokenizer, checkpoi
         lm = WordNgramLM.load(found)
     except (ValueError, KeyError) as error:
         raise ConfigError(f"--word-lm {found}: {error}") from error
-    return LexiconDecoder(lm, tokenizer, LexiconSearch(beam_size))
+    return LexiconDecoder(lm, tokenizer, search)
 
 
 def _options_from_args(args: argparse.Namespace, model: Whisper, tokenizer: Tokenizer, **kwargs) -> TranscribeOptions:
+    from .config import ConfigError, EvalConfig
+
     options = options_for(model, args.beam_size, sample_len=args.max_new_tokens, **kwargs)
-    ctc_decoder = ctc_decoder_for(args.decoder, model, tokenizer, args.checkpoint, args.word_lm, args.ctc_beam_size)
+    try:  # the same checks and the same search as training's eval.ctc_* fields
+        cfg = EvalConfig(ctc_beam_size=args.ctc_beam_size, ctc_lm_weight=args.ctc_lm_weight,
+                         ctc_word_bonus=args.ctc_word_bonus)
+    except ConfigError as error:
+        field = str(error).split(":")[0].removeprefix("eval.")
+        raise ConfigError(f"--{field.replace('_', '-')}: {str(error).split(': ', 1)[1]}") from error
+    search = LexiconSearch(cfg.ctc_beam_size, cfg.ctc_lm_weight, cfg.ctc_word_bonus)
+    ctc_decoder = ctc_decoder_for(args.decoder, model, tokenizer, args.checkpoint, args.word_lm, search)
     return replace(options, ctc_decoder=ctc_decoder)
 
 
@@ -457,4 +465,12 @@ def _add_decoder_arguments(p: argparse.ArgumentParser) -> None:
                         "head searched over a lexicon with a word LM, as training scores val/wer_ctc_lm. The CTC "
                         "decoders need a model trained with model.ctc_weight > 0 and decode fixed 30 s windows")
     p.add_argument("--word-lm", help="word LM for --decoder ctc_lm (default: the training run's word_lm.json)")
-    p.add_argument("--ctc-beam-size", type=int, default=32, help="beam of --decoder ctc_lm (eval.ctc_beam_size)")
+    from .config import EvalConfig
+
+    defaults = EvalConfig()
+    p.add_argument("--ctc-beam-size", type=int, default=defaults.ctc_beam_size,
+                   help="beam of --decoder ctc_lm (as eval.ctc_beam_size)")
+    p.add_argument("--ctc-lm-weight", type=float, default=defaults.ctc_lm_weight,
+                   help="LM weight of --decoder ctc_lm (as eval.ctc_lm_weight)")
+    p.add_argument("--ctc-word-bonus", type=float, default=defaults.ctc_word_bonus,
+                   help="per-word bonus of --decoder ctc_lm (as eval.ctc_word_bonus)")

@@ -102,6 +102,9 @@ def test_the_cli_decodes_the_ctc_head_as_training_scores_it(corpus, tmp_path, ca
     assert cli.main(["evaluate", "--checkpoint", str(best), "--data", str(corpus), "--decoder", "ctc_lm",
                      "--word-lm", str(tmp_path / "missing.json")]) == 2
     assert "--decoder ctc_lm: no word LM at" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--checkpoint", str(best), "--data", str(corpus), "--decoder", "ctc_lm",
+                     "--ctc-beam-size", "0"]) == 2
+    assert "--ctc-beam-size: 0 is not allowed; must be >= 1" in capsys.readouterr().err
     no_head = checkpoint.save(Whisper(model_preset("test", n_vocab=300)), trainer.tokenizer, tmp_path / "no_head")
     assert cli.main(["evaluate", "--checkpoint", str(no_head), "--data", str(corpus), "--decoder", "ctc"]) == 2
     assert "has no CTC head (it was trained with model.ctc_weight 0)" in capsys.readouterr().err
