@@ -16,6 +16,7 @@ the lexicon cannot be produced.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -23,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from .tokenizer import Tokenizer
@@ -155,6 +157,13 @@ class _Prefix:
 def lexicon_beam_search(log_probs: Tensor, lexicon: Lexicon, lm: WordNgramLM,
                         search: LexiconSearch = LexiconSearch()) -> str:
     """The best transcript of one utterance. log_probs: [frames, n_tokens + 1], blank last."""
+    best = lexicon_nbest(log_probs, lexicon, lm, search)
+    return best[0] if best else ""
+
+
+def lexicon_nbest(log_probs: Tensor, lexicon: Lexicon, lm: WordNgramLM,
+                  search: LexiconSearch = LexiconSearch()) -> list[str]:
+    """The distinct complete transcripts left in the final beam, best first (what attention rescoring reorders)."""
     blank, pieces = log_probs.shape[-1] - 1, lexicon.pieces
     beam = [_Prefix((), "", 0.0, ends_blank=0.0)]
     values, candidates = log_probs.float().topk(min(search.tokens_per_frame, blank + 1), dim=-1)
@@ -214,9 +223,9 @@ def _word_score(words: tuple[str, ...], word: str, lm: WordNgramLM, search: Lexi
     return search.lm_weight * lm.log_prob(words, word) + search.word_bonus
 
 
-def _finish(beam: Iterable[_Prefix], lexicon: Lexicon, lm: WordNgramLM, search: LexiconSearch) -> str:
-    """Close each prefix's last word and the sentence; the best complete transcript ('' if none)."""
-    best_words, best_score = (), NEG_INF
+def _finish(beam: Iterable[_Prefix], lexicon: Lexicon, lm: WordNgramLM, search: LexiconSearch) -> list[str]:
+    """Close each prefix's last word and the sentence; the complete transcripts, best first."""
+    scores: dict[tuple[str, ...], float] = {}
     for prefix in beam:
         words, score = prefix.words, prefix.score()
         if prefix.spelling:
@@ -226,9 +235,19 @@ def _finish(beam: Iterable[_Prefix], lexicon: Lexicon, lm: WordNgramLM, search: 
             score += _word_score(words, word, lm, search)
             words = (*words, word)
         score += search.lm_weight * lm.log_prob(words, SENTENCE_END)
-        if score > best_score:
-            best_words, best_score = words, score
-    return " ".join(best_words)
+        if score > scores.get(words, NEG_INF):
+            scores[words] = score
+    return [" ".join(words) for words in sorted(scores, key=scores.get, reverse=True)]
+
+
+def lm_score(text: str, lm: WordNgramLM, search: LexiconSearch) -> float:
+    """The LM's share of a transcript's score in the lexicon search: lm_weight * log P_lm(words, end)
+    + word_bonus per word."""
+    words, score = (), 0.0
+    for word in text.split():
+        score += _word_score(words, word, lm, search)
+        words = (*words, word)
+    return score + search.lm_weight * lm.log_prob(words, SENTENCE_END)
 
 
 class LexiconDecoder:
@@ -239,6 +258,76 @@ class LexiconDecoder:
 
     def __call__(self, log_probs: Tensor, lengths: Tensor) -> list[str]:
         """One transcript per row of log_probs [B, T, n_vocab + 1] (blank last), lengths [B]."""
+        return [nbest[0] if nbest else "" for nbest in self.nbest(log_probs, lengths)]
+
+    def nbest(self, log_probs: Tensor, lengths: Tensor) -> list[list[str]]:
+        """Each row's distinct transcripts in the final beam, best first."""
         rows = log_probs.detach().float().cpu()
-        return [lexicon_beam_search(row[: int(length)], self.lexicon, self.lm, self.search)
+        return [lexicon_nbest(row[: int(length)], self.lexicon, self.lm, self.search)
                 for row, length in zip(rows, lengths.tolist())]
+
+    def lm_score(self, text: str) -> float:
+        return lm_score(text, self.lm, self.search)
+
+    @functools.cached_property
+    def fusion(self) -> LexiconFusion:
+        """The same lexicon and LM for a token-by-token (label-synchronous) search."""
+        return LexiconFusion(self.lexicon, self.lm, self.search)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shallow fusion in a search that grows hypotheses token by token (smolwhisper/joint_decoding.py):
+# the same lexicon and word scores as the frame-synchronous search above, as a mask of the tokens
+# each hypothesis may take next and the LM score that a token ending a word adds.
+
+@dataclass(frozen=True)
+class FusionState:
+    words: tuple[str, ...] = ()  # finished words
+    spelling: str = ""  # the word being spelled, in the tokenizer's byte alphabet
+
+
+class LexiconFusion:
+    def __init__(self, lexicon: Lexicon, lm: WordNgramLM, search: LexiconSearch):
+        self.lexicon, self.lm, self.search = lexicon, lm, search
+        pieces = lexicon.pieces
+        self.n_text_tokens = len(pieces)  # text tokens are the ids below end-of-text
+        self.continuing = [(token, piece) for token, piece in enumerate(pieces) if not piece.startswith(WORD_START)]
+        # tokens that begin a word of the lexicon (after a space): allowed wherever a word may end
+        self.word_starts = torch.tensor([piece.startswith(WORD_START) and (piece == WORD_START or piece[1:] in lexicon.prefixes)
+                                         for piece in pieces])
+        self._masks: dict[str, Tensor] = {}
+
+    def allowed(self, state: FusionState) -> Tensor:
+        """Bool [n_text_tokens + 1] of the tokens that keep the hypothesis in the lexicon; the last
+        entry is end-of-text."""
+        if state.spelling not in self._masks:
+            mask = torch.zeros(self.n_text_tokens + 1, dtype=torch.bool)
+            grown = [token for token, piece in self.continuing if state.spelling + piece in self.lexicon.prefixes]
+            mask[torch.tensor(grown, dtype=torch.long)] = True
+            if self.word_may_end(state):
+                mask[:-1] |= self.word_starts
+                mask[-1] = True
+            self._masks[state.spelling] = mask
+        return self._masks[state.spelling]
+
+    def word_may_end(self, state: FusionState) -> bool:
+        return not state.spelling or state.spelling in self.lexicon.words
+
+    def scores(self, state: FusionState) -> tuple[float, float]:
+        """What a token that starts the next word adds, and what end-of-text adds (the last word and
+        the sentence end); -inf where the word being spelled is not a word yet."""
+        if not self.word_may_end(state):
+            return NEG_INF, NEG_INF
+        words, word_score = state.words, 0.0
+        if state.spelling:
+            word = self.lexicon.words[state.spelling]
+            word_score = _word_score(words, word, self.lm, self.search)
+            words = (*words, word)
+        return word_score, word_score + self.search.lm_weight * self.lm.log_prob(words, SENTENCE_END)
+
+    def advance(self, state: FusionState, token: int) -> FusionState:
+        piece = self.lexicon.pieces[token]
+        if not piece.startswith(WORD_START):
+            return FusionState(state.words, state.spelling + piece)
+        words = (*state.words, self.lexicon.words[state.spelling]) if state.spelling else state.words
+        return FusionState(words, piece[len(WORD_START):])

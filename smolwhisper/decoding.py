@@ -74,7 +74,9 @@ def compression_ratio(text: str) -> float:
 def non_speech_tokens(tokenizer: Tokenizer) -> list[int]:
     """openai/whisper's `Tokenizer.non_speech_tokens`: speaker tags, music notes, brackets...
 
-    Keeps basic punctuation; forbids ' -' and " '" at the start of a word but not inside one.
+    Keeps basic punctuation; forbids ' -' and " '" at the start of a word but not inside one. Never
+    the bare space: GPT-2 has ' -' and ' ♪' as tokens of their own, but a small BPE may spell them
+    as a space token and the symbol, and words need that space.
     """
     symbols = list('"#()*+/:;<=>@[\\]^_`{|}~「」『』')
     symbols += "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split()
@@ -85,7 +87,7 @@ def non_speech_tokens(tokenizer: Tokenizer) -> list[int]:
         for tokens in (tokenizer.encode(symbol), tokenizer.encode(" " + symbol)):
             if len(tokens) == 1 or symbol in miscellaneous:
                 result.add(tokens[0])
-    return sorted(result)
+    return sorted(result - set(tokenizer.encode(" ")))
 
 
 def suppressed_tokens(tokenizer: Tokenizer, suppress: str | Iterable[int] | None, n_vocab: int) -> list[int]:
@@ -332,7 +334,9 @@ class MaximumLikelihoodRanker:
 # The loop.
 
 class DecodingTask:
-    def __init__(self, model: Whisper, tokenizer: Tokenizer, options: DecodingOptions):
+    def __init__(self, model: Whisper, tokenizer: Tokenizer, options: DecodingOptions, token_decoder=None):
+        """token_decoder: a search of one's own with GreedyDecoder's interface (reset, update,
+        finalize), e.g. joint_decoding.JointBeamSearchDecoder; it decodes options.beam_size rows per audio."""
         _check_options(options)
         self.model, self.tokenizer, self.options = model, tokenizer, options
         n_vocab, n_ctx = model.config.n_vocab, model.config.n_text_ctx
@@ -345,7 +349,9 @@ class DecodingTask:
         self.sample_len = min(options.sample_len or n_ctx // 2, n_ctx - self.sample_begin)
         self.sot_index = self.initial_tokens.index(tokenizer.sot)
         self.ranker = MaximumLikelihoodRanker(options.length_penalty)
-        if options.beam_size is not None:
+        if token_decoder is not None:
+            self.decoder = token_decoder
+        elif options.beam_size is not None:
             self.decoder = BeamSearchDecoder(options.beam_size, tokenizer.eot, options.patience)
         else:
             self.decoder = GreedyDecoder(options.temperature, tokenizer.eot)
