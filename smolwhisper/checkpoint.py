@@ -1,16 +1,23 @@
 """The checkpoint format: one directory holding everything needed to run a model.
 
-    model.safetensors   the state dict (the tied output projection is the token embedding, stored once)
-    config.json         {"format": "smolwhisper", "model": ModelConfig fields, "inference": InferenceConfig fields}
+    model.safetensors   the state dict (the tied output projection is the token embedding, stored once);
+                        its metadata holds the model config it was saved with
+    config.json         {"format": "smolwhisper", "model": ModelConfig fields, "inference": InferenceConfig
+                        fields, "weights_sha256": the hash of model.safetensors}
     tokenizer.json      the Hugging Face `tokenizers` file
 
 safetensors holds raw tensors only, so loading a checkpoint never unpickles anything.
-`save` writes into a temporary directory beside the target and renames it into place, so a
-crash never leaves a half-written checkpoint under the target name.
+`save` writes into a temporary directory beside the target, syncs it to disk and renames it into
+place, so a crash never leaves a half-written checkpoint under the target name. `load` refuses,
+with a CheckpointError naming the file, anything but what `save` wrote: a missing or truncated file,
+weights changed since (the hash), tensors whose names or shapes the config does not give, a
+config.json edited to another architecture, NaN or infinite weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -20,15 +27,19 @@ from os import PathLike
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import ModelConfig, from_dict, to_dict
+from .config import ConfigError, ModelConfig, _check_types, from_dict, to_dict
 from .model import Whisper
 from .tokenizer import TOKENIZER_FILE, Tokenizer
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT_NAME = "smolwhisper"
+CONFIG_KEYS = ("format", "model", "inference", "weights_sha256")
+# How the model computes, not what: config.json may switch these without the weights changing.
+RUNTIME_SWITCHES = ("flash", "liger", "activation_checkpointing", "moe_grouped_mm")
 
 
 @dataclass
@@ -40,6 +51,9 @@ class InferenceConfig:
     pad_to_30s: bool = False
     # Whether the model predicts Whisper's timestamp tokens (long-form seeking uses them).
     timestamps: bool = False
+
+    def __post_init__(self) -> None:
+        _check_types(self, "inference")
 
 
 class CheckpointError(ValueError):
@@ -56,16 +70,41 @@ def save(model: Whisper, tokenizer: Tokenizer, directory: str | PathLike,
     temporary = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-        save_file(state, str(temporary / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
-        config = {"format": FORMAT_NAME, "model": to_dict(model.config), "inference": to_dict(inference)}
+        model_fields = to_dict(model.config)
+        save_file(state, str(temporary / WEIGHTS_FILE), metadata={"format": FORMAT_NAME, "model": json.dumps(model_fields)})
+        config = {"format": FORMAT_NAME, "model": model_fields, "inference": to_dict(inference),
+                  "weights_sha256": sha256_of(temporary / WEIGHTS_FILE)}
         (temporary / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         tokenizer.save(temporary / TOKENIZER_FILE)
         _chmod_like_mkdir(temporary)
+        sync_directory(temporary, files=True)
         _replace_directory(temporary, directory)
+        sync_directory(directory.parent)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     return directory
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sync_directory(directory: Path, files: bool = False) -> None:
+    """fsync `directory` (its entries: a rename into it is then on disk), and with `files` each file in it
+    first, so that after a power cut a checkpoint is whole or absent, never a set of empty files."""
+    for file in directory.iterdir() if files else ():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def unwrap(model: torch.nn.Module) -> Whisper:
@@ -100,37 +139,109 @@ def _replace_directory(new: Path, target: Path) -> None:
 
 
 def read_config(directory: str | PathLike) -> tuple[ModelConfig, InferenceConfig]:
-    file = Path(directory) / CONFIG_FILE
+    model_config, inference, _ = _read_config_file(Path(directory))
+    # Liger's kernels are a training-time acceleration of the same math (its LayerNorm holds the same
+    # tensors): a checkpoint trained with them is loaded, decoded and exported anywhere without.
+    return dataclasses.replace(model_config, liger=False), inference
+
+
+def _read_config_file(directory: Path) -> tuple[ModelConfig, InferenceConfig, dict]:
+    """config.json's model and inference configs, and the whole file as read."""
+    file = directory / CONFIG_FILE
     if not file.is_file():
         raise CheckpointError(f"{directory}: no {CONFIG_FILE}; a checkpoint directory holds "
                               f"{WEIGHTS_FILE}, {CONFIG_FILE} and {TOKENIZER_FILE}")
-    config = json.loads(file.read_text())
-    if config.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{file}: 'format' is {config.get('format')!r}, expected {FORMAT_NAME!r} "
+    try:
+        config = json.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"{file}: not a readable JSON file ({error})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
+        found = config.get("format") if isinstance(config, dict) else config
+        raise CheckpointError(f"{file}: 'format' is {found!r}, expected {FORMAT_NAME!r} "
                               "(to read a Hugging Face, openai-whisper or CTranslate2 model, run "
                               "`smolwhisper import` first)")
-    model_config = from_dict(ModelConfig, config.get("model", {}), "model")
-    inference = from_dict(InferenceConfig, config.get("inference", {}), "inference")
-    return model_config, inference
+    unknown = [key for key in config if key not in CONFIG_KEYS]
+    if unknown:
+        raise CheckpointError(f"{file}: unknown keys {unknown}; allowed: {', '.join(CONFIG_KEYS)}")
+    try:
+        model_config = from_dict(ModelConfig, config.get("model", {}), "model")
+        inference = from_dict(InferenceConfig, config.get("inference", {}), "inference")
+    except ConfigError as error:
+        raise CheckpointError(f"{file}: {error}") from None
+    return model_config, inference, config
 
 
 def load(path: str | PathLike, device: str | torch.device = "cpu") -> tuple[Whisper, Tokenizer]:
     """Load a checkpoint directory; the model comes back in eval mode with `model.inference_config` set."""
     directory = Path(path)
     model_config, inference = read_config(directory)
-    weights = directory / WEIGHTS_FILE
-    if not weights.is_file():
-        raise CheckpointError(f"{directory}: no {WEIGHTS_FILE}")
-    state = load_file(str(weights), device=str(device))
+    state = load_weights(directory, device)
     model = Whisper(model_config)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f"{weights}: tensors do not match model config: missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}")
+    model.load_state_dict(state)  # names and shapes checked by load_weights
     model.to(device).eval()
     model.inference_config = inference
-    tokenizer = Tokenizer.from_file(directory / TOKENIZER_FILE)
+    try:
+        tokenizer = Tokenizer.from_file(directory / TOKENIZER_FILE)
+    except (OSError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{directory / TOKENIZER_FILE}: {error}") from None
     if tokenizer.n_vocab > model_config.n_vocab:
         raise CheckpointError(f"{directory}: tokenizer has {tokenizer.n_vocab} tokens but "
                               f"model.n_vocab is {model_config.n_vocab}")
     return model, tokenizer
+
+
+def load_weights(directory: str | PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The state dict in model.safetensors, checked against config.json before any model is built: the
+    hash config.json records, the tensor names and shapes its model config gives, the config the weights
+    were saved with, and finite values."""
+    directory = Path(directory)
+    model_config, _, config = _read_config_file(directory)
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{directory}: no {WEIGHTS_FILE}")
+    if "weights_sha256" in config and sha256_of(weights) != config["weights_sha256"]:
+        raise CheckpointError(f"{weights}: its sha256 differs from the one {CONFIG_FILE} records: the file was "
+                              "damaged or replaced after the checkpoint was saved")
+    try:
+        with safe_open(str(weights), "pt") as file:
+            shapes = {name: tuple(file.get_slice(name).get_shape()) for name in file.keys()}
+            saved_with = (file.metadata() or {}).get("model")
+        _check_tensors(weights, model_config, shapes)
+        _check_saved_config(weights, model_config, saved_with)
+        state = load_file(str(weights), device=str(device))
+    except SafetensorError as error:
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({error})") from None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{weights}: tensor {name} holds NaN or infinite values")
+    return state
+
+
+def _check_tensors(weights: Path, model_config: ModelConfig, shapes: dict[str, tuple[int, ...]]) -> None:
+    """The names and shapes a model of this config has (built on the meta device: no memory, any size)."""
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in Whisper(model_config).state_dict().items()}
+    missing = [name for name in expected if name not in shapes]
+    unexpected = [name for name in shapes if name not in expected]
+    wrong = [f"{name} {shapes[name]} (config.json gives {expected[name]})"
+             for name in expected if name in shapes and shapes[name] != expected[name]]
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"{weights}: tensors do not match the model config in {CONFIG_FILE}: "
+                              f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
+
+
+def _check_saved_config(weights: Path, model_config: ModelConfig, saved_with: str | None) -> None:
+    """config.json edited to another architecture of the same tensor shapes (head counts, top_k, stride)
+    would give a silently wrong model."""
+    if saved_with is None:  # written before the config was stored with the weights
+        return
+    try:
+        saved = json.loads(saved_with)
+    except ValueError:
+        raise CheckpointError(f"{weights}: its metadata holds a damaged model config") from None
+    current = to_dict(model_config)
+    changed = [f"{key}={current[key]!r} (saved with {saved[key]!r})" for key in current
+               if key in saved and key not in RUNTIME_SWITCHES and saved[key] != current[key]]
+    if changed:
+        raise CheckpointError(f"{weights}: {CONFIG_FILE} says {', '.join(changed)}; edit only "
+                              f"{', '.join(RUNTIME_SWITCHES)} there")

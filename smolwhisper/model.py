@@ -18,6 +18,11 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.checkpoint import checkpoint
 
+try:
+    from torch.nn.attention.varlen import varlen_attn
+except ImportError:  # torch < 2.10
+    varlen_attn = None
+
 from .config import ConfigError, ModelConfig
 from .moe import MoEFeedForward
 
@@ -91,20 +96,78 @@ class MultiHeadAttention(nn.Module):
         self.key = Linear(n_state, n_state, bias=False)
         self.value = Linear(n_state, n_state)
         self.out = Linear(n_state, n_state)
+        self.flash = flash
         self.backends = FUSED_BACKENDS if flash else MATH_BACKEND
 
     def split_heads(self, x: Tensor) -> Tensor:
         return x.view(*x.shape[:2], self.n_head, -1).transpose(1, 2)
 
     def forward(self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None = None,
-                is_causal: bool = False) -> Tensor:
+                is_causal: bool = False, packed_q: PackedRows | None = None,
+                packed_kv: PackedRows | None = None) -> Tensor:
+        """packed_kv (and packed_q, for self-attention) say where the real rows of a padded batch are:
+        where FlashAttention's varlen kernel runs, attention goes over the packed rows and `mask` is not
+        used; elsewhere SDPA takes the mask."""
         q = self.split_heads(self.query(x))
-        with sdpa_kernel(self.backends):
-            y = F.scaled_dot_product_attention(q, *kv, attn_mask=mask, is_causal=is_causal)
+        if packed_kv is not None and self.flash and varlen_kernel_runs(q):
+            y = packed_attention(q, *kv, packed_q, packed_kv)
+        else:
+            with sdpa_kernel(self.backends):
+                y = F.scaled_dot_product_attention(q, *kv, attn_mask=mask, is_causal=is_causal)
         return self.out(y.transpose(1, 2).flatten(2))
 
     def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
         return self.split_heads(self.key(source)), self.split_heads(self.value(source))
+
+
+@dataclass
+class PackedRows:
+    """Where the real rows of a padded batch [B, T, ...] sit, for attention over packed sequences
+    with cumulative lengths (FlashAttention's varlen kernel): no padding computed and no mask.
+    Built on the host from lengths the host already knows, so that nothing is read back from the GPU."""
+
+    index: Tensor  # [total] positions of the real rows in the flattened [B * T]
+    cu_seqlens: Tensor  # [B + 1] int32, cumulative lengths
+
+    @classmethod
+    def from_lengths(cls, lengths: Tensor, padded_len: int, device: torch.device | str) -> PackedRows:
+        lengths = lengths.to("cpu", torch.int64)
+        real = torch.arange(padded_len)[None, :] < lengths[:, None]
+        index = real.flatten().nonzero().squeeze(1)
+        cu_seqlens = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32)
+        return cls(index.to(device, non_blocking=True), cu_seqlens.to(device, non_blocking=True))
+
+    def pack(self, x: Tensor) -> Tensor:
+        """[B, T, ...] -> [total, ...]"""
+        return x.flatten(0, 1).index_select(0, self.index)
+
+    def unpack(self, packed: Tensor, batch: int, padded_len: int) -> Tensor:
+        """[total, ...] -> [B, T, ...], zeros on padded rows."""
+        out = packed.new_zeros(batch * padded_len, *packed.shape[1:])
+        return out.index_copy(0, self.index, packed).view(batch, padded_len, *packed.shape[1:])
+
+
+def varlen_kernel_runs(q: Tensor) -> bool:
+    """FlashAttention's varlen kernel is a CUDA kernel for half-precision inputs."""
+    return varlen_attn is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16)
+
+
+def packed_attention(q: Tensor, k: Tensor, v: Tensor, packed_q: PackedRows | None,
+                     packed_kv: PackedRows) -> Tensor:
+    """Attention over packed sequences: q, k, v [B, H, T, D] padded; packed_q None means every query
+    row is real (the decoder's tokens in cross-attention). Returns [B, H, Tq, D], zeros on padded queries."""
+    batch, _, n_q, _ = q.shape
+    n_kv = k.shape[2]
+    q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, T, H, D]
+    if packed_q is None:
+        q_rows = q.flatten(0, 1)
+        cu_q = torch.arange(batch + 1, device=q.device, dtype=torch.int32) * n_q
+    else:
+        q_rows, cu_q = packed_q.pack(q), packed_q.cu_seqlens
+    # max lengths: the padded lengths, upper bounds that the kernel accepts and that cost no device sync
+    out = varlen_attn(q_rows, packed_kv.pack(k), packed_kv.pack(v), cu_q, packed_kv.cu_seqlens, n_q, n_kv)
+    out = out.view(batch, n_q, *out.shape[1:]) if packed_q is None else packed_q.unpack(out, batch, n_q)
+    return out.transpose(1, 2)
 
 
 class ConvModule(nn.Module):
@@ -144,14 +207,16 @@ class ResidualAttentionBlock(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
                 xa: Tensor | None = None, xa_mask: Tensor | None = None,
                 cache: LayerCache | None = None, token_mask: Tensor | None = None,
-                frame_mask: Tensor | None = None) -> tuple[Tensor, dict | None]:
+                frame_mask: Tensor | None = None, packed: PackedRows | None = None,
+                xa_packed: PackedRows | None = None) -> tuple[Tensor, dict | None]:
+        """packed: the real rows of x (encoder self-attention); xa_packed: those of xa (cross-attention)."""
         h = self.attn_ln(x)
         kv = self.attn.project_kv(h)
         if cache is not None:
             if cache.self_kv is not None:
                 kv = tuple(torch.cat([old, new], dim=2) for old, new in zip(cache.self_kv, kv))
             cache.self_kv = kv
-        x = x + self.attn(h, kv, mask=mask, is_causal=is_causal)
+        x = x + self.attn(h, kv, mask=mask, is_causal=is_causal, packed_q=packed, packed_kv=packed)
         if self.conv is not None:
             x = x + self.conv(x, frame_mask)
         if self.cross_attn is not None:
@@ -161,7 +226,7 @@ class ResidualAttentionBlock(nn.Module):
                 cross_kv = self.cross_attn.project_kv(xa)
                 if cache is not None:
                     cache.cross_kv = cross_kv
-            x = x + self.cross_attn(self.cross_attn_ln(x), cross_kv, mask=xa_mask)
+            x = x + self.cross_attn(self.cross_attn_ln(x), cross_kv, mask=xa_mask, packed_kv=xa_packed)
         if isinstance(self.mlp, MoEFeedForward):
             y, stats = self.mlp(self.mlp_ln(x), token_mask)
             return x + y, stats
@@ -183,8 +248,10 @@ class AudioEncoder(nn.Module):
         self.ln_post = LayerNorm(n_state)
         self.checkpointing = cfg.activation_checkpointing
 
-    def forward(self, mel: Tensor, mel_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """mel [B, n_mels, T] with T <= stride * n_audio_ctx; mel_mask [B, T] True on real frames.
+    def forward(self, mel: Tensor, mel_mask: Tensor | None = None,
+                packed: PackedRows | None = None) -> tuple[Tensor, Tensor | None]:
+        """mel [B, n_mels, T] with T <= stride * n_audio_ctx; mel_mask [B, T] True on real frames;
+        packed: the real encoder frames (`Whisper.packed_frames`), for attention over packed sequences.
 
         Returns features [B, ceil(T/stride), n_state] and their mask (None when no mask was given).
         Padded frames are zeroed before each convolution so that a real frame next to padding
@@ -202,13 +269,15 @@ class AudioEncoder(nn.Module):
             x = x * mel_mask[:, None, :: self.stride // 2].to(x.dtype)
         x = F.gelu(self.conv2(x)).permute(0, 2, 1)
         audio_mask = None if mel_mask is None else mel_mask[:, :: self.stride]
-        x = (x + self.positional_embedding[: x.shape[1]]).to(x.dtype)
+        # The residual stream stays in the parameters' dtype (fp32 under autocast); only the matmuls narrow.
+        positions = self.positional_embedding[: x.shape[1]]
+        x = x.to(positions.dtype) + positions
         attn_mask = None if audio_mask is None else audio_mask[:, None, None, :]
         for block in self.blocks:
             if self.checkpointing and self.training:
-                x, _ = checkpoint(block, x, attn_mask, frame_mask=audio_mask, use_reentrant=False)
+                x, _ = checkpoint(block, x, attn_mask, frame_mask=audio_mask, packed=packed, use_reentrant=False)
             else:
-                x, _ = block(x, mask=attn_mask, frame_mask=audio_mask)
+                x, _ = block(x, mask=attn_mask, frame_mask=audio_mask, packed=packed)
         return self.ln_post(x), audio_mask
 
 
@@ -236,17 +305,18 @@ class TextDecoder(nn.Module):
 
     def forward(self, tokens: Tensor, audio_features: Tensor, audio_mask: Tensor | None = None,
                 kv_cache: KVCache | None = None, return_logits: bool = True,
-                token_mask: Tensor | None = None) -> DecoderOutput:
+                token_mask: Tensor | None = None, audio_packed: PackedRows | None = None) -> DecoderOutput:
         """tokens [B, L]; with a cache, only the new tokens (positions continue from the cache).
 
-        token_mask [B, L] marks the tokens that count in MoE routing statistics (not padding).
+        token_mask [B, L] marks the tokens that count in MoE routing statistics (not padding);
+        audio_packed the real frames of audio_features, for cross-attention over packed sequences.
         """
         offset = kv_cache.length if kv_cache is not None else 0
         n_tokens = tokens.shape[1]
         if offset + n_tokens > self.positional_embedding.shape[0]:
             raise ValueError(f"{offset + n_tokens} tokens exceed n_text_ctx={self.positional_embedding.shape[0]}")
+        # The residual stream stays in the parameters' dtype (fp32 under autocast); only the matmuls narrow.
         x = self.token_embedding(tokens) + self.positional_embedding[offset: offset + n_tokens]
-        x = x.to(audio_features.dtype)
         mask, is_causal = causal_mask(n_tokens, offset, tokens.device)
         xa_mask = None if audio_mask is None else audio_mask[:, None, None, :]
         moe_stats = []
@@ -254,9 +324,10 @@ class TextDecoder(nn.Module):
             cache = kv_cache.layers[i] if kv_cache is not None else None
             if self.checkpointing and self.training and cache is None:
                 x, stats = checkpoint(block, x, mask, is_causal, audio_features, xa_mask, None,
-                                      token_mask, use_reentrant=False)
+                                      token_mask, xa_packed=audio_packed, use_reentrant=False)
             else:
-                x, stats = block(x, mask, is_causal, audio_features, xa_mask, cache, token_mask)
+                x, stats = block(x, mask, is_causal, audio_features, xa_mask, cache, token_mask,
+                                 xa_packed=audio_packed)
             if stats is not None:
                 moe_stats.append(stats)
         x = self.ln(x)
@@ -271,10 +342,11 @@ class TextDecoder(nn.Module):
 def causal_mask(n_tokens: int, offset: int, device: torch.device) -> tuple[Tensor | None, bool]:
     """Mask for new tokens at positions offset.. attending to the cache plus themselves.
 
-    SDPA's is_causal aligns the triangle to the top-left, which is only right without a cache.
+    SDPA's is_causal aligns the triangle to the top-left, which is only right without a cache. It is
+    a constant, not computed from a (symbolic, under torch.compile) size: one token alone is causal too.
     """
     if offset == 0:
-        return None, n_tokens > 1
+        return None, True
     if n_tokens == 1:
         return None, False
     return torch.ones(n_tokens, offset + n_tokens, dtype=torch.bool, device=device).tril(offset), False
@@ -336,11 +408,23 @@ class Whisper(nn.Module):
                    torch.full((len(log_probs),), log_probs.shape[1], device=log_probs.device))
         return log_probs, lengths
 
+    def packed_frames(self, mel_lengths: Tensor, n_mel_frames: int,
+                      device: torch.device | str) -> PackedRows | None:
+        """The real encoder frames of a batch whose mel rows hold mel_lengths [B] real frames (on the
+        host) out of n_mel_frames; None when no row is padded."""
+        lengths = (mel_lengths.to("cpu", torch.int64) + self.encoder.stride - 1) // self.encoder.stride
+        padded_len = -(-n_mel_frames // self.encoder.stride)
+        if bool((lengths >= padded_len).all()):
+            return None
+        return PackedRows.from_lengths(lengths, padded_len, device)
+
     def forward(self, mel: Tensor, tokens: Tensor, mel_mask: Tensor | None = None,
-                targets: Tensor | None = None, ctc_targets: Tensor | None = None) -> ModelOutput:
+                targets: Tensor | None = None, ctc_targets: Tensor | None = None,
+                packed: PackedRows | None = None) -> ModelOutput:
         """targets [B, L] with -100 on positions that do not count (padding, the prompt).
-        ctc_targets [B, S]: each row's text tokens in order, -100 elsewhere (no specials)."""
-        audio_features, audio_mask = self.encoder(mel, mel_mask)
+        ctc_targets [B, S]: each row's text tokens in order, -100 elsewhere (no specials).
+        packed: `packed_frames(...)` of mel_mask, for attention over packed sequences where it runs."""
+        audio_features, audio_mask = self.encoder(mel, mel_mask, packed)
         ctc_log_probs = ctc_lengths = ctc_loss = None
         if self.ctc is not None:
             ctc_log_probs, ctc_lengths = self.ctc_log_probs(audio_features, audio_mask)
@@ -348,7 +432,8 @@ class Whisper(nn.Module):
                 ctc_loss = ctc_loss_per_token(ctc_log_probs, ctc_lengths, ctc_targets)
         fused = self.fused_loss is not None and targets is not None
         token_mask = None if targets is None else targets != -100
-        out = self.decoder(tokens, audio_features, audio_mask, return_logits=not fused, token_mask=token_mask)
+        out = self.decoder(tokens, audio_features, audio_mask, return_logits=not fused, token_mask=token_mask,
+                           audio_packed=packed)
         loss = None
         if fused:
             loss = self.fused_loss(self.decoder.token_embedding.weight, out.hidden.flatten(0, 1), targets.flatten())
@@ -381,12 +466,46 @@ class Whisper(nn.Module):
 def ctc_loss_per_token(log_probs: Tensor, lengths: Tensor, targets: Tensor) -> Tensor:
     """CTC loss summed over the batch and divided by its target tokens, on the scale of the
     decoder's per-token cross-entropy. An utterance too short for its text (fewer frames than
-    CTC needs) adds nothing instead of infinity."""
+    CTC needs) adds nothing instead of infinity.
+
+    targets [B, L] hold each row's labels in order with -100 elsewhere; they are moved to the front
+    of their row by a stable sort rather than picked out by a boolean index (a host sync)."""
     labelled = targets != -100
-    blank = log_probs.shape[-1] - 1
-    total = F.ctc_loss(log_probs.transpose(0, 1), targets[labelled], lengths, labelled.sum(dim=1),
-                       blank=blank, reduction="sum", zero_infinity=True)
+    order = (~labelled).to(torch.uint8).argsort(dim=1, stable=True)
+    padded = targets.gather(1, order).masked_fill(~labelled.gather(1, order), 0)
+    total, _ = torch.ops.smolwhisper.ctc_loss_sum(log_probs, lengths, padded, labelled.sum(dim=1))
     return total / labelled.sum().clamp(min=1)
+
+
+@torch.library.custom_op("smolwhisper::ctc_loss_sum", mutates_args=())
+def _ctc_loss_sum(log_probs: Tensor, lengths: Tensor, targets: Tensor,
+                  target_lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """F.ctc_loss (sum over the batch, blank last) and its gradient with respect to log_probs, as one
+    op: torch has no shape function for CTC, so torch.compile could not trace it (a graph break).
+    The gradient is computed with the loss, as warp-ctc does, and scaled in the backward pass."""
+    time_major = log_probs.transpose(0, 1)
+    blank, lengths, target_lengths = log_probs.shape[-1] - 1, lengths.long(), target_lengths.long()
+    nll, log_alpha = torch.ops.aten._ctc_loss(time_major, targets, lengths, target_lengths, blank, True)
+    grad = torch.ops.aten._ctc_loss_backward(torch.ones_like(nll), time_major, targets, lengths, target_lengths,
+                                             nll, log_alpha, blank, True)
+    return torch.where(torch.isinf(nll), 0.0, nll).sum(), grad.transpose(0, 1).contiguous()
+
+
+@_ctc_loss_sum.register_fake
+def _(log_probs: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor) -> tuple[Tensor, Tensor]:
+    return log_probs.new_empty(()), torch.empty_like(log_probs)
+
+
+def _ctc_loss_sum_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output[1])
+
+
+def _ctc_loss_sum_backward(ctx, grad_loss: Tensor, _grad_of_grad: Tensor):
+    (grad,) = ctx.saved_tensors
+    return grad * grad_loss, None, None, None
+
+
+_ctc_loss_sum.register_autograd(_ctc_loss_sum_backward, setup_context=_ctc_loss_sum_setup)
 
 
 def _enable_liger(model: Whisper):

@@ -45,16 +45,24 @@ class MoEFeedForward(nn.Module):
         return [self.w1, self.b1, self.w2, self.b2]
 
     def route(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """x [N, C] -> (top-k weights [N, k], top-k experts [N, k], probabilities [N, E], logits [N, E])."""
-        logits = self.router(x).float()
-        if self.noise is not None and self.training:
-            logits = logits + torch.randn_like(logits) * F.softplus(self.noise(x).float())
+        """x [N, C] -> (top-k weights [N, k], top-k experts [N, k], probabilities [N, E], logits [N, E]).
+
+        In fp32 with autocast off: under bf16 autocast a Linear rounds its output to bf16, and
+        `.float()` afterwards would only widen rounded logits."""
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            logits = F.linear(x, self.router.weight.float())
+            if self.noise is not None and self.training:
+                logits = logits + torch.randn_like(logits) * F.softplus(F.linear(x, self.noise.weight.float()))
         probs = logits.softmax(dim=-1)
         weights, experts = probs.topk(self.top_k, dim=-1)
         return weights / weights.sum(dim=-1, keepdim=True), experts, probs, logits
 
     def forward(self, x: Tensor, token_mask: Tensor | None = None) -> tuple[Tensor, dict]:
-        """x [B, T, C]; token_mask [B, T] True for tokens that count in the statistics."""
+        """x [B, T, C]; token_mask [B, T] True for tokens that count in the statistics.
+
+        Nothing here reads a value back to the host (no bincount, no boolean indexing): on a GPU the
+        layer runs without a sync, and under torch.compile without a graph break."""
         shape = x.shape
         flat = x.reshape(-1, shape[-1])
         weights, experts, probs, logits = self.route(flat)
@@ -63,25 +71,68 @@ class MoEFeedForward(nn.Module):
         expert_of = experts.flatten()
         order = expert_of.argsort(stable=True)
         token_of = order // self.top_k
-        counts = torch.bincount(expert_of, minlength=self.n_experts)
+        counts = count_per_expert(expert_of, self.n_experts)
         hidden = self.expert_ffn(flat[token_of], expert_of[order], counts)
         combined = hidden * weights.flatten()[order, None].to(hidden.dtype)
-        out = torch.zeros_like(flat).index_add_(0, token_of, combined)
+        out = torch.zeros_like(flat, dtype=hidden.dtype).index_add_(0, token_of, combined)
 
         mask = None if token_mask is None else token_mask.reshape(-1)
         stats = routing_stats(probs, logits, experts, self.n_experts, mask)
-        return out.view(shape), stats
+        return out.to(x.dtype).view(shape), stats
 
     def expert_ffn(self, x: Tensor, expert_ids: Tensor, counts: Tensor) -> Tensor:
-        """x rows sorted by expert; expert_ids [rows]; counts [experts] rows per expert."""
-        w1, w2 = self.w1.to(x.dtype), self.w2.to(x.dtype)
+        """x rows sorted by expert; expert_ids [rows]; counts [experts] rows per expert.
+        Under autocast the experts compute in its dtype, as a dense Linear would."""
+        dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+        x = x.to(dtype)
+        w1, w2, b1, b2 = (p.to(dtype) for p in (self.w1, self.w2, self.b1, self.b2))
         if self.grouped_mm:
             offsets = counts.cumsum(0).to(torch.int32)
-            h = F.gelu(F.grouped_mm(x, w1, offs=offsets) + self.b1.to(x.dtype)[expert_ids])
-            return F.grouped_mm(h, w2, offs=offsets) + self.b2.to(x.dtype)[expert_ids]
-        groups = x.split(counts.tolist())
-        return torch.cat([F.gelu(g @ w1[e] + self.b1[e].to(x.dtype)) @ w2[e] + self.b2[e].to(x.dtype)
-                          for e, g in enumerate(groups)])
+            h = F.gelu(grouped_matmul(x, w1, offsets) + b1[expert_ids])
+            return grouped_matmul(h, w2, offsets) + b2[expert_ids]
+        groups = x.split(counts.tolist())  # the loop needs the group sizes on the host
+        return torch.cat([F.gelu(g @ w1[e] + b1[e]) @ w2[e] + b2[e] for e, g in enumerate(groups)])
+
+
+def count_per_expert(expert_ids: Tensor, n_experts: int, weights: Tensor | None = None) -> Tensor:
+    """Assignments per expert. scatter_add instead of bincount, whose CUDA kernel reads the input's
+    minimum and maximum back to the host."""
+    values = torch.ones_like(expert_ids) if weights is None else weights.to(expert_ids.dtype)
+    return torch.zeros(n_experts, dtype=expert_ids.dtype, device=expert_ids.device).scatter_add_(0, expert_ids, values)
+
+
+def grouped_matmul(x: Tensor, w: Tensor, offsets: Tensor) -> Tensor:
+    """x [rows, in] sorted by group @ w [groups, in, out] -> [rows, out]. torch.compile traces
+    F.grouped_mm for bf16 only (its meta check), so other dtypes go through an opaque custom op."""
+    if x.dtype == torch.bfloat16:
+        return F.grouped_mm(x, w, offs=offsets)
+    return torch.ops.smolwhisper.grouped_mm(x, w, offsets)
+
+
+if HAS_GROUPED_MM:
+    @torch.library.custom_op("smolwhisper::grouped_mm", mutates_args=())
+    def _grouped_mm_any_dtype(a: Tensor, b: Tensor, offsets: Tensor) -> Tensor:
+        """F.grouped_mm as one op of any dtype: [rows, k] @ [groups, k, n] -> [rows, n], or
+        [k, rows] @ [rows, n] -> [groups, k, n] (the weight gradient)."""
+        return F.grouped_mm(a, b, offs=offsets)
+
+    @_grouped_mm_any_dtype.register_fake
+    def _(a: Tensor, b: Tensor, offsets: Tensor) -> Tensor:
+        if b.dim() == 3:
+            return a.new_empty(a.shape[0], b.shape[2])
+        return a.new_empty(offsets.shape[0], a.shape[0], b.shape[1])
+
+    def _grouped_mm_backward(ctx, grad: Tensor):
+        a, b, offsets = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_a = torch.ops.smolwhisper.grouped_mm(grad, b.transpose(1, 2), offsets)
+        grad_b = torch.ops.smolwhisper.grouped_mm(a.t(), grad, offsets)
+        return grad_a, grad_b, None
+
+    def _grouped_mm_setup(ctx, inputs, output) -> None:
+        ctx.save_for_backward(*inputs)
+
+    _grouped_mm_any_dtype.register_autograd(_grouped_mm_backward, setup_context=_grouped_mm_setup)
 
 
 def routing_stats(probs: Tensor, logits: Tensor, experts: Tensor, n_experts: int,
@@ -90,15 +141,18 @@ def routing_stats(probs: Tensor, logits: Tensor, experts: Tensor, n_experts: int
 
     balance = n_experts * sum_i f_i * P_i, with f_i the fraction of the N*k assignments sent to
     expert i and P_i the mean router probability of expert i; it is 1 for a perfectly even router.
+    Tokens that do not count are weighted by 0 rather than dropped, which would need their number
+    on the host.
     """
-    if mask is not None:
-        probs, logits, experts = probs[mask], logits[mask], experts[mask]
-    counts = torch.bincount(experts.flatten(), minlength=n_experts)
-    fraction = counts.float() / max(experts.numel(), 1)
-    mean_prob = probs.mean(dim=0) if probs.shape[0] else torch.zeros_like(fraction)
+    weight = probs.new_ones(probs.shape[0]) if mask is None else mask.to(probs.dtype)
+    n_counted = weight.sum()
+    top_k = experts.shape[-1]
+    counts = count_per_expert(experts.flatten(), n_experts, weight.repeat_interleave(top_k))
+    fraction = counts.float() / (n_counted * top_k).clamp(min=1)
+    mean_prob = (probs * weight[:, None]).sum(dim=0) / n_counted.clamp(min=1)
     z = torch.logsumexp(logits, dim=-1)
     return {
         "load_balance_loss": n_experts * (fraction * mean_prob).sum(),
-        "router_z_loss": (z ** 2).mean() if z.numel() else z.sum(),
+        "router_z_loss": (z ** 2 * weight).sum() / n_counted.clamp(min=1),
         "expert_counts": counts,
     }

@@ -23,6 +23,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
@@ -32,12 +33,14 @@ from torch.utils.data import DataLoader, Subset
 from safetensors.torch import load_file
 
 from . import checkpoint, train_state
+from .accelerator import attention_kernels, peak_flops, profile_cuda_kernels, resolve_device
 from .audio import HOP_LENGTH, SAMPLE_RATE
 from .config import ConfigError, RunConfig, load_run_config, to_dict
 from .checkpoint import InferenceConfig
 from .ctc_lm import WORD_LM_FILE, LexiconDecoder, LexiconSearch, WordNgramLM
 from .data.features import CachedFeatures, build_feature_cache, cache_path
-from .data.loader import BucketBatchSampler, Collator, features, spec_augment
+from .data.base import Utterance
+from .data.loader import BucketBatchSampler, Collator, features, pad_frames, spec_augment
 from .data.manifest import open_source
 from .decoding import DecodingOptions, ctc_greedy, decode
 from .metrics import error_counts, normalize_english, normalize_gigaspeech
@@ -45,6 +48,13 @@ from .model import Whisper
 from .optim import build_optimizer, lr_at
 from .tokenizer import Tokenizer, train_bpe
 from .tracking import TrackingError, flatten, make_tracker
+
+
+# Under train.compile, batch lengths are rounded up to these multiples (mel frames, decoder tokens).
+COMPILE_FRAMES = 64
+COMPILE_TOKENS = 16
+# A step with a non-finite gradient is skipped; this many in a row and the run has diverged.
+NONFINITE_STEPS_LIMIT = 10
 
 
 class TrainingError(RuntimeError):
@@ -70,14 +80,8 @@ def setup_distributed(device: str) -> Distributed:
     """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; NCCL on CUDA, gloo on CPU."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and world_size > 1:
-        device = f"cuda:{local_rank}"
-    resolved = torch.device(device)
+    resolved = resolve_device(device, local_rank, world_size)
     if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device: {device!r} but no CUDA GPU is available; use cpu or auto")
         torch.cuda.set_device(resolved)
     if world_size > 1:
         # Long timeout: rank 0 alone builds the tokenizer and evaluates while the others wait. On
@@ -85,6 +89,93 @@ def setup_distributed(device: str) -> Distributed:
         dist.init_process_group("cpu:gloo,cuda:nccl" if resolved.type == "cuda" else "gloo",
                                 timeout=timedelta(hours=2))
     return Distributed(rank, world_size, resolved)
+
+
+@dataclasses.dataclass
+class WindowStats:
+    """Means over the steps of one log window (sums where named so), across all ranks."""
+
+    steps: int
+    seconds: float  # wall time of the window's steps, the final read-back included
+    lr: float  # of the window's last step
+    loss: float
+    ctc_loss: float
+    load_balance_loss: float
+    router_z_loss: float
+    grad_norm: float  # over the steps whose norm was finite
+    nonfinite_steps: int  # sum: steps skipped for a non-finite gradient
+    tokens: int  # sum: target tokens
+    audio_s: float  # sum: seconds of audio
+    utterances: int  # sum
+    expert_fractions: list[list[float]]  # [MoE layer][expert] share of the routed tokens
+
+
+class LogWindow:
+    """Step statistics summed on the training device over one log window and read back once at its
+    end: reading a GPU value stalls the host until the GPU has caught up (nanoGPT's note on loss.item)."""
+
+    DEVICE_SUMS = ("loss", "ctc_loss", "load_balance_loss", "router_z_loss", "finite_losses", "grad_norm",
+                   "nonfinite_steps")
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.sums = torch.zeros(len(self.DEVICE_SUMS), device=device)
+        self.expert_counts: torch.Tensor | None = None
+        self.steps, self.micro_batches, self.seconds, self.lr = 0, 0, 0.0, 0.0
+        self.tokens, self.audio_s, self.utterances = 0, 0.0, 0
+
+    def add_micro_batch(self, batch, out) -> None:
+        """`out` None: an empty micro-batch, which counts with a zero loss."""
+        self.micro_batches += 1
+        if out is None:
+            return
+        self.tokens += batch.n_target_tokens
+        self.audio_s += batch.duration_s
+        self.utterances += len(batch.ids)
+        # Losses of micro-batches whose loss is not finite (their step is skipped) are left out of the means.
+        finite = torch.isfinite(out.loss.detach())
+        kept = {"loss": out.loss, "ctc_loss": out.ctc_loss if out.ctc_loss is not None else out.loss.new_zeros(()),
+                "load_balance_loss": out.load_balance_loss, "router_z_loss": out.router_z_loss}
+        self._add(finite_losses=finite.float(), **{name: torch.where(finite, value.detach().float(), 0.0)
+                                                   for name, value in kept.items()})
+        if out.expert_counts is not None:
+            counts = out.expert_counts.detach().float()
+            self.expert_counts = counts if self.expert_counts is None else self.expert_counts + counts
+
+    def add_step(self, grad_norm: torch.Tensor, finite: torch.Tensor, lr: float, seconds: float) -> None:
+        self._add(grad_norm=torch.where(finite, grad_norm, 0.0), nonfinite_steps=(~finite).float())
+        self.steps, self.lr, self.seconds = self.steps + 1, lr, self.seconds + seconds
+
+    def _add(self, **values: torch.Tensor) -> None:
+        index = [self.DEVICE_SUMS.index(name) for name in values]
+        self.sums[index] += torch.stack([v.detach().float().reshape(()) for v in values.values()])
+
+    def read(self, world_size: int) -> WindowStats:
+        start = time.perf_counter()
+        host = torch.tensor([self.micro_batches, self.tokens, self.audio_s, self.utterances], dtype=torch.float32)
+        parts = [self.sums, host.to(self.device, non_blocking=True)]
+        if self.expert_counts is not None:
+            parts.append(self.expert_counts.flatten())
+        flat = torch.cat(parts)
+        if world_size > 1:
+            dist.all_reduce(flat)
+        values = flat.tolist()  # the window's one read-back
+        sums = dict(zip(self.DEVICE_SUMS, values))
+        _, tokens, audio_s, utterances = values[len(self.DEVICE_SUMS): len(self.DEVICE_SUMS) + 4]
+        fractions = []
+        if self.expert_counts is not None:
+            counts = torch.tensor(values[len(self.DEVICE_SUMS) + 4:]).view_as(self.expert_counts)
+            fractions = (counts / counts.sum(dim=1, keepdim=True).clamp(min=1)).tolist()
+        nonfinite = round(sums["nonfinite_steps"] / world_size)  # every rank skips the same steps
+        finite_steps = max(self.steps - nonfinite, 1)
+        finite_losses = sums["finite_losses"] or float("nan")
+        return WindowStats(
+            steps=self.steps, seconds=self.seconds + time.perf_counter() - start, lr=self.lr,
+            loss=sums["loss"] / finite_losses, ctc_loss=sums["ctc_loss"] / finite_losses,
+            load_balance_loss=sums["load_balance_loss"] / finite_losses,
+            router_z_loss=sums["router_z_loss"] / finite_losses,
+            grad_norm=sums["grad_norm"] / world_size / finite_steps, nonfinite_steps=nonfinite,
+            tokens=round(tokens), audio_s=audio_s, utterances=round(utterances), expert_fractions=fractions)
 
 
 class Trainer:
@@ -115,21 +206,32 @@ class Trainer:
 
         self.model = Whisper(cfg.model).to(env.device)
         self.model.inference_config = InferenceConfig(pad_to_30s=cfg.data.pad_to_30s)  # how checkpoints decode
-        self.optimizer = build_optimizer(self.model, cfg.optim, fused=env.device.type == "cuda")
+        self.optimizer = build_optimizer(self.model, cfg.optim)
         self.ddp_model = (DistributedDataParallel(self.model, device_ids=[env.device] if env.device.type == "cuda" else None)
                           if env.world_size > 1 else self.model)
-        self.forward = torch.compile(self.ddp_model) if cfg.train.compile else self.ddp_model
+        # Dynamic shapes from the start, and batch lengths rounded up (COMPILE_FRAMES, COMPILE_TOKENS):
+        # variable-length batches then reuse one graph instead of recompiling per length.
+        self.forward = torch.compile(self.ddp_model, dynamic=True) if cfg.train.compile else self.ddp_model
         self.bf16 = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and env.device.type == "cuda")
 
         train_set = self.datasets[cfg.data.train_split]
         self.sampler = BucketBatchSampler(train_set.durations_s, cfg.data.max_batch_s, seed=cfg.train.seed,
                                           num_replicas=env.world_size, rank=env.rank,
                                           grad_accum=cfg.optim.grad_accum)
-        self.collate = Collator(self.tokenizer, cfg.model.n_text_ctx)
+        self.collate = Collator(self.tokenizer, cfg.model.n_text_ctx,
+                                tokens_multiple=COMPILE_TOKENS if cfg.train.compile else 1)
+        self.loader = DataLoader(train_set, batch_sampler=self.sampler, collate_fn=self.collate,
+                                 num_workers=cfg.data.num_workers,
+                                 generator=torch.Generator(),  # keeps the global RNG untouched, so resume is exact
+                                 pin_memory=env.device.type == "cuda", persistent_workers=cfg.data.num_workers > 0)
         self.step, self.epoch, self.batches_done, self.best_wer = 0, 0, 0, float("inf")
         self.train_seconds = 0.0  # wall time spent in training steps, for train.max_minutes
+        self.nonfinite_steps = 0  # steps skipped for a non-finite gradient
+        self.nonfinite_streak = 0  # consecutive ones, as far as the log windows tell
         self.skipped: Counter = Counter(train_set.skipped)
         self.last_metrics: dict[str, float] = {}
+        self.window = LogWindow(env.device)
+        self.attention_kernel: str | None = None  # recorded at the first step on CUDA
         if resume != "never":
             self.resume(resume)
         self.batches = self.epoch_batches()
@@ -196,16 +298,13 @@ class Trainer:
         self.step, self.epoch, self.batches_done = state["step"], state["sampler"]["epoch"], state["sampler"]["batches_done"]
         self.best_wer, self.skipped = state["best_wer"], Counter(state["skipped"])
         self.train_seconds = state.get("train_seconds", 0.0)
+        self.nonfinite_steps = state.get("nonfinite_steps", 0)
         train_state.set_rng_state(state["rng"][self.env.rank])
         self.log(f"resumed from {path} at step {self.step}")
 
     def epoch_batches(self):
-        loader = DataLoader(self.datasets[self.cfg.data.train_split], batch_sampler=self.sampler,
-                            collate_fn=self.collate, num_workers=self.cfg.data.num_workers,
-                            generator=torch.Generator(),  # keeps the global RNG untouched, so resume is exact
-                            persistent_workers=False)
         self.sampler.set_epoch(self.epoch, self.batches_done)
-        return iter(loader)
+        return iter(self.loader)  # persistent workers start once, not every epoch
 
     def next_batch(self):
         while True:
@@ -229,14 +328,13 @@ class Trainer:
             while not self.finished():
                 metrics = self.train_step()
                 progress.update(1)
-                progress.set_postfix(loss=f"{metrics['train/loss']:.3f}", lr=f"{metrics['train/lr']:.2e}",
-                                     audio_x=f"{metrics['train/audio_s_per_s']:.1f}")
-                last = self.finished()
-                if self.step % cfg.train.log_every == 0 or self.step == 1 or last:
+                if metrics is not None:
+                    progress.set_postfix(loss=f"{metrics['train/loss']:.3f}", lr=f"{metrics['train/lr']:.2e}",
+                                         audio_x=f"{metrics['train/audio_s_per_s']:.1f}")
                     self.record(metrics)
-                if self.step % cfg.eval.every_steps == 0 or last:
+                if self.step % cfg.eval.every_steps == 0 or self.finished():
                     self.evaluate()
-                if self.step % cfg.train.checkpoint_every == 0 or last:
+                if self.step % cfg.train.checkpoint_every == 0 or self.finished():
                     self.save_checkpoint()
             status = "FINISHED"
         except KeyboardInterrupt:
@@ -256,60 +354,80 @@ class Trainer:
         budget_s = 60 * self.cfg.train.max_minutes
         return self.train_seconds / budget_s if budget_s else 0.0
 
-    def train_step(self) -> dict[str, float]:
+    def train_step(self) -> dict[str, float] | None:
+        """One optimizer step. Its statistics stay on the device; the step that closes a log window
+        (train.log_every, the first and the last step) reads the window back and returns its metrics."""
         cfg, env = self.cfg, self.env
         lr = lr_at(self.step, cfg.optim, cfg.train.max_steps, self.time_spent())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
-        totals = torch.zeros(7, dtype=torch.float64)  # loss, balance, z, tokens, audio seconds, utterances, ctc
-        expert_counts = None
         for micro in range(cfg.optim.grad_accum):
             batch = self.next_batch()
             self.skipped.update(batch.skipped)
             last = micro == cfg.optim.grad_accum - 1
             sync = contextlib.nullcontext() if last or env.world_size == 1 else self.ddp_model.no_sync()
             with sync:
-                out = self.forward_backward(batch)
-            if out is not None:
-                ctc_loss = out.ctc_loss.item() if out.ctc_loss is not None else 0.0
-                totals += torch.tensor([out.loss.item(), out.load_balance_loss.item(), out.router_z_loss.item(),
-                                        (batch.targets != -100).sum().item(), batch.duration_s, len(batch.ids),
-                                        ctc_loss], dtype=torch.float64)
-                if out.expert_counts is not None:
-                    counts = out.expert_counts.detach().cpu()
-                    expert_counts = counts if expert_counts is None else expert_counts + counts
-        if env.world_size > 1:
-            dist.all_reduce(totals)
-        loss = totals[0].item() / (cfg.optim.grad_accum * env.world_size)
-        if not torch.isfinite(torch.tensor(loss)):
-            found = train_state.complete_checkpoints(self.run_dir)
-            raise TrainingError(f"non-finite training loss ({loss}) at step {self.step + 1}; last good "
-                                f"checkpoint: {found[-1] if found else 'none yet'}")
+                if self.attention_kernel is None and env.device.type == "cuda":
+                    out = self.forward_backward_recording_attention_kernels(batch)
+                else:
+                    out = self.forward_backward(batch)
+            self.window.add_micro_batch(batch, out)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        # A non-finite gradient skips the update on the device, as torch.amp.GradScaler has the fused
+        # optimizer do, without reading the norm back; the window counts the skipped steps.
+        finite = torch.isfinite(grad_norm)
+        self.optimizer.found_inf = (~finite).float()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         elapsed = time.perf_counter() - start
+        self.window.add_step(grad_norm, finite, lr, elapsed)
         self.advance_clock(elapsed)
-        metrics = {"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm.item(),
-                   "train/tokens_per_s": totals[3].item() / elapsed, "train/audio_s_per_s": totals[4].item() / elapsed,
-                   "train/utterances": totals[5].item()}
+        if self.step % cfg.train.log_every and self.step != 1 and not self.finished():
+            return None
+        return self.read_window()
+
+    def read_window(self) -> dict[str, float]:
+        """The log window's metrics: one read-back from the device (and one all-reduce under DDP)."""
+        cfg, env = self.cfg, self.env
+        window, self.window = self.window, LogWindow(env.device)
+        stats = window.read(env.world_size)
+        self.nonfinite_steps += stats.nonfinite_steps
+        self.nonfinite_streak = self.nonfinite_streak + stats.steps if stats.nonfinite_steps == stats.steps else 0
+        if self.nonfinite_streak >= NONFINITE_STEPS_LIMIT:
+            found = train_state.complete_checkpoints(self.run_dir)
+            raise TrainingError(f"non-finite training loss ({stats.loss}) or gradients in the last {self.nonfinite_streak} "
+                                f"steps, up to step {self.step}; last good checkpoint: {found[-1] if found else 'none yet'}")
+        metrics = {"train/loss": stats.loss, "train/lr": stats.lr, "train/grad_norm": stats.grad_norm,
+                   "train/tokens_per_s": stats.tokens / stats.seconds,
+                   "train/audio_s_per_s": stats.audio_s / stats.seconds,
+                   "train/utterances": stats.utterances / stats.steps}
+        if self.nonfinite_steps:
+            metrics["train/nonfinite_steps"] = self.nonfinite_steps
         if cfg.model.ctc_weight > 0:
-            metrics["train/ctc_loss"] = totals[6].item() / (cfg.optim.grad_accum * env.world_size)
+            metrics["train/ctc_loss"] = stats.ctc_loss
         metrics.update({f"data/skipped_{reason}": count for reason, count in self.skipped.items()})
         if cfg.model.is_moe:
-            metrics["moe/load_balance_loss"] = totals[1].item() / (cfg.optim.grad_accum * env.world_size)
-            metrics["moe/router_z_loss"] = totals[2].item() / (cfg.optim.grad_accum * env.world_size)
-            if expert_counts is not None:
-                fractions = expert_counts.float() / expert_counts.sum(dim=1, keepdim=True).clamp(min=1)
-                for layer, row in enumerate(fractions.tolist()):
-                    metrics.update({f"moe/load_l{layer}_e{e}": f for e, f in enumerate(row)})
+            metrics["moe/load_balance_loss"] = stats.load_balance_loss
+            metrics["moe/router_z_loss"] = stats.router_z_loss
+            for layer, row in enumerate(stats.expert_fractions):
+                metrics.update({f"moe/load_l{layer}_e{e}": f for e, f in enumerate(row)})
         if env.device.type == "cuda":
-            metrics["gpu/peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9
-            metrics.update(mfu_metrics(self.model, totals, elapsed, env))
+            metrics["gpu/peak_memory_gb"] = torch.cuda.max_memory_allocated(env.device) / 1e9
+            torch.cuda.reset_peak_memory_stats(env.device)  # a peak per window, not since start-up
+            metrics.update(mfu_metrics(self.model, stats, env))
         self.last_metrics.update(metrics)
         return metrics
+
+    def forward_backward_recording_attention_kernels(self, batch):
+        """forward_backward under the profiler, once per process on CUDA: which attention kernels
+        really ran (SDPA picks its backend without a word) is what the flash switch did. A parameter."""
+        out, kernel_names = profile_cuda_kernels(lambda: self.forward_backward(batch))
+        self.attention_kernel = attention_kernels(kernel_names)
+        self.log(f"attention kernels: {self.attention_kernel}")
+        self.tracker.log_params({"gpu.attention_kernel": self.attention_kernel})
+        return out
 
     def advance_clock(self, elapsed: float) -> None:
         self.train_seconds += elapsed
@@ -319,32 +437,41 @@ class Trainer:
             self.train_seconds = clock.item()
 
     def forward_backward(self, batch):
-        """One micro-batch; returns the model output, or None for an empty batch (every item
-        skipped), which still joins the gradient sync."""
+        """One micro-batch through the (DDP) model and back; returns the model output. An empty batch
+        (every item skipped) runs a stand-in through the same wrapper with a zero loss, so that this
+        rank still joins the gradient all-reduce that the other ranks enter."""
         cfg = self.cfg
+        scale = 1.0
         if not batch.ids:
-            (sum(p.sum() for p in self.model.parameters()) * 0.0).backward()
-            return None
+            scale, batch = 0.0, self.stand_in_batch()
         batch = batch.to(self.env.device)
         try:
             with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
+                if cfg.train.compile:
+                    mel, mel_mask = pad_frames(mel, mel_mask, COMPILE_FRAMES)
+                n_frames = batch.n_frames if not cfg.data.pad_to_30s else [mel.shape[-1]] * len(batch.ids)
                 if cfg.data.spec_augment:
-                    mel = spec_augment(mel, mel_mask, generator=torch.Generator().manual_seed(
+                    mel = spec_augment(mel, n_frames, generator=torch.Generator().manual_seed(
                         cfg.train.seed * 1_000_003 + self.step * 101 + self.env.rank))
-                out = self.forward(mel, batch.tokens, mel_mask=None if cfg.data.pad_to_30s else mel_mask,
-                                   targets=batch.targets, ctc_targets=self.ctc_targets(batch))
+                packed = self.model.packed_frames(torch.tensor(n_frames), mel.shape[-1], self.env.device)
+                out = self.forward(mel, batch.tokens, mel_mask=None if packed is None else mel_mask,
+                                   targets=batch.targets, ctc_targets=self.ctc_targets(batch), packed=packed)
                 loss = (out.loss + cfg.model.load_balance_coef * out.load_balance_loss
                         + cfg.model.router_z_coef * out.router_z_loss)
                 if out.ctc_loss is not None:
                     loss = loss + cfg.model.ctc_weight * (out.ctc_loss - out.loss)
-            (loss / cfg.optim.grad_accum).backward()
+            (loss * (scale / cfg.optim.grad_accum)).backward()
         except torch.cuda.OutOfMemoryError:
             raise TrainingError(
                 f"CUDA out of memory at step {self.step + 1} with data.max_batch_s={cfg.data.max_batch_s} "
                 f"({len(batch.ids)} utterances, {batch.duration_s:.0f} s of audio); lower data.max_batch_s "
                 f"(e.g. to {cfg.data.max_batch_s / 2:g}) and raise optim.grad_accum to keep the batch") from None
-        return out
+        return out if scale else None
+
+    def stand_in_batch(self):
+        """One second of silence and an empty transcript: a forward pass through every parameter."""
+        return self.collate([Utterance("stand-in", np.zeros(SAMPLE_RATE, dtype=np.float32), "", 1.0)])
 
     def ctc_targets(self, batch) -> torch.Tensor | None:
         """The CTC head's labels: the text tokens of each target row (no specials, no end-of-text)."""
@@ -407,7 +534,7 @@ class Trainer:
             state = {"step": self.step, "optimizer": self.optimizer.state_dict(),
                      "sampler": self.sampler.state_dict(batches_done=self.batches_done),
                      "rng": rng, "best_wer": self.best_wer, "skipped": dict(self.skipped),
-                     "train_seconds": self.train_seconds}
+                     "train_seconds": self.train_seconds, "nonfinite_steps": self.nonfinite_steps}
             path = train_state.save_checkpoint(self.run_dir, self.step, self.model, self.tokenizer, state,
                                                self.cfg.train.keep_last)
             self.log(f"checkpoint: {path}")
@@ -515,20 +642,18 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
     return metrics
 
 
-def mfu_metrics(model: Whisper, totals: torch.Tensor, elapsed: float, env: Distributed) -> dict[str, float]:
+def mfu_metrics(model: Whisper, stats: WindowStats, env: Distributed) -> dict[str, float]:
     """Model FLOPs utilisation, from 6 x parameters x positions (forward + backward, Kaplan et al. 2020):
     encoder parameters x encoder positions (audio seconds x 100 / audio_stride) + active decoder parameters x target
     tokens, attention scores ignored. Peak: dense bf16 of the GPU, where known."""
-    peak = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
-    name = torch.cuda.get_device_name(env.device)
-    peak_flops = next((v for k, v in peak.items() if k in name), None)
-    if peak_flops is None:
+    peak = peak_flops(torch.cuda.get_device_name(env.device))
+    if peak is None:
         return {}
     encoder = sum(p.numel() for p in model.encoder.parameters())
     decoder = model.param_counts()["active"] - encoder
-    encoder_frames = totals[4].item() / (model.config.audio_stride * HOP_LENGTH / SAMPLE_RATE)
-    flops = 6 * (encoder * encoder_frames + decoder * totals[3].item())
-    return {"gpu/mfu": flops / elapsed / (peak_flops * env.world_size)}
+    encoder_frames = stats.audio_s / (model.config.audio_stride * HOP_LENGTH / SAMPLE_RATE)
+    flops = 6 * (encoder * encoder_frames + decoder * stats.tokens)
+    return {"gpu/mfu": flops / stats.seconds / (peak * env.world_size)}
 
 
 def _interrupt(signum, frame) -> None:

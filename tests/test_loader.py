@@ -124,10 +124,21 @@ def test_features_match_per_utterance_log_mel_on_real_frames(tokenizer):
 
 def test_spec_augment_masks_inside_each_utterance_only():
     mel = torch.randn(2, 80, 200) + 5
-    mask = torch.ones(2, 200, dtype=torch.bool)
-    mask[1, 100:] = False
-    out = spec_augment(mel, mask, generator=torch.Generator().manual_seed(0), time_width_fraction=0.2)
+    out = spec_augment(mel, [200, 100], generator=torch.Generator().manual_seed(0), time_width_fraction=0.2)
     assert (out == 0).any()
     assert torch.equal(out[1, :, 100:][out[1, :, 100:] != 0], mel[1, :, 100:][out[1, :, 100:] != 0])
     time_masked = (out == 0).all(dim=1)
     assert not time_masked[1, 100:].any()
+
+
+def test_spec_augment_draws_masks_of_bounded_width_per_row_and_repeats_with_its_seed():
+    mel = torch.randn(64, 80, 300) + 5
+    lengths = [300 - 3 * row for row in range(64)]
+    out = spec_augment(mel, lengths, generator=torch.Generator().manual_seed(1))
+    again = spec_augment(mel, lengths, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)
+    freq_masked = (out == 0).all(dim=2).sum(dim=1)  # bins masked over every frame: two masks of <= 27
+    assert (freq_masked <= 2 * 27).all() and freq_masked.float().mean() > 10
+    time_masked = (out == 0).all(dim=1).sum(dim=1)
+    assert all(n <= 2 * int(length * 0.05) for n, length in zip(time_masked.tolist(), lengths))
+    assert len(set(map(tuple, (out == 0).all(dim=2).int().tolist()))) > 32  # rows draw their own masks

@@ -29,7 +29,7 @@ def overrides(corpus: Path, out_dir: Path, **extra) -> list[str]:
               "data.max_batch_s": 30, "data.max_duration_s": 2, "data.num_workers": 0,
               "train.max_steps": 6, "train.out_dir": str(out_dir), "train.checkpoint_every": 3,
               "train.progress": False, "optim.warmup_steps": 2, "optim.lr": 3e-3, "eval.every_steps": 6,
-              "eval.max_tokens": 8}
+              "eval.max_tokens": 8, "train.log_every": 1}
     values.update(extra)
     return [f"{k}={v}" for k, v in values.items()]
 
@@ -201,8 +201,26 @@ def test_nonfinite_loss_stops_naming_the_step(corpus, tmp_path):
     trainer = Trainer(load_run_config(None, overrides(corpus, tmp_path / "nan")), Distributed())
     with torch.no_grad():
         trainer.model.decoder.ln.weight.fill_(float("nan"))
-    with pytest.raises(Exception, match=r"non-finite training loss \(nan\) at step 1; last good checkpoint: none"):
-        trainer.train_step()
+    with pytest.raises(Exception, match=r"non-finite training loss \(nan\) or gradients in the last 10 steps, "
+                                        r"up to step 10; last good checkpoint: none"):
+        for _ in range(10):
+            trainer.train_step()
+
+
+def test_a_nonfinite_gradient_skips_its_step_counts_it_and_training_goes_on(corpus, tmp_path):
+    trainer = Trainer(load_run_config(None, overrides(corpus, tmp_path / "run")), Distributed())
+    trainer.train_step()
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    state_steps = {id(p): trainer.optimizer.state[p]["step"].item() for p in trainer.model.parameters()}
+    poison = trainer.model.decoder.ln.weight.register_hook(lambda grad: grad * float("inf"))
+    metrics = trainer.train_step()
+    poison.remove()
+    assert metrics["train/nonfinite_steps"] == 1 and trainer.step == 2
+    assert all(torch.equal(p, before[name]) for name, p in trainer.model.named_parameters())  # no update
+    assert all(trainer.optimizer.state[p]["step"].item() == state_steps[id(p)] for p in trainer.model.parameters())
+    metrics = trainer.train_step()
+    assert math.isfinite(metrics["train/loss"]) and metrics["train/nonfinite_steps"] == 1
+    assert not torch.equal(trainer.model.decoder.ln.weight, before["decoder.ln.weight"])
 
 
 def test_missing_split_and_unknown_keys_fail_before_training(corpus, tmp_path):

@@ -130,24 +130,44 @@ class Batch:
     texts: list[str]
     skipped: Counter = field(default_factory=Counter)  # reasons for items dropped from this batch
     mel: Tensor | None = None  # [B, n_mels, frames] cached log-mel, each row padded with its floor
+    # What the host needs to know of the batch, as plain numbers: reading them from tensors on a GPU
+    # would stall it.
+    n_samples: list[int] = field(default_factory=list)  # audio_lengths
+    n_target_tokens: int = 0  # target positions that count (targets != -100)
 
     def to(self, device: torch.device | str) -> Batch:
+        """Tensors to `device`; non-blocking where the DataLoader pinned them."""
         move = {name: getattr(self, name).to(device, non_blocking=True)
                 for name in ("audio", "audio_lengths", "tokens", "targets")}
         mel = None if self.mel is None else self.mel.to(device, non_blocking=True)
-        return Batch(**move, ids=self.ids, texts=self.texts, skipped=self.skipped, mel=mel)
+        return Batch(**move, ids=self.ids, texts=self.texts, skipped=self.skipped, mel=mel,
+                     n_samples=self.n_samples, n_target_tokens=self.n_target_tokens)
+
+    def pin_memory(self) -> Batch:
+        """Called by a DataLoader with pin_memory=True (page-locked memory: asynchronous copies)."""
+        pinned = {name: getattr(self, name).pin_memory() for name in ("audio", "audio_lengths", "tokens", "targets")}
+        mel = None if self.mel is None else self.mel.pin_memory()
+        return Batch(**pinned, ids=self.ids, texts=self.texts, skipped=self.skipped, mel=mel,
+                     n_samples=self.n_samples, n_target_tokens=self.n_target_tokens)
 
     @property
     def duration_s(self) -> float:
-        return self.audio_lengths.sum().item() / 16000
+        return sum(self.n_samples) / 16000
+
+    @property
+    def n_frames(self) -> list[int]:
+        """Log-mel frames per row (`frame_lengths`), on the host."""
+        return [frame_lengths(n) for n in self.n_samples]
 
 
 class Collator:
     """Pads audio (or cached log-mels) and tokens; drops (and counts) skipped items and transcripts
     too long to decode."""
 
-    def __init__(self, tokenizer, n_text_ctx: int):
-        self.tokenizer, self.n_text_ctx = tokenizer, n_text_ctx
+    def __init__(self, tokenizer, n_text_ctx: int, tokens_multiple: int = 1):
+        """tokens_multiple: token rows padded to a multiple of this (at most n_text_ctx), so that a
+        compiled model sees few distinct lengths."""
+        self.tokenizer, self.n_text_ctx, self.tokens_multiple = tokenizer, n_text_ctx, tokens_multiple
 
     def __call__(self, items: list[Utterance | Skipped]) -> Batch:
         skipped: Counter = Counter(item.reason for item in items if isinstance(item, Skipped))
@@ -165,6 +185,7 @@ class Collator:
         cached = bool(kept) and kept[0].mel is not None  # a split is cached whole or not at all
         n_audio = 0 if cached else max((len(u.audio) for u in kept), default=0)
         n_tokens = max((len(s) - 1 for s in sequences), default=0)
+        n_tokens = min(-(-n_tokens // self.tokens_multiple) * self.tokens_multiple, max(n_tokens, self.n_text_ctx))
         audio = torch.zeros(len(kept), n_audio)
         tokens = torch.full((len(kept), n_tokens), self.tokenizer.eot, dtype=torch.long)
         targets = torch.full((len(kept), n_tokens), -100, dtype=torch.long)
@@ -172,9 +193,10 @@ class Collator:
             audio[row, : len(utterance.audio)] = torch.from_numpy(np.asarray(utterance.audio, dtype=np.float32))
             tokens[row, : len(sequence) - 1] = torch.tensor(sequence[:-1])
             targets[row, n_prompt - 1: len(sequence) - 1] = torch.tensor(sequence[n_prompt:])
-        lengths = torch.tensor([u.n_samples for u in kept], dtype=torch.long)
-        return Batch(audio, lengths, tokens, targets, [u.id for u in kept], [u.text for u in kept], skipped,
-                     mel=pad_log_mels([u.mel for u in kept]) if cached else None)
+        n_samples = [u.n_samples for u in kept]
+        return Batch(audio, torch.tensor(n_samples, dtype=torch.long), tokens, targets, [u.id for u in kept],
+                     [u.text for u in kept], skipped, mel=pad_log_mels([u.mel for u in kept]) if cached else None,
+                     n_samples=n_samples, n_target_tokens=sum(len(s) - n_prompt for s in sequences))
 
 
 def pad_log_mels(mels: list[np.ndarray]) -> Tensor:
@@ -208,6 +230,16 @@ def features(batch: Batch, n_mels: int = 80, pad_to_30s: bool = False) -> tuple[
     return mel, mel_mask
 
 
+def pad_frames(mel: Tensor, mel_mask: Tensor, multiple: int) -> tuple[Tensor, Tensor]:
+    """Pad the frame axis up to a multiple of `multiple` (at most Whisper's 3000 frames), masked out."""
+    n_frames = mel.shape[-1]
+    target = min(-(-n_frames // multiple) * multiple, max(n_frames, N_FRAMES))
+    if target == n_frames:
+        return mel, mel_mask
+    return (torch.nn.functional.pad(mel, (0, target - n_frames)),
+            torch.nn.functional.pad(mel_mask, (0, target - n_frames), value=False))
+
+
 def cached_features(batch: Batch, n_mels: int, pad_to_30s: bool) -> tuple[Tensor, Tensor]:
     """`features()` of a batch that carries its cached log-mel (padded with each row's floor)."""
     mel = batch.mel
@@ -223,22 +255,36 @@ def cached_features(batch: Batch, n_mels: int, pad_to_30s: bool) -> tuple[Tensor
     return mel, mel_mask
 
 
-def spec_augment(mel: Tensor, mel_mask: Tensor, n_freq_masks: int = 2, freq_width: int = 27,
+def spec_augment(mel: Tensor, n_frames: list[int], n_freq_masks: int = 2, freq_width: int = 27,
                  n_time_masks: int = 2, time_width_fraction: float = 0.05,
                  generator: torch.Generator | None = None) -> Tensor:
     """SpecAugment (Park et al. 2019) frequency and time masks, training only; masked bins set to 0,
-    the mean of Whisper's normalised log-mel scale. Time masks stay inside each utterance."""
-    mel = mel.clone()
-    batch, n_mels, _ = mel.shape
-    lengths = mel_mask.sum(dim=1)
-    for row in range(batch):
-        for _ in range(n_freq_masks):
-            width = int(torch.randint(0, freq_width + 1, (1,), generator=generator))
-            start = int(torch.randint(0, max(1, n_mels - width), (1,), generator=generator))
-            mel[row, start: start + width, :] = 0
-        max_width = int(lengths[row] * time_width_fraction)
-        for _ in range(n_time_masks):
-            width = int(torch.randint(0, max_width + 1, (1,), generator=generator))
-            start = int(torch.randint(0, max(1, int(lengths[row]) - width), (1,), generator=generator))
-            mel[row, :, start: start + width] = 0
-    return mel
+    the mean of Whisper's normalised log-mel scale. Time masks stay inside each utterance (n_frames
+    real frames per row, on the host). All rows at once: the random draws come from `generator` on
+    the host, the masks are built on mel's device, and nothing is read back from it."""
+    batch, n_mels, n_total = mel.shape
+    lengths = torch.tensor(n_frames, dtype=torch.float32)
+    freq = _random_spans(batch, n_freq_masks, torch.full((batch,), float(freq_width)),
+                         torch.full((batch,), float(n_mels)), generator)
+    time = _random_spans(batch, n_time_masks, (lengths * time_width_fraction).floor(), lengths, generator)
+    masked = (_span_mask(*freq, n_mels, mel.device)[:, :, None]
+              | _span_mask(*time, n_total, mel.device)[:, None, :])
+    return mel.masked_fill(masked, 0.0)
+
+
+def _random_spans(batch: int, n_spans: int, max_width: Tensor, extent: Tensor,
+                  generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """Per row, n_spans (start, width): width uniform in 0..max_width, start uniform in
+    0..extent - width - 1 (at least 0)."""
+    width = (torch.rand(batch, n_spans, generator=generator) * (max_width[:, None] + 1)).floor()
+    room = (extent[:, None] - width).clamp(min=1)
+    start = (torch.rand(batch, n_spans, generator=generator) * room).floor()
+    return start, width
+
+
+def _span_mask(start: Tensor, width: Tensor, size: int, device: torch.device) -> Tensor:
+    """[B, size] True inside any of each row's spans."""
+    start, width = start.to(device, non_blocking=True), width.to(device, non_blocking=True)
+    position = torch.arange(size, device=device, dtype=torch.float32)[None, None, :]
+    inside = (position >= start[..., None]) & (position < (start + width)[..., None])
+    return inside.any(dim=1)
