@@ -1,9 +1,9 @@
 """Run an ablation sweep: `python run.py SPEC.yaml [--dry-run] [--address ADDR] [--restart]`.
 Report on one: `python run.py report SPEC.yaml|SWEEP_NAME [--out FILE] [--tracking-uri URI]`.
 
-Expands the spec into trials, runs them as Ray-scheduled torchrun jobs (a local Ray unless
---address or RAY_ADDRESS names a cluster), tracks them in MLflow and prints a comparison.
-Running it again skips finished trials and resumes the rest.
+Expands the spec into trials, checks that their data is there (or will be made), runs them as
+Ray-scheduled torchrun jobs (a local Ray unless --address or RAY_ADDRESS names a cluster), tracks
+them in MLflow and prints a comparison. Running it again skips finished trials and resumes the rest.
 """
 
 from __future__ import annotations
@@ -23,16 +23,29 @@ def main(argv: list[str] | None = None) -> int:
         return report(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", help="a sweep spec, e.g. experiments/smoke.yaml")
-    parser.add_argument("--dry-run", action="store_true", help="print the expanded trials and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the expanded trials, check their data sources exist, and exit")
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                         help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--restart", action="store_true", help="start every trial over, in new MLflow runs")
     args = parser.parse_args(argv)
     try:
+        check_spec_data(args.spec)
         return run_sweep(args.spec, dry_run=args.dry_run, address=args.address, restart=args.restart)
     except (SpecError, ConfigError) as error:
         print(f"run.py: {error}", file=sys.stderr)
         return 2
+
+
+def check_spec_data(spec_path: str) -> None:
+    """Data sources and tokenizer files of every trial, before anything starts (SpecError if missing)."""
+    from orchestrator.expand import expand
+    from orchestrator.preflight import check_data
+    from orchestrator.spec import load_spec
+
+    spec = load_spec(spec_path)
+    for note in check_data(spec, expand(spec).trials):
+        print(note)
 
 
 def report(argv: list[str]) -> int:

@@ -3,7 +3,7 @@
 Keys that do not apply to a trial (expert counts for a dense decoder, the BPE size for a fixed
 tokenizer) are dropped, and the trials that this makes identical are merged, with a note.
 Every trial is validated by building its RunConfig, so a bad value fails here, before any run,
-with the spec path of the value that caused it.
+with the spec path of the value that caused it; so does a report.metric that some trial never logs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smolwhisper.config import ConfigError, RunConfig, run_config_from_dict, to_dict
+from smolwhisper.metric_names import logged_metrics, ranking_metrics
 
 from .spec import Spec, SpecError
 
@@ -36,6 +37,7 @@ class Trial:
     config: RunConfig = field(repr=False)
     config_hash: str = ""
     origin: list[str] = field(default_factory=list)  # spec paths of the values that made this trial
+    paths: dict[str, str] = field(default_factory=dict)  # override key -> the spec path that set it
     merged: list[str] = field(default_factory=list)  # ids of identical trials folded into this one
     dropped: list[str] = field(default_factory=list)  # override keys that do not apply to this trial
 
@@ -56,14 +58,17 @@ def expand(spec: Spec) -> Expansion:
             for seed_index, seed in enumerate(spec.sweep.seeds):
                 overrides = dict(variant_overrides)
                 origin = [f"sweep.variants.{variant}"]
+                paths = {key: f"sweep.variants.{variant}.{key}" for key in variant_overrides}
                 for key, (index, value) in zip(grid_keys, combination):
                     overrides[key] = value
                     origin.append(f"sweep.grid.{key}[{index}]")
+                    paths[key] = origin[-1]
                 overrides["train.seed"] = seed
                 origin.append(f"sweep.seeds[{seed_index}]")
+                paths["train.seed"] = origin[-1]
                 if not _selected(spec, variant, seed, overrides):
                     continue
-                trial = _make_trial(spec, variant, seed, overrides, origin, grid_keys)
+                trial = _make_trial(spec, variant, seed, overrides, origin, paths, grid_keys)
                 if trial.config_hash in trials:
                     kept = trials[trial.config_hash]
                     kept.merged.append(_name(variant, overrides, seed, grid_keys))
@@ -77,11 +82,27 @@ def expand(spec: Spec) -> Expansion:
             notes.append(f"{trial.trial_id}: {len(trial.merged)} identical combination(s) merged into it "
                          f"({', '.join(trial.dropped)} do not apply to it)")
     _make_ids_unique(result)
+    _check_report_metric(spec, result)
     return Expansion(result, notes)
 
 
+def spec_path(spec: Spec, trial: Trial, key: str) -> str:
+    """The spec path that gave `key` (section.field) its value in this trial."""
+    return trial.paths.get(key) or spec.base_path(key)
+
+
+def _check_report_metric(spec: Spec, trials: list[Trial]) -> None:
+    metric = spec.report.metric
+    missing = [t for t in trials if metric not in logged_metrics(t.config)]
+    if missing:
+        logged_by_all = set.intersection(*(logged_metrics(t.config) for t in trials))
+        raise SpecError(f"report.metric: {metric!r} is not logged by {len(missing)} trial(s) "
+                        f"({', '.join(t.trial_id for t in missing[:3])}{', ...' if len(missing) > 3 else ''}); "
+                        f"every trial logs: {', '.join(ranking_metrics(logged_by_all))}")
+
+
 def _make_trial(spec: Spec, variant: str, seed: int, overrides: dict[str, Any], origin: list[str],
-                grid_keys: list[str]) -> Trial:
+                paths: dict[str, str], grid_keys: list[str]) -> Trial:
     applicable = _drop_inapplicable(spec.base, overrides)
     values = {name: dict(section) for name, section in spec.base.items()}
     for key, value in applicable.items():
@@ -90,10 +111,9 @@ def _make_trial(spec: Spec, variant: str, seed: int, overrides: dict[str, Any], 
     try:
         config = run_config_from_dict(values)
     except ConfigError as error:
-        blamed = _blame(str(error), origin, overrides)
-        raise SpecError(f"{blamed}: {error}") from None
+        raise SpecError(f"{_blame(str(error), origin, paths, spec)}: {error}") from None
     return Trial(_name(variant, applicable, seed, grid_keys), variant, seed, applicable, config,
-                 config_hash(config), origin, dropped=[k for k in overrides if k not in applicable])
+                 config_hash(config), origin, paths, dropped=[k for k in overrides if k not in applicable])
 
 
 def _drop_inapplicable(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -114,14 +134,15 @@ def _drop_inapplicable(base: dict[str, Any], overrides: dict[str, Any]) -> dict[
             if key not in APPLIES_ONLY_WHEN or value_of(APPLIES_ONLY_WHEN[key][0]) in APPLIES_ONLY_WHEN[key][1]}
 
 
-def _blame(message: str, origin: list[str], overrides: dict[str, Any]) -> str:
-    """The spec path whose key the config error names (`model.top_k: ...` -> sweep.grid.model.top_k[2])."""
+def _blame(message: str, origin: list[str], paths: dict[str, str], spec: Spec) -> str:
+    """The spec path whose key the config error names (`model.top_k: ...` -> sweep.grid.model.top_k[2]);
+    a check across fields (or of a base value) names the base and the trial's origin."""
     field_name = message.split(":")[0]
-    for path in origin:
-        if field_name in path:
-            return path
-    variant = origin[0]
-    return f"{variant}.{field_name}" if field_name in overrides else f"base ({', '.join(origin)})"
+    if field_name in paths:
+        return paths[field_name]
+    if field_name in spec.base_paths:
+        return f"{spec.base_paths[field_name]} ({', '.join(origin)})"
+    return f"base ({', '.join(origin)})"
 
 
 def _selected(spec: Spec, variant: str, seed: int, overrides: dict[str, Any]) -> bool:

@@ -14,17 +14,20 @@
     tracking: {mlflow_uri: sqlite:///mlflow.db, experiment: moe-sweep}
     report: {metric: val/wer, baseline: dense}
 
-Errors name the spec path of the offending key, e.g. `sweep.grid.model.top_k[2]`.
+Errors name the spec path of the offending key, e.g. `sweep.grid.model.top_k[2]`, and what is allowed.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from smolwhisper.config import ConfigError, run_config_from_dict
 
 
 class SpecError(ValueError):
@@ -36,6 +39,15 @@ class Resources:
     gpus: int = 0  # per trial, shared by its nproc_per_node ranks
     cpus: int = 1  # per trial
     nproc_per_node: int = 1
+
+    def check(self) -> None:
+        for name, minimum in (("gpus", 0), ("cpus", 1), ("nproc_per_node", 1)):
+            if getattr(self, name) < minimum:
+                raise SpecError(f"resources.{name}: {getattr(self, name)!r} is not allowed; expected an integer >= {minimum}")
+        if 0 < self.gpus < self.nproc_per_node:
+            raise SpecError(f"resources.gpus: {self.gpus} is not allowed with resources.nproc_per_node="
+                            f"{self.nproc_per_node}: each rank needs a GPU of its own; ask for at least "
+                            f"{self.nproc_per_node} GPUs, or for 0 to train on CPUs")
 
 
 @dataclass
@@ -70,60 +82,120 @@ class Spec:
     tracking: Tracking
     report: Report
     path: Path
+    # where each base value was set: "model.top_k" -> "base.overrides.model.top_k" or "base.config.model.top_k"
+    base_paths: dict[str, str] = field(default_factory=dict)
+
+    def base_path(self, key: str) -> str:
+        """The spec path of a base `section.field` (base.config.<key> where the spec leaves it unset)."""
+        return self.base_paths.get(key, f"base.config.{key}")
 
 
 TOP_LEVEL = ("name", "base", "sweep", "resources", "max_concurrent", "retries", "tracking", "report")
+# The sweep's directory is runs/<name>: one path component, never '.', '..' or a nested path.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+SEED_KEY = "train.seed"  # set by sweep.seeds, nowhere else
 
 
 def load_spec(path: str | Path) -> Spec:
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"spec file {str(path)!r} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise SpecError(f"{path}: not valid YAML: {error}") from None
+    raw = _read_yaml(path, "spec file")
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a spec is a mapping with keys {', '.join(TOP_LEVEL)}")
     _reject_unknown(raw, TOP_LEVEL, "")
-    if not isinstance(raw.get("name"), str) or not raw["name"].strip():
-        raise SpecError("name: required, a non-empty string naming the sweep")
-    sweep_raw = _mapping(raw.get("sweep", {}), "sweep")
-    _reject_unknown(sweep_raw, ("variants", "grid", "seeds", "exclude", "include"), "sweep")
-    sweep = Sweep(
-        variants=_variants(sweep_raw.get("variants", {"base": {}})),
-        grid=_grid(sweep_raw.get("grid", {})),
-        seeds=_seeds(sweep_raw.get("seeds", [0])),
-        exclude=_filters(sweep_raw.get("exclude", []), "sweep.exclude"),
-        include=_filters(sweep_raw.get("include", []), "sweep.include"),
-    )
-    report = _dataclass(Report, raw.get("report", {}), "report")
-    if report.baseline and report.baseline not in sweep.variants:
-        raise SpecError(f"report.baseline: {report.baseline!r} is not a variant; variants: {', '.join(sweep.variants)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name.strip()):
+        raise SpecError(f"name: {name!r} is not allowed; required, a name for the sweep's directory runs/<name>: "
+                        "up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    sweep = _sweep(_mapping_or_empty(raw.get("sweep"), "sweep"))
+    report = _report(raw.get("report"), sweep)
     max_concurrent, retries = raw.get("max_concurrent", 1), raw.get("retries", 0)
     for key, value, minimum in (("max_concurrent", max_concurrent, 1), ("retries", retries, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise SpecError(f"{key}: {value!r} is not allowed; expected an integer >= {minimum}")
-    return Spec(name=raw["name"].strip(), base=_base(raw.get("base", {}), path.parent), sweep=sweep,
-                resources=_dataclass(Resources, raw.get("resources", {}), "resources"),
+    resources = _dataclass(Resources, raw.get("resources"), "resources")
+    resources.check()
+    base, base_paths = _base(raw.get("base"), path.parent)
+    return Spec(name=name.strip(), base=base, sweep=sweep, resources=resources,
                 max_concurrent=max_concurrent, retries=retries,
-                tracking=_dataclass(Tracking, raw.get("tracking", {}), "tracking"), report=report, path=path)
+                tracking=_dataclass(Tracking, raw.get("tracking"), "tracking"), report=report, path=path,
+                base_paths=base_paths)
 
 
-def _base(raw: Any, directory: Path) -> dict[str, Any]:
-    raw = _mapping(raw, "base")
+def _sweep(raw: dict) -> Sweep:
+    _reject_unknown(raw, ("variants", "grid", "seeds", "exclude", "include"), "sweep")
+    sweep = Sweep(variants=_variants(raw.get("variants", {"base": {}})),
+                  grid=_grid(_mapping_or_empty(raw.get("grid"), "sweep.grid")),
+                  seeds=_seeds(raw.get("seeds", [0])))
+    sweep.exclude = _filters(raw.get("exclude", []), "sweep.exclude", sweep)
+    sweep.include = _filters(raw.get("include", []), "sweep.include", sweep)
+    return sweep
+
+
+def _report(raw: Any, sweep: Sweep) -> Report:
+    """Whether the trials log report.metric is checked on their configs, in expand."""
+    report = _dataclass(Report, raw, "report")
+    if not report.metric.strip():
+        raise SpecError("report.metric: '' is not allowed; name the metric trials are ranked by, e.g. val/wer")
+    if report.baseline and report.baseline not in sweep.variants:
+        raise SpecError(f"report.baseline: {report.baseline!r} is not a variant; variants: {', '.join(sweep.variants)}")
+    return report
+
+
+def spec_to_dict(spec: Spec) -> dict[str, Any]:
+    """The spec as YAML would hold it, base resolved into one config mapping: loading it gives the same spec."""
+    return {"name": spec.name, "base": {"config": spec.base}, "sweep": asdict(spec.sweep),
+            "resources": asdict(spec.resources), "max_concurrent": spec.max_concurrent, "retries": spec.retries,
+            "tracking": asdict(spec.tracking), "report": asdict(spec.report)}
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise SpecError(f"{path}: not valid YAML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"{what} {str(path)!r} cannot be read: {error}") from None
+
+
+def _base(raw: Any, directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The base RunConfig mapping, checked, and where each of its values was set."""
+    raw = _mapping_or_empty(raw, "base")
     _reject_unknown(raw, ("config", "overrides"), "base")
-    config = raw.get("config", {})
+    config, where = raw.get("config"), "base.config"
     if isinstance(config, str):
-        file = (directory / config).resolve()
-        if not file.is_file():
-            raise SpecError(f"base.config: {config!r} does not exist (resolved to {file})")
-        config = yaml.safe_load(file.read_text()) or {}
-    config = {name: dict(section or {}) for name, section in _mapping(config, "base.config").items()}
-    for key, value in _mapping(raw.get("overrides", {}), "base.overrides").items():
+        file = _existing_file(directory, config, "base.config")
+        config, where = _read_yaml(file, "base.config"), f"base.config ({file})"
+    config = {name: dict(_mapping_or_empty(section, f"{where}.{name}"))
+              for name, section in _mapping_or_empty(config, where).items()}
+    paths = {f"{section}.{name}": f"base.config.{section}.{name}" for section, values in config.items()
+             for name in values}
+    for key, value in _mapping_or_empty(raw.get("overrides"), "base.overrides").items():
         section, name = _dotted(key, f"base.overrides.{key}")
         config.setdefault(section, {})[name] = value
-    return config
+        paths[f"{section}.{name}"] = f"base.overrides.{key}"
+    for key, path in paths.items():
+        if key == SEED_KEY:
+            raise SpecError(f"{path}: trials take their seeds from sweep.seeds, which would override it; "
+                            "set sweep.seeds instead")
+    try:
+        run_config_from_dict({name: dict(section) for name, section in config.items()})
+    except ConfigError as error:
+        key = str(error).split(":")[0]
+        raise SpecError(f"{paths.get(key, f'base.config.{key}')}: {error}") from None
+    return config, paths
+
+
+def _existing_file(directory: Path, name: str, where: str) -> Path:
+    try:
+        file = (directory / name).resolve()
+        found = file.is_file()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, a symlink loop
+        file, found = directory / name, False
+    if not found:
+        raise SpecError(f"{where}: {name!r} does not exist (resolved to {file})")
+    return file
 
 
 def _variants(raw: Any) -> dict[str, dict[str, Any]]:
@@ -132,21 +204,31 @@ def _variants(raw: Any) -> dict[str, dict[str, Any]]:
         raise SpecError("sweep.variants: empty; give at least one named set of overrides (it may be {})")
     variants = {}
     for name, overrides in raw.items():
-        overrides = _mapping(overrides or {}, f"sweep.variants.{name}")
+        if not str(name).strip():
+            raise SpecError(f"sweep.variants.{name}: a variant needs a name")
+        overrides = _mapping_or_empty(overrides, f"sweep.variants.{name}")
         for key in overrides:
             _dotted(key, f"sweep.variants.{name}.{key}")
+            _not_the_seed(key, f"sweep.variants.{name}.{key}")
         variants[str(name)] = dict(overrides)
     return variants
 
 
-def _grid(raw: Any) -> dict[str, list[Any]]:
+def _grid(raw: dict) -> dict[str, list[Any]]:
     grid = {}
-    for key, values in _mapping(raw, "sweep.grid").items():
+    for key, values in raw.items():
         _dotted(key, f"sweep.grid.{key}")
+        _not_the_seed(key, f"sweep.grid.{key}")
         if not isinstance(values, list) or not values:
             raise SpecError(f"sweep.grid.{key}: {values!r} is not allowed; expected a non-empty list of values")
         grid[key] = values
     return grid
+
+
+def _not_the_seed(key: Any, where: str) -> None:
+    if key == SEED_KEY:
+        raise SpecError(f"{where}: trials take their seeds from sweep.seeds, which would override it; "
+                        "list the seeds there")
 
 
 def _seeds(raw: Any) -> list[int]:
@@ -158,13 +240,18 @@ def _seeds(raw: Any) -> list[int]:
     return raw
 
 
-def _filters(raw: Any, where: str) -> list[dict[str, Any]]:
+def _filters(raw: Any, where: str, sweep: Sweep) -> list[dict[str, Any]]:
+    """Filters whose every key and variant or seed exists: one that does not would silently match nothing."""
     if not isinstance(raw, list):
         raise SpecError(f"{where}: expected a list of mappings such as {{variant: dense, model.flash: false}}")
     filters = []
     for i, item in enumerate(raw):
         item = _mapping(item, f"{where}[{i}]")
-        for key in item:
+        for key, value in item.items():
+            if key == "variant" and (not isinstance(value, str) or value not in sweep.variants):
+                raise SpecError(f"{where}[{i}].variant: {value!r} is not a variant; variants: {', '.join(sweep.variants)}")
+            if key == "seed" and value not in sweep.seeds:
+                raise SpecError(f"{where}[{i}].seed: {value!r} is not in sweep.seeds {sweep.seeds}")
             if key not in ("variant", "seed"):
                 _known_field(key, f"{where}[{i}].{key}")
         filters.append(item)
@@ -199,6 +286,11 @@ def _mapping(value: Any, where: str) -> dict:
     return value
 
 
+def _mapping_or_empty(value: Any, where: str) -> dict:
+    """A mapping, where a key given without a value (YAML null) means an empty one."""
+    return {} if value is None else _mapping(value, where)
+
+
 def _reject_unknown(raw: dict, allowed: tuple[str, ...], where: str) -> None:
     for key in raw:
         if key not in allowed:
@@ -208,7 +300,7 @@ def _reject_unknown(raw: dict, allowed: tuple[str, ...], where: str) -> None:
 
 
 def _dataclass(cls: type, raw: Any, where: str):
-    raw = _mapping(raw or {}, where)
+    raw = _mapping_or_empty(raw, where)
     _reject_unknown(raw, tuple(cls.__dataclass_fields__), where)
     instance = cls(**raw)
     for name, f in cls.__dataclass_fields__.items():

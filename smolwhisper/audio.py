@@ -25,6 +25,12 @@ N_MELS = 80
 N_SAMPLES = CHUNK_LENGTH * SAMPLE_RATE  # 480000 samples in a 30-second chunk
 N_FRAMES = N_SAMPLES // HOP_LENGTH  # 3000 frames in a mel spectrogram input
 
+# What a file must be to count as audio: a sample rate from telephone speech to the highest any
+# recorder writes, and float samples near full scale (1.0). A float file peaking 60 dB over full scale
+# holds something other than a waveform, and squared in the STFT it would overflow float32 to inf.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000
+MAX_ABS_SAMPLE = 1e3
+
 # log-Mel scaling: clamp before log10, keep 8 decades (80 dB) below the peak, then (x + 4) / 4
 LOG_FLOOR = 1e-10
 DYNAMIC_RANGE = 8.0
@@ -51,25 +57,52 @@ class MissingAudioError(AudioError, FileNotFoundError):
     """No file at the path; also a FileNotFoundError, so loaders can count missing files apart."""
 
 
-def load_audio(path: str | PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+class AudioTooLongError(AudioError):
+    """Longer than the caller allows, seen from the header: the file is never decoded."""
+
+
+def load_audio(path: str | PathLike, sample_rate: int = SAMPLE_RATE, max_duration_s: float | None = None) -> np.ndarray:
     """Read an audio file as a mono float32 waveform at `sample_rate`, averaging channels."""
     if not Path(path).is_file():
         raise MissingAudioError(path, "no such file")
-    return decode_audio(path, str(path), sample_rate)
+    return decode_audio(path, str(path), sample_rate, max_duration_s)
 
 
-def decode_audio(source: str | PathLike | BinaryIO, name: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode a file or file-like object (e.g. io.BytesIO of a dataset's audio bytes); errors name `name`."""
+def decode_audio(source: str | PathLike | BinaryIO, name: str, sample_rate: int = SAMPLE_RATE,
+                 max_duration_s: float | None = None) -> np.ndarray:
+    """Decode a file or file-like object (e.g. io.BytesIO of a dataset's audio bytes); errors name `name`.
+
+    Raises AudioError for anything that is not a finite waveform at a plausible sample rate, and
+    AudioTooLongError, before decoding, for a file over `max_duration_s`."""
     try:
-        audio, file_rate = soundfile.read(source, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(source) as file:
+            _check_header(name, file.samplerate, file.frames, max_duration_s)
+            file_rate, audio = file.samplerate, file.read(dtype="float32", always_2d=True)
+    except AudioError:
+        raise
     except (RuntimeError, OSError, ValueError) as error:  # libsndfile errors are RuntimeErrors
         raise AudioError(name, str(error)) from error
+    except MemoryError:  # a damaged header that claims more frames than memory holds
+        raise AudioError(name, "its header claims more samples than fit in memory") from None
     if audio.shape[0] == 0:
         raise AudioError(name, "contains no samples")
     audio = audio.mean(axis=1)
+    if not np.isfinite(audio).all():
+        raise AudioError(name, "contains NaN or infinite samples")
+    if np.abs(audio).max() > MAX_ABS_SAMPLE:
+        raise AudioError(name, f"peaks at {np.abs(audio).max():.3g}, not a waveform near full scale (1.0)")
     if file_rate != sample_rate:
         audio = soxr.resample(audio, file_rate, sample_rate, quality="HQ")
+        if audio.size == 0:
+            raise AudioError(name, f"holds less than one sample at {sample_rate} Hz")
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _check_header(name: str, file_rate: int, frames: int, max_duration_s: float | None) -> None:
+    if not MIN_SAMPLE_RATE <= file_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(name, f"sample rate {file_rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+    if max_duration_s is not None and frames / file_rate > max_duration_s:
+        raise AudioTooLongError(name, f"{frames / file_rate:.1f} s long, over the {max_duration_s:g} s allowed")
 
 
 def pad_or_trim(array: np.ndarray | torch.Tensor, length: int = N_SAMPLES, *, axis: int = -1):

@@ -60,6 +60,11 @@ class CheckpointError(ValueError):
     """A checkpoint directory that is missing a file or holds something unexpected."""
 
 
+class WriteError(OSError):
+    """A checkpoint or run file that could not be written (disk full, quota, permissions): the message
+    names it, and what was there before is left as it was."""
+
+
 def save(model: Whisper, tokenizer: Tokenizer, directory: str | PathLike,
          inference: InferenceConfig | None = None) -> Path:
     """Write `directory` atomically (replacing any checkpoint already there); returns its path."""
@@ -67,7 +72,10 @@ def save(model: Whisper, tokenizer: Tokenizer, directory: str | PathLike,
     directory.parent.mkdir(parents=True, exist_ok=True)
     model = unwrap(model)
     inference = inference or getattr(model, "inference_config", None) or InferenceConfig()
-    temporary = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    try:
+        temporary = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    except OSError as error:
+        raise WriteError(f"cannot write checkpoint {directory}: {error}") from error
     try:
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
         model_fields = to_dict(model.config)
@@ -80,6 +88,9 @@ def save(model: Whisper, tokenizer: Tokenizer, directory: str | PathLike,
         sync_directory(temporary, files=True)
         _replace_directory(temporary, directory)
         sync_directory(directory.parent)
+    except (OSError, RuntimeError, SafetensorError) as error:  # safetensors reports a full disk in its own type
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise WriteError(f"cannot write checkpoint {directory}: {error}") from error
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args, get_type_hints
 
@@ -18,6 +20,37 @@ class ConfigError(ValueError):
 
 def _fail(field: str, value: Any, allowed: str) -> None:
     raise ConfigError(f"{field}: {value!r} is not allowed; {allowed}")
+
+
+# torch and numpy hold integers in 64 bits: a larger count or seed would overflow inside them.
+INT64_MAX = 2**63 - 1
+# Seeds go to torch and numpy generators, and the trainer derives per-step seeds from train.seed
+# (seed * 1_000_003 + ...), which must stay below torch's 2**64.
+SEED_LIMIT = 2**32
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _at_least(config: Any, prefix: str, minimum: float, *names: str) -> None:
+    for name in names:
+        if getattr(config, name) < minimum:
+            _fail(f"{prefix}.{name}", getattr(config, name), f"must be >= {minimum:g}")
+
+
+def _positive(config: Any, prefix: str, *names: str) -> None:
+    for name in names:
+        if not getattr(config, name) > 0:
+            _fail(f"{prefix}.{name}", getattr(config, name), "must be > 0")
+
+
+def _non_empty(config: Any, prefix: str, *names: str) -> None:
+    for name in names:
+        if not getattr(config, name).strip():
+            _fail(f"{prefix}.{name}", getattr(config, name), "must not be empty")
+
+
+def _seed(config: Any, prefix: str, name: str) -> None:
+    if not 0 <= getattr(config, name) < SEED_LIMIT:
+        _fail(f"{prefix}.{name}", getattr(config, name), "must be an integer in [0, 2**32)")
 
 
 @dataclass
@@ -185,14 +218,19 @@ def _check_types(config: Any, prefix: str) -> None:
         elif hint is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 _fail(name, value, "expected an integer")
+            if abs(value) > INT64_MAX:
+                _fail(name, value, "expected an integer that fits in 64 bits")
         elif hint is float:
             # PyYAML reads `3e-4` (no dot) as a string: accept any text that is a number.
             try:
                 if isinstance(value, bool):
                     raise ValueError
-                setattr(config, f.name, float(value))
-            except (TypeError, ValueError):
+                number = float(value)
+            except (TypeError, ValueError, OverflowError):
                 _fail(name, value, "expected a number")
+            if not math.isfinite(number):
+                _fail(name, value, "expected a finite number")
+            setattr(config, f.name, number)
         elif hint is str:
             # A YAML scalar that reads as a number (`run_name: 2024`, `train_split: 1`) means its text.
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -238,6 +276,10 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "data")
+        _non_empty(self, "data", "source", "train_split", "validation_split", "synth_dir", "tokenizer")
+        _positive(self, "data", "synth_hours")
+        _seed(self, "data", "synth_seed")
+        _at_least(self, "data", 0, "num_workers")
         if self.max_batch_s < self.max_duration_s:
             _fail("data.max_batch_s", self.max_batch_s,
                   f"must hold at least one utterance of data.max_duration_s={self.max_duration_s}")
@@ -245,6 +287,9 @@ class DataConfig:
             _fail("data.vocab_size", self.vocab_size, "must be >= 300 (256 bytes plus special tokens)")
         if not 0 < self.max_duration_s <= 30:
             _fail("data.max_duration_s", self.max_duration_s, "must be in (0, 30] (Whisper's window)")
+        if not 0 <= self.min_duration_s < self.max_duration_s:
+            _fail("data.min_duration_s", self.min_duration_s,
+                  f"must be in [0, data.max_duration_s={self.max_duration_s:g})")
 
 
 @dataclass
@@ -261,6 +306,11 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "optim")
+        _positive(self, "optim", "lr", "eps", "grad_clip")
+        _at_least(self, "optim", 0, "warmup_steps", "weight_decay")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                _fail(f"optim.{name}", getattr(self, name), "must be in [0, 1)")
         if not 0 <= self.min_lr <= self.lr:
             _fail("optim.min_lr", self.min_lr, f"must be between 0 and optim.lr={self.lr}")
         if self.grad_accum < 1:
@@ -287,6 +337,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "train")
+        _seed(self, "train", "seed")
+        _non_empty(self, "train", "out_dir")
+        if not DEVICE.fullmatch(self.device):
+            _fail("train.device", self.device, "allowed: auto, cpu, cuda or cuda:N")
         for name in ("max_steps", "checkpoint_every", "keep_last", "log_every"):
             if getattr(self, name) < 1:
                 _fail(f"train.{name}", getattr(self, name), "must be >= 1")
@@ -317,6 +371,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "eval")
+        _at_least(self, "eval", 1, "every_steps", "max_tokens", "beam_size")
+        _at_least(self, "eval", 0, "max_utterances")
+        _positive(self, "eval", "max_batch_s")
         if self.max_tokens_per_second < 0:
             _fail("eval.max_tokens_per_second", self.max_tokens_per_second, "must be >= 0 (0: no limit)")
         if self.ctc_beam_size < 1:
@@ -335,6 +392,7 @@ class TrackingConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "tracking")
+        _non_empty(self, "tracking", "experiment")
 
 
 @dataclass
@@ -356,20 +414,34 @@ SECTIONS = {f.name: f for f in fields(RunConfig)}
 
 def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
     """Sections as in RunConfig; `model` may name a `preset` that its other keys override."""
+    sections = {}
+    for name, section in _sections(values).items():
+        if name == "model":
+            preset = section.pop("preset", "cpu-small")
+            if not isinstance(preset, str):
+                raise ConfigError(f"model.preset: {preset!r} is not allowed; allowed: {', '.join(PRESETS)}")
+            sections[name] = model_preset(preset, **section)
+        else:
+            sections[name] = from_dict(_section_class(name), section, name)
+    return RunConfig(**sections)
+
+
+def _sections(values: Any) -> dict[str, dict[str, Any]]:
+    """A copy of a config mapping whose keys are known sections and whose sections are mappings
+    (an absent or empty one is {})."""
     if not isinstance(values, dict):
-        raise ConfigError(f"config: expected a mapping of sections ({', '.join(SECTIONS)})")
+        raise ConfigError(f"config: expected a mapping of sections ({', '.join(SECTIONS)}), "
+                          f"got {type(values).__name__}")
     sections = {}
     for name, section in values.items():
         if name not in SECTIONS:
             close = difflib.get_close_matches(str(name), list(SECTIONS), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(SECTIONS)}"
             raise ConfigError(f"{name}: unknown section{hint}")
-        section = dict(section or {})
-        if name == "model":
-            sections[name] = model_preset(section.pop("preset", "cpu-small"), **section)
-        else:
-            sections[name] = from_dict(_section_class(name), section, name)
-    return RunConfig(**sections)
+        if section is not None and not isinstance(section, dict):
+            raise ConfigError(f"{name}: expected a mapping of fields, got {type(section).__name__} {section!r}")
+        sections[name] = dict(section or {})
+    return sections
 
 
 def _section_class(name: str) -> type:
@@ -381,13 +453,17 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     """`section.key=value` strings (values parsed as YAML scalars) merged into a config mapping."""
     import yaml
 
-    merged = {name: dict(section or {}) for name, section in values.items()}
+    merged = _sections(values)
     for override in overrides:
         key, sep, raw = override.partition("=")
         if not sep or key.count(".") != 1:
             raise ConfigError(f"override {override!r}: expected section.key=value, e.g. optim.lr=3e-4")
         section, field_name = key.split(".")
-        merged.setdefault(section, {})[field_name] = yaml.safe_load(raw)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{key}: {raw!r} is not a YAML value ({error.__class__.__name__})") from None
+        merged.setdefault(section, {})[field_name] = value
     return merged
 
 
@@ -401,6 +477,8 @@ def load_run_config(path: str | None, overrides: list[str] = ()) -> RunConfig:
                 values = yaml.safe_load(file) or {}
         except FileNotFoundError:
             raise ConfigError(f"config file {path!r} does not exist") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"config file {path!r} cannot be read: {error}") from None
         except yaml.YAMLError as error:
             raise ConfigError(f"config file {path!r} is not valid YAML: {error}") from None
     return run_config_from_dict(apply_overrides(values, list(overrides)))

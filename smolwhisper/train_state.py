@@ -9,14 +9,18 @@
 
 A step directory is complete once it holds trainer_state.pt, which is moved in last: resuming
 only ever picks complete ones, and the model files inside are written atomically by
-`checkpoint.save`. trainer_state.pt holds tensors, numbers and lists only, loaded with
-weights_only=True.
+`checkpoint.save`. Every file is synced to disk before it is renamed into place. A write that
+fails (a full disk) raises checkpoint.WriteError naming the file and the last complete checkpoint,
+and leaves the files written before it as they were. trainer_state.pt holds tensors, numbers and
+lists only, loaded with weights_only=True.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pickle
 import random
 import re
 import shutil
@@ -28,19 +32,36 @@ import numpy as np
 import torch
 
 from . import checkpoint
+from .checkpoint import CheckpointError, WriteError
 
 STATE_FILE = "trainer_state.pt"
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace `path` with `data` whole or not at all; WriteError (the old file intact) if it cannot."""
+    try:
+        _write_synced(path, lambda file: file.write(data.encode() if isinstance(data, str) else data))
+    except OSError as error:
+        raise WriteError(f"cannot write {path}: {error.strerror or error}") from error
+
+
+def _write_synced(path: Path, write) -> None:
+    """`write(file)` into a temporary file beside `path`, synced, then renamed onto it; the temporary file
+    is removed if anything fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as file:
-        file.write(data.encode() if isinstance(data, str) else data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    checkpoint.sync_directory(path.parent)
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -75,13 +96,19 @@ def step_dir(run_dir: Path, step: int) -> Path:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep_last: int) -> Path:
+    """Write step `step`'s checkpoint, then remove all but the newest `keep_last` complete ones. On a
+    failed write, WriteError names the file and the last complete checkpoint, which is kept."""
     target = step_dir(run_dir, step)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, state_tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=target.parent)
-    os.close(fd)
-    torch.save(trainer_state, state_tmp)
-    checkpoint.save(model, tokenizer, target)
-    os.replace(state_tmp, target / STATE_FILE)  # last: marks the step directory complete
+    try:
+        checkpoint.save(model, tokenizer, target)
+        # last: trainer_state.pt marks the step directory complete
+        _write_synced(target / STATE_FILE, lambda file: torch.save(trainer_state, file))
+    except (OSError, RuntimeError) as error:  # torch.save reports a full disk as a RuntimeError
+        if not (target / STATE_FILE).is_file():
+            shutil.rmtree(target, ignore_errors=True)  # an incomplete step directory: free its space
+        found = complete_checkpoints(run_dir)
+        raise WriteError(f"cannot write the checkpoint of step {step} in {target} ({error}); the last good "
+                         f"checkpoint is {found[-1] if found else 'none yet'}") from error
     for old in complete_checkpoints(run_dir)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
     return target
@@ -97,4 +124,8 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def load_trainer_state(path: Path) -> dict:
-    return torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise CheckpointError(f"{path / STATE_FILE}: not a readable trainer state ({error}); the checkpoint "
+                              f"is damaged: remove {path} to resume from an earlier one") from None

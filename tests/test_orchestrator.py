@@ -47,7 +47,7 @@ def write_spec(path: Path, **changes) -> Path:
     ({"resources/gpus": "one"}, r"resources.gpus: 'one' is not allowed; expected int"),
     ({"report/baseline": "sparse"}, r"report.baseline: 'sparse' is not a variant"),
     ({"sweep/exclude": [{"variant": "dense"}, {"variant": "moe"}]}, r"sweep: the filters leave no trial"),
-    ({"name": ""}, r"name: required, a non-empty string"),
+    ({"name": ""}, r"name: '' is not allowed; required, a name for the sweep"),
     ({"base/config": "missing.yaml"}, r"base.config: 'missing.yaml' does not exist"),
     ({"base/overrides": {"optim.warmup": 3}}, r"optim.warmup: unknown field; did you mean 'warmup_steps'"),
     ({"resources/tpus": 1}, r"resources.tpus: unknown key"),

@@ -82,12 +82,12 @@ def has_garbage_tag(text: str) -> bool:
     return any(word in GIGASPEECH_GARBAGE_TAGS for word in text.split())
 
 
-def decode_audio(audio: dict, name: str) -> np.ndarray:
+def decode_audio(audio: dict, name: str, max_duration_s: float | None = None) -> np.ndarray:
     """A `datasets.Audio(decode=False)` value ({"bytes", "path"}) as 16 kHz mono float32."""
     if audio.get("bytes"):
-        return decode_file_like(io.BytesIO(audio["bytes"]), name)
+        return decode_file_like(io.BytesIO(audio["bytes"]), name, max_duration_s=max_duration_s)
     if audio.get("path"):
-        return load_audio(audio["path"])
+        return load_audio(audio["path"], max_duration_s=max_duration_s)
     raise AudioError(name, "the audio column holds neither bytes nor a path")
 
 
@@ -102,7 +102,7 @@ class GigaSpeechDataset(SpeechDataset):
 
     def load_audio(self, index: int) -> np.ndarray:
         entry = self.entries[index]
-        return decode_audio(self.audio_column[self.rows[entry.id]]["audio"], entry.id)
+        return decode_audio(self.audio_column[self.rows[entry.id]]["audio"], entry.id, self.max_duration_s)
 
 
 class GigaSpeechStream(torch.utils.data.IterableDataset):
@@ -186,6 +186,18 @@ def load_gigaspeech(subset: str = "xs", split: str = "train", *, purpose: str = 
         entries.append(entry)
         rows[entry.id] = row_index
     return GigaSpeechDataset(hf_dataset, entries, rows, name, skipped=skipped, **filters)
+
+
+def check_gigaspeech(subset: str, path: str | PathLike | None = None) -> None:
+    """Raise where `load_gigaspeech(subset, ..., path=path)` would fail before reading a row: an unknown
+    subset, a local copy that is not there, or the gated Hub copy with no token (offline mode trusts
+    the local cache, which only `datasets` can look in)."""
+    _check_choice("subset", subset, SUBSETS)
+    if path is not None:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"local GigaSpeech copy {str(path)!r} does not exist")
+    elif _hub_token() is None and not _offline():
+        raise GigaSpeechUnavailable(f"no Hugging Face token found (HF_TOKEN or a login). {_access_help(subset)}")
 
 
 def _entry(row: dict, text_options: dict) -> tuple[Entry, str | None]:

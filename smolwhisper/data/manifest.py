@@ -15,9 +15,10 @@ Column names, with the aliases accepted (the first one present in a row is used)
     id        id | utt_id | segment_id          (optional: the audio path as written if absent)
 
 Other columns are ignored. Relative audio paths are resolved against the manifest's directory.
-A row without a text or audio value, bad JSON, or a bad duration is a configuration error and
-raises ManifestError naming the file and line; a missing or unreadable audio file is bad data and
-is skipped and counted (in `dataset.skipped` up front, or as `Skipped` when the item is loaded).
+Files are UTF-8 (a byte-order mark is allowed). A row without a text or audio value, a value that
+is a list or mapping, bad JSON or text that is not UTF-8, or a bad duration is a configuration
+error and raises ManifestError naming the file and line; a missing or unreadable audio file is bad
+data and is skipped and counted (in `dataset.skipped` up front, or as `Skipped` when the item is loaded).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class AudioFileDataset(SpeechDataset):
         self.audio_paths = audio_paths  # by entry id: entries are filtered, so indices would shift
 
     def load_audio(self, index: int) -> np.ndarray:
-        return load_audio(self.audio_paths[self.entries[index].id])
+        return load_audio(self.audio_paths[self.entries[index].id], max_duration_s=self.max_duration_s)
 
 
 def load_manifest(path: str | PathLike, min_duration_s: float = 0.0,
@@ -80,6 +81,7 @@ def load_manifest(path: str | PathLike, min_duration_s: float = 0.0,
     entries, audio_paths, skipped = [], {}, Counter()
     first_line_of: dict[str, int] = {}
     for line, record in _read_records(path):
+        _reject_containers(record, path, line)
         audio = _require(record, AUDIO_COLUMNS, path, line, allow_empty=False)
         text = _require(record, TEXT_COLUMNS, path, line)
         given_id = _first(record, ID_COLUMNS)
@@ -90,13 +92,14 @@ def load_manifest(path: str | PathLike, min_duration_s: float = 0.0,
         first_line_of[utterance_id] = line
         audio_path = _resolve(audio, path.parent)
         duration_s = _duration(record, path, line)
-        if duration_s is None:
+        measured = duration_s is None
+        if measured:
             duration_s, problem = _header_duration(audio_path)
             if problem:
                 skipped[problem] += 1
                 continue
         speaker = _first(record, SPEAKER_COLUMNS)
-        entries.append(Entry(utterance_id, str(text), duration_s, None if speaker is None else str(speaker)))
+        entries.append(Entry(utterance_id, str(text), duration_s, None if speaker is None else str(speaker), measured))
         audio_paths[utterance_id] = audio_path
     return AudioFileDataset(entries, audio_paths, str(path), min_duration_s, max_duration_s, skipped)
 
@@ -165,19 +168,36 @@ def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s:
     if str(spec).startswith("gigaspeech:"):
         return _open_gigaspeech(str(spec), purpose, filters)
     path = Path(spec)
-    if path.is_file():
-        if path.suffix not in MANIFEST_SUFFIXES:
-            raise ValueError(f"{str(path)!r}: a manifest must end in one of {MANIFEST_SUFFIXES}")
-        sources = {canonical_split(path.stem): path}
-    elif path.is_dir():
-        sources = _directory_sources(path)
-    else:
-        raise FileNotFoundError(f"data source {str(path)!r} does not exist")
+    sources = _source_files(path)
     if purpose == "train":
         sources = {name: source for name, source in sources.items() if name != "test"}
         if not sources:
             raise ValueError(f"{str(path)!r} holds only a test split, which a training job may not read")
     return {name: load_manifest(source, **filters) for name, source in sources.items()}
+
+
+def check_source(spec: str | PathLike) -> None:
+    """Raise what `open_source(spec)` would raise before reading any row: a path that does not exist, a
+    file that is not a manifest, a directory that is not a corpus, an unknown GigaSpeech subset or no
+    access to it (FileNotFoundError, ValueError or GigaSpeechUnavailable). Reads no manifest and no audio."""
+    if str(spec).startswith("gigaspeech:"):
+        from .gigaspeech import check_gigaspeech
+
+        _, subset, *local = str(spec).split(":", 2)
+        check_gigaspeech(subset, local[0] if local else None)
+    else:
+        _source_files(Path(spec))
+
+
+def _source_files(path: Path) -> dict[str, Path]:
+    """Manifest files by split name for a manifest file or a corpus directory."""
+    if path.is_file():
+        if path.suffix not in MANIFEST_SUFFIXES:
+            raise ValueError(f"{str(path)!r}: a manifest must end in one of {MANIFEST_SUFFIXES}")
+        return {canonical_split(path.stem): path}
+    if path.is_dir():
+        return _directory_sources(path)
+    raise FileNotFoundError(f"data source {str(path)!r} does not exist")
 
 
 def canonical_split(name: str) -> str:
@@ -233,22 +253,34 @@ def _read_records(path: Path) -> Iterator[tuple[int, dict]]:
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as file:
-        for line_number, line in enumerate(file, start=1):
+    with open(path, "rb") as file:
+        for line_number, raw in enumerate(file, start=1):
+            line = _decode(raw, path, line_number)
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise ManifestError(f"{path}:{line_number}: not valid JSON ({error.msg})") from error
+            except RecursionError:
+                raise ManifestError(f"{path}:{line_number}: JSON nested too deeply") from None
             if not isinstance(record, dict):
                 raise ManifestError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
             yield line_number, record
 
 
+def _decode(raw: bytes, path: Path, line: int) -> str:
+    try:
+        return raw.decode("utf-8-sig" if line == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        raise ManifestError(f"{path}:{line}: not UTF-8 text (byte {raw[error.start]:#04x} at column "
+                            f"{error.start + 1}); save the manifest as UTF-8") from None
+
+
 def _read_table(path: Path, delimiter: str) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8", newline="") as file:
-        reader = csv.DictReader(file, delimiter=delimiter)
+    lines = (_decode(raw, path, number) for number, raw in enumerate(path.read_bytes().splitlines(True), start=1))
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    try:
         header = reader.fieldnames or []
         for columns, role in ((AUDIO_COLUMNS, "audio"), (TEXT_COLUMNS, "text")):
             if not any(name in header for name in columns):
@@ -258,6 +290,17 @@ def _read_table(path: Path, delimiter: str) -> Iterator[tuple[int, dict]]:
                 raise ManifestError(f"{path}:{reader.line_num}: {len(header) + len(record[None])} fields "
                                     f"but the header names {len(header)}")
             yield reader.line_num, record
+    except csv.Error as error:
+        raise ManifestError(f"{path}:{reader.line_num}: not valid {'CSV' if delimiter == ',' else 'TSV'} "
+                            f"({error})") from None
+
+
+def _reject_containers(record: dict, path: Path, line: int) -> None:
+    """Columns we read hold one value each: a list or mapping there is a manifest written wrongly."""
+    for name in (*AUDIO_COLUMNS, *TEXT_COLUMNS, *DURATION_COLUMNS, *SPEAKER_COLUMNS, *ID_COLUMNS):
+        if isinstance(record.get(name), (list, dict, bool)):
+            raise ManifestError(f"{path}:{line}: column {name!r} holds {type(record[name]).__name__} "
+                                f"{record[name]!r}; expected text or a number")
 
 
 def _first(record: dict, columns: tuple[str, ...]):
@@ -273,7 +316,11 @@ def _require(record: dict, columns: tuple[str, ...], path: Path, line: int, allo
 
 
 def _resolve(audio: str, base: Path) -> Path:
-    audio_path = Path(str(audio)).expanduser()
+    audio_path = Path(str(audio))
+    try:
+        audio_path = audio_path.expanduser()
+    except RuntimeError:  # ~user of a user this machine does not know: a missing file, counted as such
+        pass
     return audio_path if audio_path.is_absolute() else base / audio_path
 
 
@@ -282,8 +329,8 @@ def _duration(record: dict, path: Path, line: int) -> float | None:
     if value is None:
         return None
     try:
-        duration_s = float(value)
-    except (TypeError, ValueError):
+        duration_s = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):
         duration_s = math.nan
     if not math.isfinite(duration_s) or duration_s < 0:
         raise ManifestError(f"{path}:{line}: duration must be a non-negative number of seconds, got {value!r}")
@@ -292,9 +339,9 @@ def _duration(record: dict, path: Path, line: int) -> float | None:
 
 def _header_duration(audio_path: Path) -> tuple[float, str | None]:
     """Duration from the file header (no decoding), or the skip reason."""
-    if not audio_path.is_file():
-        return 0.0, MISSING_FILE
     try:
+        if not audio_path.is_file():
+            return 0.0, MISSING_FILE
         return soundfile.info(str(audio_path)).duration, None
-    except (RuntimeError, OSError, ValueError):  # libsndfile errors are RuntimeErrors
+    except (RuntimeError, OSError, ValueError):  # libsndfile errors are RuntimeErrors; a name too long
         return 0.0, UNREADABLE_AUDIO

@@ -1,0 +1,50 @@
+"""What a sweep's trials need on disk, checked by run.py before anything starts (with --dry-run too).
+
+Each trial's data source exists (a manifest, a corpus directory, a GigaSpeech copy, or a token for
+the gated Hub copy), or is the synthetic corpus the sweep makes before its trials start; a tokenizer
+file a trial names exists. Relative paths resolve against the working directory, as in the trials.
+Only what can be seen without reading the data: a split a manifest lacks still fails in its trial.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from smolwhisper.data.gigaspeech import GigaSpeechUnavailable
+from smolwhisper.data.manifest import check_source
+from smolwhisper.tokenizer import TOKENIZER_FILE
+
+from .expand import Trial, spec_path
+from .spec import Spec, SpecError
+
+
+def check_data(spec: Spec, trials: list[Trial]) -> list[str]:
+    """Notes on the corpora the sweep will make; SpecError, naming the spec path, for a source or
+    tokenizer that is not there."""
+    notes, checked = [], set()
+    for trial in trials:
+        data = trial.config.data
+        if data.source == "synthetic":
+            note = (f"data: synthetic corpus of {data.synth_hours:g} h (seed {data.synth_seed}) in {data.synth_dir}: "
+                    "made before the trials start, or reused if it is there")
+            if note not in notes:
+                notes.append(note)
+        elif data.source not in checked:
+            try:
+                check_source(data.source)
+            except (OSError, ValueError, GigaSpeechUnavailable) as error:
+                named = str(error) if data.source in str(error) else f"{data.source!r}: {error}"
+                raise SpecError(f"{spec_path(spec, trial, 'data.source')}: {named}") from None
+            checked.add(data.source)
+        if data.tokenizer != "bpe" and not _tokenizer_exists(Path(data.tokenizer)):
+            raise SpecError(f"{spec_path(spec, trial, 'data.tokenizer')}: {data.tokenizer!r} does not exist "
+                            f"(resolved to {Path(data.tokenizer).absolute()}); expected a {TOKENIZER_FILE} (or a "
+                            "directory holding one), or 'bpe' to train one on the training transcripts")
+    return notes
+
+
+def _tokenizer_exists(path: Path) -> bool:
+    try:
+        return path.is_file() or (path / TOKENIZER_FILE).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False

@@ -1,0 +1,105 @@
+"""The names of the metrics a training run logs: the one place that owns them.
+
+    train/loss, train/lr, train/grad_norm, train/tokens_per_s, train/audio_s_per_s, train/utterances
+    train/ctc_loss                     with a CTC head (model.ctc_weight > 0)
+    train/nonfinite_steps              once a step was skipped for a non-finite gradient
+    val/loss, val/utterances
+    val/wer<suffix>, val/cer<suffix>   per decoder the run scores: "" for the attention decoder,
+                                       "_<decoder>" for the others (val/wer_ctc, val/wer_ctc_lm)
+    moe/load_balance_loss, moe/router_z_loss, moe/load_l<layer>_e<expert>   with a MoE decoder
+    gpu/peak_memory_gb                 on CUDA; gpu/mfu too where the GPU's peak FLOP/s is known
+    data/skipped_<reason>              once an utterance was skipped for that reason
+
+The trainer logs under these names, reports read them, and a sweep spec's `report.metric` must be
+one that `logged_metrics` says every trial logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+
+TRAIN_LOSS = "train/loss"
+TRAIN_LR = "train/lr"
+TRAIN_GRAD_NORM = "train/grad_norm"
+TRAIN_TOKENS_PER_S = "train/tokens_per_s"
+TRAIN_AUDIO_S_PER_S = "train/audio_s_per_s"
+TRAIN_UTTERANCES = "train/utterances"
+TRAIN_CTC_LOSS = "train/ctc_loss"
+TRAIN_NONFINITE_STEPS = "train/nonfinite_steps"
+VAL_LOSS = "val/loss"
+VAL_UTTERANCES = "val/utterances"
+MOE_LOAD_BALANCE_LOSS = "moe/load_balance_loss"
+MOE_ROUTER_Z_LOSS = "moe/router_z_loss"
+GPU_PEAK_MEMORY_GB = "gpu/peak_memory_gb"
+GPU_MFU = "gpu/mfu"
+SKIPPED_PREFIX = "data/skipped_"
+
+TRAIN_METRICS = (TRAIN_LOSS, TRAIN_LR, TRAIN_GRAD_NORM, TRAIN_TOKENS_PER_S, TRAIN_AUDIO_S_PER_S, TRAIN_UTTERANCES)
+ATTENTION = "attention"  # the model's own decoder, whose metrics carry no suffix
+
+# The decoders validation scores, and whether a run with a given config scores each: one line a decoder.
+DECODERS: dict[str, Callable[[RunConfig], bool]] = {
+    ATTENTION: lambda cfg: True,
+    "ctc": lambda cfg: cfg.model.ctc_weight > 0,
+    "ctc_lm": lambda cfg: cfg.model.ctc_weight > 0 and cfg.eval.ctc_lm,
+}
+
+
+def decoder_suffix(decoder: str) -> str:
+    """'' for the attention decoder, '_<decoder>' for the others."""
+    return "" if decoder == ATTENTION else f"_{decoder}"
+
+
+def wer_key(decoder: str = ATTENTION) -> str:
+    """val/wer (attention), val/wer_ctc, val/wer_ctc_lm, ..."""
+    return f"val/wer{decoder_suffix(decoder)}"
+
+
+def cer_key(decoder: str = ATTENTION) -> str:
+    return f"val/cer{decoder_suffix(decoder)}"
+
+
+def decoder_of(metric: str) -> str:
+    """The decoder a WER or CER metric scores (val/wer_ctc -> 'ctc'); 'attention' for any other metric."""
+    return next((decoder for decoder in DECODERS if metric in (wer_key(decoder), cer_key(decoder))), ATTENTION)
+
+
+def skipped_key(reason: str) -> str:
+    """data/skipped_<reason>: how many utterances were skipped for `reason` (smolwhisper.data.base)."""
+    return f"{SKIPPED_PREFIX}{reason}"
+
+
+def moe_load_key(layer: int, expert: int) -> str:
+    """The share of tokens routed to `expert` in the `layer`-th MoE layer (counting MoE layers only)."""
+    return f"moe/load_l{layer}_e{expert}"
+
+
+def scored_decoders(cfg: RunConfig) -> list[str]:
+    return [decoder for decoder, scored in DECODERS.items() if scored(cfg)]
+
+
+def logged_metrics(cfg: RunConfig, cuda: bool | None = None) -> set[str]:
+    """The metrics every run with this config logs. Left out: those logged only once something happens
+    (data/skipped_*, train/nonfinite_steps) and gpu/mfu (only for GPUs of known peak). `cuda`: whether
+    the run trains on a GPU; by default, whether train.device names CUDA ("auto" promises nothing)."""
+    names = set(TRAIN_METRICS) | {VAL_LOSS, VAL_UTTERANCES}
+    if cfg.model.ctc_weight > 0:
+        names.add(TRAIN_CTC_LOSS)
+    for decoder in scored_decoders(cfg):
+        names |= {wer_key(decoder), cer_key(decoder)}
+    if cfg.model.is_moe:
+        n_moe_layers = sum(cfg.model.is_moe_layer(index) for index in range(cfg.model.n_text_layer))
+        names |= {MOE_LOAD_BALANCE_LOSS, MOE_ROUTER_Z_LOSS}
+        names |= {moe_load_key(layer, expert) for layer in range(n_moe_layers) for expert in range(cfg.model.n_experts)}
+    if cfg.train.device.startswith("cuda") if cuda is None else cuda:
+        names.add(GPU_PEAK_MEMORY_GB)
+    return names
+
+
+def ranking_metrics(names: set[str]) -> list[str]:
+    """The metrics among `names` a sweep can rank trials by (lower is better), for messages."""
+    return sorted(name for name in names if name == TRAIN_LOSS or (name.startswith("val/") and name != VAL_UTTERANCES))
