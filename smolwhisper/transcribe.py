@@ -25,9 +25,10 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, AudioError, load_audio, log_mel_spectrogram, pad_or_trim
-from .ctc_lm import LexiconSearch
+from .ctc_lm import LexiconDecoder, LexiconSearch
 from .decoding import (COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD, TEMPERATURES,
                        DecodingOptions, DecodingResult, decode_with_fallback)
+from .joint_decoding import DECODERS, LM_DECODERS, DecoderOptions, decode_features
 from .model import Whisper
 from .tokenizer import Tokenizer
 
@@ -67,10 +68,12 @@ class TranscribeOptions:
     compression_ratio_threshold: float | None = COMPRESSION_RATIO_THRESHOLD
     logprob_threshold: float | None = LOGPROB_THRESHOLD
     no_speech_threshold: float | None = NO_SPEECH_THRESHOLD
-    # Decode the encoder's CTC head instead of the attention decoder: a function of the CTC
-    # log-probs and lengths that returns texts (decoding.ctc_greedy bound to a tokenizer, or a
-    # ctc_lm.LexiconDecoder). Windows are then fixed 30 s steps, each one segment.
-    ctc_decoder: Callable[[Tensor, Tensor], list[str]] | None = None
+    # A decoder of joint_decoding.DECODERS other than "attention" (those that read the CTC head)
+    # decodes each window with joint_decoding.decode_features, as training's evaluation does; windows
+    # are then fixed 30 s steps, each one segment. `lexicon` serves the *_lm decoders.
+    decoder: str = "attention"
+    decoder_options: DecoderOptions = field(default_factory=DecoderOptions)
+    lexicon: LexiconDecoder | None = None
 
 
 class _LongForm:
@@ -132,8 +135,9 @@ class _LongForm:
         if self.seek <= previous_seek:  # never loop on one window
             self.seek = previous_seek + window_frames
 
-    def advance_ctc(self, text: str, window_frames: int, tokenizer: Tokenizer) -> None:
-        """Add the window's CTC transcript as one segment; the next window follows this one."""
+    def advance_text(self, text: str, window_frames: int, tokenizer: Tokenizer) -> None:
+        """Add the window's transcript (a decoder without timestamps) as one segment; the next window
+        follows this one."""
         start_s, end_s = (frame * HOP_LENGTH / SAMPLE_RATE for frame in (self.seek, self.seek + window_frames))
         if text.strip():
             self.transcript.segments.append(Segment(round(start_s, 3), round(end_s, 3), text, tokenizer.encode(text),
@@ -190,10 +194,11 @@ def transcribe_stream(model: Whisper, tokenizer: Tokenizer, items: Sequence[tupl
             windows = [state.window() for _, state in active]
             mel, mel_mask = _batch_windows(windows, options.pad_to_30s)
             features, audio_mask = model.encoder(mel, mel_mask)
-            if options.ctc_decoder is not None:
-                texts = options.ctc_decoder(*model.ctc_log_probs(features, audio_mask))
+            if options.decoder != "attention":
+                texts = decode_features(model, tokenizer, features, audio_mask, [options.decoder],
+                                        options.decoder_options, options.lexicon)[options.decoder]
                 for (_, state), window, text in zip(active, windows, texts):
-                    state.advance_ctc(text, window.shape[-1], tokenizer)
+                    state.advance_text(text, window.shape[-1], tokenizer)
             else:
                 results = decode_with_fallback(model, tokenizer, features, audio_mask, decoding, options.temperatures,
                                                options.compression_ratio_threshold, options.logprob_threshold,
@@ -286,30 +291,30 @@ def format_transcript(transcript: Transcript, output_format: str) -> str:
     raise ValueError(f"output format {output_format!r} is not supported; allowed: {', '.join(OUTPUT_FORMATS)}")
 
 
-DECODERS = ("attention", "ctc", "ctc_lm")
+def run_config_of(checkpoint_dir: str | PathLike) -> Path | None:
+    """RUN/config.yaml of a checkpoint RUN/checkpoints/X that a training run wrote, else None."""
+    path = Path(checkpoint_dir).resolve().parent.parent / "config.yaml"
+    return path if path.is_file() else None
 
 
-def ctc_decoder_for(decoder: str, model: Whisper, tokenizer: Tokenizer, checkpoint_dir: str | PathLike,
-                    word_lm: str | PathLike | None = None, search: LexiconSearch = LexiconSearch()):
-    """TranscribeOptions.ctc_decoder for --decoder: None (attention), best-path CTC, or CTC over a
-    lexicon with a word LM, by default the one the training run saved (eval.ctc_lm)."""
+def lexicon_for(decoder: str, model: Whisper, tokenizer: Tokenizer, checkpoint_dir: str | PathLike,
+                word_lm: str | PathLike | None = None, search: LexiconSearch = LexiconSearch()) -> LexiconDecoder | None:
+    """The word LM and lexicon that --decoder needs (the *_lm decoders), by default the one the training
+    run saved (eval.ctc_lm); None for the others. Fails where the model has no CTC head to decode."""
     from .config import ConfigError
-    from .ctc_lm import WORD_LM_FILE, LexiconDecoder, WordNgramLM
-    from .decoding import ctc_greedy
+    from .ctc_lm import WORD_LM_FILE, WordNgramLM
 
-    if decoder == "attention":
-        return None
-    if model.ctc is None:
+    if decoder != "attention" and model.ctc is None:
         raise ConfigError(f"--decoder {decoder}: {checkpoint_dir} has no CTC head (it was trained with "
                           f"model.ctc_weight 0); use --decoder attention")
-    if decoder == "ctc":
-        return partial(ctc_greedy, tokenizer)
+    if decoder not in LM_DECODERS:
+        return None
     # A run saves its LM in the run directory, two levels above its checkpoints/<name> directories.
     candidates = [Path(word_lm)] if word_lm else [Path(checkpoint_dir) / WORD_LM_FILE,
                                                   Path(checkpoint_dir).parent.parent / WORD_LM_FILE]
     found = next((path for path in candidates if path.is_file()), None)
     if found is None:
-        raise ConfigError(f"--decoder ctc_lm: no word LM at {' or '.join(map(str, candidates))}; pass --word-lm "
+        raise ConfigError(f"--decoder {decoder}: no word LM at {' or '.join(map(str, candidates))}; pass --word-lm "
                           f"FILE (a training run with eval.ctc_lm saves {WORD_LM_FILE} in its directory)")
     try:
         lm = WordNgramLM.load(found)
@@ -318,19 +323,50 @@ def ctc_decoder_for(decoder: str, model: Whisper, tokenizer: Tokenizer, checkpoi
     return LexiconDecoder(lm, tokenizer, search)
 
 
-def _options_from_args(args: argparse.Namespace, model: Whisper, tokenizer: Tokenizer, **kwargs) -> TranscribeOptions:
-    from .config import ConfigError, EvalConfig
+# Flags that set an eval.* field of the same name (their default: the run's value, else EvalConfig's),
+# and those that set the joint_decoding.DecoderOptions field of the same name.
+EVAL_FLAGS = ("beam_size", "ctc_beam_size", "ctc_lm_weight", "ctc_word_bonus")
+DECODER_FLAGS = ("ctc_weight", "joint_beam_size", "rescore_beam_size")
 
-    options = options_for(model, args.beam_size, sample_len=args.max_new_tokens, **kwargs)
-    try:  # the same checks and the same search as training's eval.ctc_* fields
-        cfg = EvalConfig(ctc_beam_size=args.ctc_beam_size, ctc_lm_weight=args.ctc_lm_weight,
-                         ctc_word_bonus=args.ctc_word_bonus)
-    except ConfigError as error:
-        field = str(error).split(":")[0].removeprefix("eval.")
-        raise ConfigError(f"--{field.replace('_', '-')}: {str(error).split(': ', 1)[1]}") from error
-    search = LexiconSearch(cfg.ctc_beam_size, cfg.ctc_lm_weight, cfg.ctc_word_bonus)
-    ctc_decoder = ctc_decoder_for(args.decoder, model, tokenizer, args.checkpoint, args.word_lm, search)
-    return replace(options, ctc_decoder=ctc_decoder)
+
+def _flag_error(error: ValueError):
+    """A config error ('eval.ctc_beam_size: ...', 'DecoderOptions.ctc_weight: ...') named by its flag."""
+    from .config import ConfigError
+
+    field, _, reason = str(error).partition(": ")
+    flag = "--" + field.rsplit(".", 1)[-1].replace("_", "-")
+    return ConfigError(f"{flag}: {reason}")
+
+
+def _eval_config(args: argparse.Namespace, base):
+    """`base` (an EvalConfig) with the flags given, checked as the config checks its fields."""
+    import dataclasses
+
+    given = {name: getattr(args, name) for name in EVAL_FLAGS if getattr(args, name) is not None}
+    try:
+        return dataclasses.replace(base, **given)
+    except ValueError as error:
+        raise _flag_error(error) from error
+
+
+def _decoder_options(args: argparse.Namespace, eval_config, **overrides) -> DecoderOptions:
+    from .evaluation import decoder_options
+
+    try:
+        return decoder_options(eval_config, **{name: getattr(args, name) for name in DECODER_FLAGS}, **overrides)
+    except ValueError as error:
+        raise _flag_error(error) from error
+
+
+def _options_from_args(args: argparse.Namespace, model: Whisper, tokenizer: Tokenizer, **kwargs) -> TranscribeOptions:
+    from .config import EvalConfig
+    from .evaluation import lexicon_search
+
+    eval_config = _eval_config(args, EvalConfig())
+    options = options_for(model, eval_config.beam_size, sample_len=args.max_new_tokens, **kwargs)
+    decoder_options = _decoder_options(args, eval_config, max_tokens=args.max_new_tokens)
+    lexicon = lexicon_for(args.decoder, model, tokenizer, args.checkpoint, args.word_lm, lexicon_search(eval_config))
+    return replace(options, decoder=args.decoder, decoder_options=decoder_options, lexicon=lexicon)
 
 
 def _transcribe_command(args: argparse.Namespace) -> int:
@@ -408,8 +444,17 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, dataset, options: TranscribeO
 
 def _evaluate_command(args: argparse.Namespace) -> int:
     from . import checkpoint
+    from .config import ConfigError
     from .data.manifest import open_source
 
+    config_path = run_config_of(args.checkpoint)
+    if config_path is not None:
+        return _evaluate_run(args, config_path)
+    if args.data is None:
+        raise ConfigError(f"--data: required for {args.checkpoint}, which is not in a training run's directory "
+                          f"(no config.yaml two levels above it)")
+    if args.max_utterances is not None:
+        raise ConfigError("--max-utterances: picks a training run's evaluation subset; use --limit N for the first N")
     model, tokenizer = checkpoint.load(args.checkpoint, device=args.device)
     splits = open_source(args.data, purpose="evaluate")
     split = args.split or next((name for name in ("test", "validation") if name in splits), None)
@@ -426,11 +471,64 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_run(args: argparse.Namespace, config_path: Path) -> int:
+    """Score a training run's checkpoint as the run scores itself: its config's data filters, decoder
+    settings, eval.max_utterances subset, batches, features and precision (evaluation.evaluate)."""
+    from . import checkpoint
+    from .config import ConfigError, load_run_config
+    from .data.loader import Collator
+    from .data.manifest import open_source
+    from .evaluation import evaluate as evaluate_split
+    from .evaluation import evaluation_loader, lexicon_search, metric_key
+
+    if args.limit is not None:
+        raise ConfigError("--limit: a training run's checkpoint is scored on its evaluation subset; "
+                          "use --max-utterances N (0: the whole split)")
+    cfg = load_run_config(str(config_path))
+    cfg.eval = _eval_config(args, cfg.eval)
+    options = _decoder_options(args, cfg.eval, max_tokens=args.max_new_tokens)
+    model, tokenizer = checkpoint.load(args.checkpoint, device=args.device)
+    lexicon = lexicon_for(args.decoder, model, tokenizer, args.checkpoint, args.word_lm, lexicon_search(cfg.eval))
+    source = args.data or (cfg.data.synth_dir if cfg.data.source == "synthetic" else cfg.data.source)
+    try:
+        splits = open_source(source, purpose="evaluate", min_duration_s=cfg.data.min_duration_s,
+                             max_duration_s=cfg.data.max_duration_s)
+    except FileNotFoundError as error:
+        raise ConfigError(f"--data: {error} (the run's data.source in {config_path}); pass --data") from error
+    split = args.split or cfg.data.validation_split
+    if split not in splits:
+        raise ConfigError(f"--split: {split!r} is not in {source}; it has {', '.join(sorted(splits))}")
+    dataset = _as_the_run_reads_it(splits[split], cfg)
+    max_utterances = cfg.eval.max_utterances if args.max_utterances is None else args.max_utterances
+    loader = evaluation_loader(dataset, max_utterances, cfg.eval.max_batch_s, Collator(tokenizer, cfg.model.n_text_ctx))
+    device = next(model.parameters()).device
+    bf16 = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
+    metrics = evaluate_split(model, tokenizer, loader, cfg, device, bf16, args.hypotheses, lexicon, [args.decoder],
+                             options)
+    print(json.dumps({"checkpoint": str(args.checkpoint), "run_config": str(config_path), "data": str(source),
+                      "split": split, "decoder": args.decoder, "max_utterances": max_utterances,
+                      "wer": metrics[metric_key("wer", args.decoder)], "cer": metrics[metric_key("cer", args.decoder)],
+                      "loss": metrics["val/loss"], "n_utterances": int(metrics["val/utterances"])}))
+    return 0
+
+
+def _as_the_run_reads_it(dataset, cfg):
+    """The split from the run's log-mel cache where it trained on one (built if gone), as the trainer reads it."""
+    if not cfg.data.feature_cache:
+        return dataset
+    from .data.features import CachedFeatures, build_feature_cache, cache_path
+
+    path = cache_path(dataset, cfg.model.n_mels, cfg.data.cache_dir)
+    if not path.exists():
+        build_feature_cache(dataset, cfg.model.n_mels, path)
+    return CachedFeatures(dataset, path)
+
+
 def add_subcommand(subparsers) -> None:
     p = subparsers.add_parser("transcribe", help="transcribe audio files with a checkpoint")
     p.add_argument("audio", nargs="+", help="audio files, directories or glob patterns")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory (see `smolwhisper import`)")
-    p.add_argument("--beam-size", type=int, default=1, help="beams at temperature 0 (1: greedy)")
+    p.add_argument("--beam-size", type=int, default=None, help="beams at temperature 0 (default 1: greedy)")
     p.add_argument("--best-of", type=int, default=None, help="samples per window at temperature > 0")
     p.add_argument("--batch-size", type=int, default=8, help="windows decoded together (one per file)")
     p.add_argument("--output-format", choices=OUTPUT_FORMATS, default="txt")
@@ -444,15 +542,22 @@ def add_subcommand(subparsers) -> None:
     p.set_defaults(func=_transcribe_command)
 
     p = subparsers.add_parser("evaluate", help="WER/CER of a checkpoint on a corpus, with per-utterance JSONL")
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory")
-    p.add_argument("--data", required=True, help="manifest file, audiofolder or manifest directory, or gigaspeech:SUBSET")
-    p.add_argument("--split", help="split to score (default: test, else validation, else the only one)")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint directory; one of a training run (RUN/checkpoints/X) is scored as the run "
+                        "scores itself, with the defaults of RUN/config.yaml")
+    p.add_argument("--data", help="manifest file, audiofolder or manifest directory, or gigaspeech:SUBSET "
+                                  "(default for a run's checkpoint: the run's data.source)")
+    p.add_argument("--split", help="split to score (default: the run's validation split; else test, else "
+                                   "validation, else the only one)")
     p.add_argument("--normalizer", choices=["english", "gigaspeech"], default="english")
     p.add_argument("--hypotheses", help="write one JSON line per utterance here")
-    p.add_argument("--beam-size", type=int, default=1)
+    p.add_argument("--beam-size", type=int, default=None, help="attention beam (as eval.beam_size; default 1)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--limit", type=int, default=None, help="score only the first N utterances")
+    p.add_argument("--max-utterances", type=int, default=None,
+                   help="a run's checkpoint: score the subset of N utterances the run scores (default: the run's "
+                        "eval.max_utterances; 0: the whole split)")
     p.add_argument("--fallback", action="store_true", help="Whisper's temperature fallback (default: greedy only)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     _add_decoder_arguments(p)
@@ -462,15 +567,19 @@ def add_subcommand(subparsers) -> None:
 def _add_decoder_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder", choices=DECODERS, default="attention",
                    help="attention: Whisper's decoder; ctc: best path of the encoder's CTC head; ctc_lm: the CTC "
-                        "head searched over a lexicon with a word LM, as training scores val/wer_ctc_lm. The CTC "
-                        "decoders need a model trained with model.ctc_weight > 0 and decode fixed 30 s windows")
-    p.add_argument("--word-lm", help="word LM for --decoder ctc_lm (default: the training run's word_lm.json)")
-    from .config import EvalConfig
-
-    defaults = EvalConfig()
-    p.add_argument("--ctc-beam-size", type=int, default=defaults.ctc_beam_size,
-                   help="beam of --decoder ctc_lm (as eval.ctc_beam_size)")
-    p.add_argument("--ctc-lm-weight", type=float, default=defaults.ctc_lm_weight,
-                   help="LM weight of --decoder ctc_lm (as eval.ctc_lm_weight)")
-    p.add_argument("--ctc-word-bonus", type=float, default=defaults.ctc_word_bonus,
-                   help="per-word bonus of --decoder ctc_lm (as eval.ctc_word_bonus)")
+                        "head searched over a lexicon with a word LM; rescore(_lm): the CTC n-best (with the LM) "
+                        "reordered by the attention decoder; joint(_lm): one beam search scored by both (with the "
+                        "LM). As training scores val/wer_<decoder>. All but attention need a model trained with "
+                        "model.ctc_weight > 0 and decode fixed 30 s windows")
+    p.add_argument("--word-lm", help="word LM of the *_lm decoders (default: the training run's word_lm.json)")
+    p.add_argument("--ctc-beam-size", type=int, default=None,
+                   help="beam of the lexicon search (as eval.ctc_beam_size)")
+    p.add_argument("--ctc-lm-weight", type=float, default=None, help="LM weight (as eval.ctc_lm_weight)")
+    p.add_argument("--ctc-word-bonus", type=float, default=None, help="per-word bonus (as eval.ctc_word_bonus)")
+    defaults = DecoderOptions()
+    p.add_argument("--ctc-weight", type=float, default=None,
+                   help=f"share of the CTC head in the joint and rescore scores (default {defaults.ctc_weight})")
+    p.add_argument("--joint-beam-size", type=int, default=None,
+                   help=f"beam of the joint decoders (default {defaults.joint_beam_size})")
+    p.add_argument("--rescore-beam-size", type=int, default=None,
+                   help=f"n-best that the rescore decoders reorder (default {defaults.rescore_beam_size})")

@@ -180,3 +180,71 @@ def test_evaluate_scores_a_manifest_and_counts_missing_audio(tiny_en_dir_and_aud
     assert report["wer"] == pytest.approx(wer([r["reference"] for r in lines], [r["hypothesis"] for r in lines]))
     assert report["wer"] == pytest.approx(sum(r["word_errors"] for r in lines) / sum(r["reference_words"] for r in lines))
     assert 0 <= report["cer"] <= report["wer"] + 0.2
+
+
+@pytest.fixture(scope="module")
+def tone_corpus(tmp_path_factory):
+    from helpers import write_tone_corpus
+
+    return write_tone_corpus(tmp_path_factory.mktemp("tones"), n_train=24, n_validation=9)
+
+
+def _trained_run(corpus, run_dir, max_utterances: int) -> dict:
+    """A run directory as training leaves it (config.yaml, word LM, checkpoints/best with its
+    metrics), its model randomised so every decoder says something; returns the logged metrics."""
+    from smolwhisper.config import load_run_config
+    from smolwhisper.train import Distributed, Trainer
+
+    settings = {"model.preset": "test", "model.n_text_ctx": 32, "model.ctc_weight": 0.3, "data.source": str(corpus),
+                "data.vocab_size": 300, "data.max_batch_s": 6, "data.max_duration_s": 2, "data.num_workers": 0,
+                "train.out_dir": str(run_dir), "train.progress": False, "eval.max_tokens": 8,
+                "eval.ctc_lm": True, "eval.max_utterances": max_utterances, "eval.max_batch_s": 5}
+    trainer = Trainer(load_run_config(None, [f"{k}={v}" for k, v in settings.items()]), Distributed())
+    randomize(trainer.model, seed=4)
+    trainer.save_resolved_config()
+    return trainer.evaluate()  # logs the metrics and saves checkpoints/best with them
+
+
+@pytest.mark.parametrize("max_utterances", [0, 4])
+def test_evaluate_on_a_runs_checkpoint_reproduces_the_logged_metrics(tone_corpus, tmp_path, capsys, max_utterances):
+    logged = _trained_run(tone_corpus, tmp_path / "run", max_utterances)
+    assert logged["val/utterances"] == (max_utterances or 9)
+    best = tmp_path / "run" / "checkpoints" / "best"
+    for decoder, suffix in (("attention", ""), ("ctc", "_ctc"), ("ctc_lm", "_ctc_lm")):
+        # no --data, --split, beam or LM flags: the run's config.yaml says them all
+        assert cli.main(["evaluate", "--checkpoint", str(best), "--decoder", decoder, "--device", "cpu"]) == 0
+        report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert report["n_utterances"] == logged["val/utterances"]
+        assert (report["wer"], report["cer"], report["loss"]) == (
+            logged[f"val/wer{suffix}"], logged[f"val/cer{suffix}"], logged["val/loss"]), decoder
+    written = [json.loads(line) for line in (tmp_path / "run" / "hypotheses" / "step_00000000.jsonl").open()]
+    assert any(line["hypothesis"] for line in written) and any(line["hypothesis_ctc_lm"] for line in written)
+
+
+def test_evaluate_on_a_runs_checkpoint_takes_the_new_decoders_and_names_bad_flags(tone_corpus, tmp_path, capsys):
+    _trained_run(tone_corpus, tmp_path / "run", 3)
+    best = str(tmp_path / "run" / "checkpoints" / "best")
+    for decoder in ("rescore", "rescore_lm", "joint", "joint_lm"):
+        assert cli.main(["evaluate", "--checkpoint", best, "--decoder", decoder, "--max-utterances", "0",
+                         "--hypotheses", str(tmp_path / f"{decoder}.jsonl")]) == 0
+        report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert report["n_utterances"] == 9 and report["decoder"] == decoder
+        lines = [json.loads(line) for line in (tmp_path / f"{decoder}.jsonl").open()]
+        assert len(lines) == 9 and f"hypothesis_{decoder}" in lines[0]
+    assert cli.main(["evaluate", "--checkpoint", best, "--decoder", "joint", "--ctc-weight", "1.5"]) == 2
+    assert "--ctc-weight: 1.5 must be between 0 and 1" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--checkpoint", best, "--limit", "2"]) == 2
+    assert "--limit: a training run's checkpoint is scored on its evaluation subset" in capsys.readouterr().err
+
+
+def test_transcribe_takes_every_decoder_name(tone_corpus, tmp_path, capsys):
+    _trained_run(tone_corpus, tmp_path / "run", 0)
+    capsys.readouterr()  # the trainer's log
+    best = str(tmp_path / "run" / "checkpoints" / "best")
+    audio = str(tone_corpus / "validation" / "000.wav")
+    from smolwhisper.joint_decoding import DECODERS
+
+    for decoder in DECODERS:
+        assert cli.main(["transcribe", audio, "--checkpoint", best, "--decoder", decoder, "--device", "cpu",
+                         "--max-new-tokens", "8", "--output-format", "json"]) == 0, decoder
+        assert json.loads(capsys.readouterr().out)["source"] == audio

@@ -1,0 +1,142 @@
+"""Scoring decoders on a validation split: the evaluation training runs, and that `smolwhisper evaluate
+--checkpoint RUN/checkpoints/X` repeats on the same utterances, batches, features and decoders, so
+that it reproduces a logged metric exactly.
+
+This module owns what an evaluation writes: the metric keys (`val/wer` for the attention decoder,
+`val/wer_<decoder>` for the others) and the per-utterance hypothesis record (one JSON line per
+utterance: id, reference, and per decoder `hypothesis<suffix>`, `word_errors<suffix>`, `char_errors<suffix>`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from .config import EvalConfig, RunConfig
+from .ctc_lm import LexiconDecoder, LexiconSearch
+from .joint_decoding import DECODERS, DecoderOptions, decode_batch
+from .metrics import error_counts, normalize_english, normalize_gigaspeech
+from .model import Whisper
+from .tokenizer import Tokenizer
+
+
+def metric_suffix(decoder: str) -> str:
+    """'' for the attention decoder (the historical val/wer), else '_<decoder>' (val/wer_ctc_lm)."""
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder {decoder!r} is unknown; allowed: {', '.join(DECODERS)}")
+    return "" if decoder == "attention" else f"_{decoder}"
+
+
+def metric_key(metric: str, decoder: str) -> str:
+    """metric_key('wer', 'joint') -> 'val/wer_joint'."""
+    return f"val/{metric}{metric_suffix(decoder)}"
+
+
+def evaluation_subset(n_utterances: int, max_utterances: int) -> list[int] | None:
+    """The fixed subset of eval.max_utterances utterances scored at every evaluation (sorted indices),
+    or None for the whole split (max_utterances 0, or at least the split's size)."""
+    if not max_utterances or max_utterances >= n_utterances:
+        return None
+    chosen = torch.randperm(n_utterances, generator=torch.Generator().manual_seed(0))[:max_utterances]
+    return chosen.sort().values.tolist()
+
+
+def evaluation_loader(dataset, max_utterances: int, max_batch_s: float, collate, num_workers: int = 0) -> DataLoader:
+    """The split's evaluation batches: the eval.max_utterances subset, bucketed by duration, in order."""
+    from .data.loader import BucketBatchSampler
+
+    subset = evaluation_subset(len(dataset), max_utterances)
+    durations = list(dataset.durations_s) if subset is None else [dataset.entries[i].duration_s for i in subset]
+    if subset is not None:
+        dataset = Subset(dataset, subset)
+    sampler = BucketBatchSampler(durations, max_batch_s, shuffle=False)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
+
+
+# The EvalConfig fields that the decoders added by issue 18 read, with their defaults until
+# config.py has them (then this falls away and EvalConfig is read directly).
+_PENDING_FIELDS = {"ctc_weight": DecoderOptions.ctc_weight, "joint_beam_size": DecoderOptions.joint_beam_size,
+                   "rescore_beam_size": DecoderOptions.rescore_beam_size}
+
+
+def decoder_options(cfg: EvalConfig, **overrides) -> DecoderOptions:
+    """The decoders' options from the eval section (and any given explicitly)."""
+    values = {"beam_size": cfg.beam_size, "max_tokens": cfg.max_tokens, "max_tokens_per_second": cfg.max_tokens_per_second,
+              **{name: getattr(cfg, name, default) for name, default in _PENDING_FIELDS.items()}}
+    return DecoderOptions(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def lexicon_search(cfg: EvalConfig) -> LexiconSearch:
+    return LexiconSearch(cfg.ctc_beam_size, cfg.ctc_lm_weight, cfg.ctc_word_bonus)
+
+
+def run_decoders(cfg: RunConfig) -> list[str]:
+    """The decoders a run scores: eval.decoders; without that field, the attention decoder, and with a
+    CTC head best-path CTC and (eval.ctc_lm) CTC + LM, as runs have scored so far."""
+    decoders = getattr(cfg.eval, "decoders", None)
+    if decoders:
+        return list(decoders)
+    return ["attention", *(["ctc"] if cfg.model.ctc_weight > 0 else []), *(["ctc_lm"] if cfg.eval.ctc_lm else [])]
+
+
+@torch.no_grad()
+def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunConfig, device: torch.device,
+             bf16: bool, hypotheses_path: str | Path | None = None, lexicon: LexiconDecoder | None = None,
+             decoders: Sequence[str] | None = None, options: DecoderOptions | None = None) -> dict[str, float]:
+    """Validation loss in eval mode over the loader, and WER/CER of each decoder (run_decoders(cfg) by
+    default), with one hypothesis record per utterance written to `hypotheses_path`."""
+    from .data.loader import features
+
+    decoders = list(decoders or run_decoders(cfg))
+    options = options or decoder_options(cfg.eval)
+    was_training = model.training
+    model.eval()
+    normalize = normalize_gigaspeech if cfg.eval.normalizer == "gigaspeech" else normalize_english
+    loss_sum, n_tokens, lines, counts = 0.0, 0, [], Counter()
+    for batch in loader:
+        if not batch.ids:
+            continue
+        batch = batch.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
+            mel_mask = None if cfg.data.pad_to_30s else mel_mask
+            out = model(mel, batch.tokens, mel_mask=mel_mask, targets=batch.targets)
+            texts = decode_batch(model, tokenizer, mel, mel_mask, decoders, options, lexicon)
+        tokens = (batch.targets != -100).sum().item()
+        loss_sum, n_tokens = loss_sum + out.loss.item() * tokens, n_tokens + tokens
+        for row, (utterance_id, reference) in enumerate(zip(batch.ids, batch.texts)):
+            record = hypothesis_record(utterance_id, reference, {name: texts[name][row] for name in decoders},
+                                       normalize)
+            for name in decoders:
+                suffix = metric_suffix(name)
+                counts.update({f"word_errors{suffix}": record[f"word_errors{suffix}"], f"words{suffix}": record["reference_words"],
+                               f"char_errors{suffix}": record[f"char_errors{suffix}"], f"chars{suffix}": record["reference_chars"]})
+            lines.append(json.dumps(record, ensure_ascii=False))
+    if hypotheses_path is not None:
+        from .train_state import write_atomic
+
+        write_atomic(Path(hypotheses_path), "\n".join(lines) + "\n")
+    model.train(was_training)
+    metrics = {"val/loss": loss_sum / max(n_tokens, 1), "val/utterances": float(len(lines))}
+    for name in decoders:
+        suffix = metric_suffix(name)
+        metrics[metric_key("wer", name)] = counts[f"word_errors{suffix}"] / max(counts[f"words{suffix}"], 1)
+        metrics[metric_key("cer", name)] = counts[f"char_errors{suffix}"] / max(counts[f"chars{suffix}"], 1)
+    return metrics
+
+
+def hypothesis_record(utterance_id: str, reference: str, hypotheses: dict[str, str], normalize) -> dict:
+    """One utterance's line of the hypotheses file: each decoder's text and its errors, the reference's length."""
+    record = {"id": utterance_id, "reference": reference}
+    for name, text in hypotheses.items():
+        suffix = metric_suffix(name)
+        word_errors, n_words = error_counts(reference, text, normalize=normalize)
+        char_errors, n_chars = error_counts(reference, text, normalize=normalize, unit="char")
+        record.update({f"hypothesis{suffix}": text, f"word_errors{suffix}": word_errors,
+                       f"char_errors{suffix}": char_errors, "reference_words": n_words, "reference_chars": n_chars})
+    return record
