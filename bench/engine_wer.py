@@ -67,11 +67,13 @@ def _compression_ratio(text: str) -> float:
 
 def equal_share_config(per_engine: int, seed: int = 0, clean: bool = False, all_voices: bool = False) -> SynthConfig:
     """A corpus, train split only, in which every installed engine has about `per_engine` utterances
-    (check the count). `clean`: no noise and no reverberation (gain, rate and pitch still vary).
+    (check the count). `clean`: no noise, reverberation, babble, channel or voice perturbation (gain, rate and pitch still vary).
     `all_voices`: the held-out voices of test_unseen_voices speak too."""
     engines = [e for e, ok in available_engines().items() if ok is True]
     hours = 1.5 * per_engine * len(engines) * AVERAGE_UTTERANCE_S / 3600  # margin: shares are of seconds
-    augmentation = {"noise_probability": 0.0, "reverb_probability": 0.0} if clean else {}
+    augmentation = {"noise_probability": 0.0, "reverb_probability": 0.0, "speed_factors": (1.0,),
+                    "vtlp_probability": 0.0, "babble_probability": 0.0, "telephone_probability": 0.0,
+                    "codec_probability": 0.0} if clean else {}
     return SynthConfig(hours=hours, seed=seed, engine_shares={e: 1.0 for e in engines}, split_fractions={"train": 1.0},
                        **({"unseen_voices": []} if all_voices else {}), **augmentation)
 
@@ -109,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-engine", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--clean", action="store_true", help="no noise or reverberation (rate, pitch and gain still vary)")
+    parser.add_argument("--clean", action="store_true", help="no noise, reverberation, babble, channel or voice perturbation (rate, pitch and gain still vary)")
     parser.add_argument("--all-voices", action="store_true", help="the held-out voices of test_unseen_voices speak too")
     parser.add_argument("--out", help="corpus directory, kept, with every transcript in engine_wer.json (default: a temporary one)")
     args = parser.parse_args()

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from smolwhisper.cli import build_parser
-from smolwhisper.data.synth import (ENGINES, SPLITS, UNSEEN_SPLIT, SynthConfig, available_engines, plan_corpus,
-                                    synthesize_corpus)
+from smolwhisper.config import ConfigError
+from smolwhisper.data.synth import (ENGINES, SPLITS, UNSEEN_ENGINE_SPLIT, UNSEEN_SPLIT, UNSEEN_VALIDATION_SPLIT,
+                                    SynthConfig, available_engines, plan_corpus, synthesize_corpus)
 from smolwhisper.data.synth.corpus import Augmentation, active_speech_power, augment, coloured_noise
 from smolwhisper.data.synth.engines import SpeechRequest, synthesize_batch
 from smolwhisper.data.synth.sentences import number_to_words, ordinal_to_words, words_of, year_to_words
@@ -68,25 +69,41 @@ def test_manifests_and_corpus_record(tmp_path):
         assert abs(audio_info.frames / 16000 - row["duration"]) < 1e-3 and row["speaker"].startswith(row["engine"])
     record = json.loads((tmp_path / "corpus.json").read_text())
     assert record["status"] == "complete" and set(record["licences"]) == set(ENGINES)
+    assert record["splits"] == {"train": {"manifest": "train.jsonl", "hours": record["hours"]["train"],
+                                          "voices": sorted({r["speaker"] for r in rows}), "held_out": None}}
     assert record["total_hours"] == pytest.approx(sum(r["duration"] for r in rows) / 3600, abs=1e-3)
 
 
 def test_no_sentence_shared_between_splits_and_unseen_voices_only_in_their_split(one_hour_plan):
     sentences = {split: {u.text for u in one_hour_plan if u.split == split} for split in SPLITS}
     assert all(sentences[split] for split in SPLITS)
-    for held_out in ("validation", "test", UNSEEN_SPLIT):
+    for held_out in ("validation", "test", UNSEEN_VALIDATION_SPLIT, UNSEEN_SPLIT):
         assert not sentences["train"] & sentences[held_out]
     assert len({u.text for u in one_hour_plan}) == len(one_hour_plan)
     unseen = {u.speaker for u in one_hour_plan if u.split == UNSEEN_SPLIT}
-    seen = {u.speaker for u in one_hour_plan if u.split != UNSEEN_SPLIT}
+    seen = {u.speaker for u in one_hour_plan if u.split not in (UNSEEN_SPLIT, UNSEEN_VALIDATION_SPLIT)}
     assert unseen and not unseen & seen
+    assert {u.speaker for u in one_hour_plan if u.split == UNSEEN_VALIDATION_SPLIT} <= unseen
     # Every installed engine with several voices lends one to the unseen split; Piper has one voice only.
     multi_voice = {e for e in INSTALLED if len(ENGINES[e].voices()) > 1}
     assert {u.engine for u in one_hour_plan if u.split == UNSEEN_SPLIT} == multi_voice
     hours = Counter()
     for u in one_hour_plan:
         hours[u.split] += u.estimated_duration_s / 3600
-    assert hours["train"] == pytest.approx(0.9, abs=0.02) and hours[UNSEEN_SPLIT] == pytest.approx(0.03, abs=0.01)
+    assert hours["train"] == pytest.approx(0.89, abs=0.02) and hours[UNSEEN_SPLIT] == pytest.approx(0.03, abs=0.01)
+    assert hours[UNSEEN_VALIDATION_SPLIT] == pytest.approx(0.01, abs=0.005)
+
+
+@pytest.mark.parametrize("engine", [e for e in ("flite", "pico") if e in INSTALLED])
+def test_a_held_out_engine_speaks_only_in_its_own_split(engine):
+    plan = plan_corpus(SynthConfig(hours=0.5, held_out_engine=engine))
+    own = [u for u in plan if u.split == UNSEEN_ENGINE_SPLIT]
+    assert own and {u.engine for u in own} == {engine}
+    assert {u.speaker for u in own} == {f"{engine}-{v}" for v in ENGINES[engine].voices()}
+    assert all(u.engine != engine for u in plan if u.split != UNSEEN_ENGINE_SPLIT)
+    assert sum(u.estimated_duration_s for u in own) / 3600 == pytest.approx(0.5 * 0.03, abs=0.006)
+    with pytest.raises(ConfigError, match="synth.held_out_engine"):
+        SynthConfig(held_out_engine="nope")
 
 
 def test_one_hour_has_2000_distinct_words_and_numbers_as_words(one_hour_plan):
@@ -107,6 +124,12 @@ def test_engine_shares_and_per_utterance_variation(one_hour_plan):
     assert len({u.rate for u in train}) > 200  # rates are rounded to 0.001
     assert {u.augmentation.noise for u in train} == {None, "white", "pink"}
     assert any(u.augmentation.reverb_rt60_s for u in train)
+    # Voices made different: every speed factor, vocal tract warps, babble, telephone and codecs.
+    assert {u.augmentation.speed for u in train} == {0.9, 1.0, 1.1}
+    assert 0.4 < sum(u.augmentation.vtlp_alpha != 1.0 for u in train) / len(train) < 0.6
+    for name, share in (("babble_snr_db", 0.15), ("codec", 0.1)):
+        assert sum(getattr(u.augmentation, name) is not None for u in train) / len(train) == pytest.approx(share, abs=0.04)
+    assert sum(u.augmentation.telephone for u in train) / len(train) == pytest.approx(0.1, abs=0.04)
 
 
 def test_every_installed_engine_is_in_a_small_corpus(tmp_path):
@@ -146,7 +169,7 @@ def test_augmentation_reaches_the_planned_snr_and_level():
     measured_snr = 10 * np.log10(active_speech_power(out[:24000]) / np.mean(noise_only ** 2))
     assert measured_snr == pytest.approx(20.0, abs=1.0)
     clean = augment(speech, Augmentation(gain_db=-6.0, reverb_rt60_s=0.3, reverb_drr_db=3.0), rng)
-    assert len(clean) == len(speech) and np.max(np.abs(clean)) == pytest.approx(10 ** (-6 / 20), rel=1e-3)
+    assert len(clean) == len(speech) and np.max(np.abs(clean)) == pytest.approx(10 ** (-6 / 20), rel=1e-3)  # no speed change by default
     assert np.abs(clean[24000:25000]).max() > 0.01  # the reverberant tail rings past the tone
     pink = coloured_noise(1 << 16, "pink", rng)
     spectrum = np.abs(np.fft.rfft(pink)) ** 2

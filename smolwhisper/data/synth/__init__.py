@@ -2,9 +2,13 @@
 
     smolwhisper data synth --hours 1 --out data/synth
 
-speaks generated sentences with every offline engine installed (Piper, SVOX Pico, flite,
-festival, espeak-ng), adds light noise and reverberation, and writes 16 kHz FLACs with NeMo-style
-manifests for the splits train, validation, test and test_unseen_voices.
+speaks everyday English sentences (covering the frequent English words) with every offline engine
+installed (Piper, SVOX Pico, flite, festival, espeak-ng), makes the voices different (speed and
+vocal tract length perturbation) and the rooms and channels too (reverberation, noise, babble,
+telephone band, codecs), and writes 16 kHz FLACs with NeMo-style manifests for the splits train,
+validation, test, validation_unseen_voices and test_unseen_voices (voices held out of training),
+and test_unseen_engine with --held-out-engine (one engine held out of training). corpus.json lists
+the splits.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import os
 import sys
 
 from ...config import ConfigError
-from .corpus import (CorpusInfo, PlannedUtterance, SynthConfig, Augmentation, plan_corpus, synthesize_corpus,
-                     SPLITS, UNSEEN_SPLIT)
+from .corpus import (ALL_SPLITS, SPLITS, UNSEEN_ENGINE_SPLIT, UNSEEN_SPLIT, UNSEEN_VALIDATION_SPLIT, Augmentation,
+                     CorpusInfo, PlannedUtterance, SynthConfig, plan_corpus, synthesize_corpus)
 from .engines import ENGINES, available_engines
 from .sentences import SentenceGenerator, number_to_words
 
 __all__ = ["SynthConfig", "CorpusInfo", "PlannedUtterance", "Augmentation", "plan_corpus", "synthesize_corpus",
-           "available_engines", "ENGINES", "SPLITS", "UNSEEN_SPLIT", "SentenceGenerator", "number_to_words",
+           "available_engines", "ENGINES", "SPLITS", "ALL_SPLITS", "UNSEEN_SPLIT", "UNSEEN_VALIDATION_SPLIT",
+           "UNSEEN_ENGINE_SPLIT", "SentenceGenerator", "number_to_words",
            "add_subcommand"]
 
 
@@ -44,6 +49,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engines", default=",".join(ENGINES),
                    help=f"comma-separated engines to use, with their default shares (default: {','.join(ENGINES)})")
+    p.add_argument("--held-out-engine", default="", choices=["", *ENGINES],
+                   help="leave this engine out of training; it speaks only in the test_unseen_engine split")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)")
     p.set_defaults(func=_synth_command)
 
@@ -54,7 +61,8 @@ def _synth_command(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(f"--engines: {unknown} unknown; allowed: {', '.join(ENGINES)}")
     defaults = SynthConfig().engine_shares
-    config = SynthConfig(hours=args.hours, seed=args.seed, engine_shares={e: defaults[e] for e in chosen})
+    config = SynthConfig(hours=args.hours, seed=args.seed, engine_shares={e: defaults[e] for e in chosen},
+                         held_out_engine=args.held_out_engine)
     info = synthesize_corpus(config, args.out, workers=args.workers)
     state = "already complete, reused" if info.cached else "written"
     print(f"corpus {state}: {info.out_dir}")

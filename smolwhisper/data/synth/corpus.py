@@ -32,12 +32,21 @@ import soundfile
 from tqdm import tqdm
 
 from ...config import ConfigError
+from .augment import (CODECS, active_speech_power, babble, coloured_noise, reverberate, speed_perturb,  # noqa: F401
+                      telephone_band, vocal_tract_length_perturb)
 from .engines import ENGINES, SAMPLE_RATE, SpeechRequest, available_engines, synthesize_batch
 from .sentences import SentenceGenerator
 
-PLAN_VERSION = 3  # bump when the plan or the audio pipeline changes, so old corpora are not reused
-SPLITS = ("train", "validation", "test", "test_unseen_voices")
+PLAN_VERSION = 4  # bump when the plan or the audio pipeline changes, so old corpora are not reused
+# Splits with voices heard in training, then those with held-out voices (validation_unseen_voices is
+# small, for the trainer to score every few hundred steps), then the held-out engine's (leave one
+# engine out: only when SynthConfig.held_out_engine names one).
+UNSEEN_VALIDATION_SPLIT = "validation_unseen_voices"
 UNSEEN_SPLIT = "test_unseen_voices"
+UNSEEN_ENGINE_SPLIT = "test_unseen_engine"
+SPLITS = ("train", "validation", "test", UNSEEN_VALIDATION_SPLIT, UNSEEN_SPLIT)
+UNSEEN_VOICE_SPLITS = (UNSEEN_VALIDATION_SPLIT, UNSEEN_SPLIT)
+ALL_SPLITS = SPLITS + (UNSEEN_ENGINE_SPLIT,)
 CORPUS_FILE = "corpus.json"
 # Speaking time per character at rate 1, from the engines' output on the generated sentences;
 # used only to decide how many utterances make the requested hours.
@@ -50,7 +59,7 @@ def _default_shares() -> dict[str, float]:
 
 
 def _default_splits() -> dict[str, float]:
-    return {"train": 0.90, "validation": 0.04, "test": 0.03, UNSEEN_SPLIT: 0.03}
+    return {"train": 0.89, "validation": 0.04, "test": 0.03, UNSEEN_VALIDATION_SPLIT: 0.01, UNSEEN_SPLIT: 0.03}
 
 
 def _default_unseen_voices() -> list[str]:
@@ -67,12 +76,25 @@ class SynthConfig:
     seed: int = 0
     engine_shares: dict[str, float] = field(default_factory=_default_shares)  # of the audio; renormalised over installed engines
     split_fractions: dict[str, float] = field(default_factory=_default_splits)
-    unseen_voices: list[str] = field(default_factory=_default_unseen_voices)  # speaker ids only in test_unseen_voices
+    unseen_voices: list[str] = field(default_factory=_default_unseen_voices)  # speaker ids only in the unseen-voice splits
+    # Leave one engine out: "" for none, or an engine whose voices then speak only in test_unseen_engine,
+    # which holds held_out_engine_fraction x hours of audio on top of `hours`.
+    held_out_engine: str = ""
+    held_out_engine_fraction: float = 0.03
     # Speaking-rate factor (> 1 is faster) and factor on the voice's usual F0 where the engine allows.
     # Whisper tiny.en misheard flite at rates above 1.05 about a quarter more often than below it.
     rate_range: tuple[float, float] = (0.8, 1.1)
     pitch_range: tuple[float, float] = (0.85, 1.15)
     augment: bool = True
+    # Speed perturbation (Ko et al. 2015): one of these factors, uniformly.
+    speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)
+    # Vocal tract length perturbation (Jaitly & Hinton 2013): warp factor alpha, uniformly in the range.
+    vtlp_probability: float = 0.5
+    vtlp_alpha_range: tuple[float, float] = (0.9, 1.1)
+    telephone_probability: float = 0.1  # 300-3400 Hz after 8 kHz
+    codec_probability: float = 0.1  # mu-law or Vorbis
+    babble_probability: float = 0.15  # other utterances of the batch behind the speech
+    babble_snr_db_range: tuple[float, float] = (10.0, 25.0)
     noise_probability: float = 0.8
     # White or pink noise against active speech. At 15-40 dB Whisper tiny.en misheard SVOX Pico twice
     # as often as on clean audio (33% vs 16% WER on the same 25 sentences); at 25-45 dB, 19%.
@@ -85,7 +107,8 @@ class SynthConfig:
     max_words: int = 24
 
     def __post_init__(self):
-        for name in ("rate_range", "pitch_range", "snr_db_range", "gain_db_range", "reverb_rt60_range_s"):
+        for name in ("rate_range", "pitch_range", "snr_db_range", "gain_db_range", "reverb_rt60_range_s",
+                     "speed_factors", "vtlp_alpha_range", "babble_snr_db_range"):
             setattr(self, name, tuple(float(v) for v in getattr(self, name)))
         self.validate()
 
@@ -101,10 +124,22 @@ class SynthConfig:
         if set(self.split_fractions) - set(SPLITS) or any(v < 0 for v in self.split_fractions.values()) \
                 or abs(sum(self.split_fractions.values()) - 1) > 1e-6:
             fail("split_fractions", f"non-negative fractions of {list(SPLITS)} summing to 1")
-        for name in ("rate_range", "pitch_range", "snr_db_range", "gain_db_range", "reverb_rt60_range_s"):
-            low, high = getattr(self, name)
-            if len(getattr(self, name)) != 2 or low > high:
+        for name in ("rate_range", "pitch_range", "snr_db_range", "gain_db_range", "reverb_rt60_range_s",
+                     "vtlp_alpha_range", "babble_snr_db_range"):
+            if len(getattr(self, name)) != 2 or getattr(self, name)[0] > getattr(self, name)[1]:
                 fail(name, "a pair (low, high) with low <= high")
+        if not self.speed_factors or any(not 0.5 <= f <= 2.0 for f in self.speed_factors):
+            fail("speed_factors", "one or more factors in [0.5, 2]")
+        if not 0.5 <= self.vtlp_alpha_range[0] and self.vtlp_alpha_range[1] <= 2.0:
+            fail("vtlp_alpha_range", "factors in [0.5, 2]")
+        for name in ("vtlp_probability", "telephone_probability", "codec_probability", "babble_probability",
+                     "noise_probability", "reverb_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                fail(name, "a probability in [0, 1]")
+        if self.held_out_engine and self.held_out_engine not in ENGINES:
+            fail("held_out_engine", f'"" or one of {sorted(ENGINES)}')
+        if self.held_out_engine and not self.held_out_engine_fraction > 0:
+            fail("held_out_engine_fraction", "a positive fraction of `hours` when held_out_engine is set")
         if not 0 < self.rate_range[0] or not 0 < self.pitch_range[0]:
             fail("rate_range", "positive factors")
         if self.batch_size < 1:
@@ -131,6 +166,11 @@ class Augmentation:
     snr_db: float | None = None
     reverb_rt60_s: float | None = None  # decay time of a synthetic exponential impulse response
     reverb_drr_db: float | None = None  # direct-to-reverberant energy ratio
+    speed: float = 1.0  # speed perturbation factor
+    vtlp_alpha: float = 1.0  # vocal tract length warp factor
+    babble_snr_db: float | None = None  # speech to babble ratio; None: no babble
+    telephone: bool = False
+    codec: str | None = None  # a key of augment.CODECS
 
 
 @dataclass(frozen=True)
@@ -178,11 +218,25 @@ class CorpusInfo:
 
 
 def _split_voices(config: SynthConfig, engines: list[str]) -> dict[str, dict[str, list[str]]]:
-    """split -> engine -> voices; the unseen split gets exactly the held-out voices."""
+    """split -> engine -> voices: the unseen-voice splits get exactly the held-out voices, the
+    held-out engine speaks only in its own split, with all its voices."""
     held_out = set(config.unseen_voices)
-    seen = {e: [v for v in ENGINES[e].voices() if speaker_id(e, v) not in held_out] for e in engines}
-    unseen = {e: [v for v in ENGINES[e].voices() if speaker_id(e, v) in held_out] for e in engines}
-    return {split: {e: vs for e, vs in (unseen if split == UNSEEN_SPLIT else seen).items() if vs} for split in SPLITS}
+    others = [e for e in engines if e != config.held_out_engine]
+    seen = {e: [v for v in ENGINES[e].voices() if speaker_id(e, v) not in held_out] for e in others}
+    unseen = {e: [v for v in ENGINES[e].voices() if speaker_id(e, v) in held_out] for e in others}
+    voices = {split: {e: vs for e, vs in (unseen if split in UNSEEN_VOICE_SPLITS else seen).items() if vs}
+              for split in SPLITS}
+    if config.held_out_engine in engines:
+        voices[UNSEEN_ENGINE_SPLIT] = {config.held_out_engine: list(ENGINES[config.held_out_engine].voices())}
+    return voices
+
+
+def split_hours(config: SynthConfig) -> dict[str, float]:
+    """Planned hours of each split the config writes."""
+    hours = {split: config.hours * config.split_fractions.get(split, 0.0) for split in SPLITS}
+    if config.held_out_engine:
+        hours[UNSEEN_ENGINE_SPLIT] = config.hours * config.held_out_engine_fraction
+    return {split: h for split, h in hours.items() if h > 0}
 
 
 def _next_engine(shares: dict[str, float], planned_s: Counter) -> str:
@@ -196,12 +250,19 @@ def _draw_augmentation(config: SynthConfig, rng: random.Random) -> Augmentation:
     gain_db = round(rng.uniform(*config.gain_db_range), 2)
     if not config.augment:
         return Augmentation(gain_db=-1.0)
-    noise = snr = rt60 = drr = None
+    noise = snr = rt60 = drr = babble_snr = codec = None
     if rng.random() < config.noise_probability:
         noise, snr = rng.choice(["white", "pink"]), round(rng.uniform(*config.snr_db_range), 2)
     if rng.random() < config.reverb_probability:
         rt60, drr = round(rng.uniform(*config.reverb_rt60_range_s), 3), round(rng.uniform(0.0, 10.0), 2)
-    return Augmentation(gain_db, noise, snr, rt60, drr)
+    speed = rng.choice(config.speed_factors)
+    alpha = round(rng.uniform(*config.vtlp_alpha_range), 3) if rng.random() < config.vtlp_probability else 1.0
+    if rng.random() < config.babble_probability:
+        babble_snr = round(rng.uniform(*config.babble_snr_db_range), 2)
+    telephone = rng.random() < config.telephone_probability
+    if rng.random() < config.codec_probability:
+        codec = rng.choice(sorted(CODECS))
+    return Augmentation(gain_db, noise, snr, rt60, drr, speed, alpha, babble_snr, telephone, codec)
 
 
 def _usable_engines(config: SynthConfig, availability: dict[str, bool | str]) -> list[str]:
@@ -218,27 +279,29 @@ def plan_corpus(config: SynthConfig, availability: dict[str, bool | str] | None 
     generator = SentenceGenerator(config.min_words, config.max_words)
     used_sentences: set[str] = set()
     plan: list[PlannedUtterance] = []
-    for split in SPLITS:
-        target_s = config.hours * 3600 * config.split_fractions.get(split, 0.0)
-        shares = {e: config.engine_shares[e] for e in voices[split]}
+    for split, hours in split_hours(config).items():
+        target_s = hours * 3600
+        shares = {e: config.engine_shares[e] for e in voices.get(split, {})}
         if target_s <= 0 or not shares:
             continue
         planned_s: Counter = Counter()  # estimated seconds per engine
         while sum(planned_s.values()) < target_s:
             index = len(plan)
             rng = random.Random(f"smolwhisper-synth/{config.seed}/{index}")  # str seeds hash with SHA-512: stable
-            text = generator.sentence(rng)
+            explore = split == "train"  # new words go to training; the others draw words by frequency
+            text = generator.sentence(rng, explore)
             while text in used_sentences:  # no sentence is spoken twice, so no split shares one
-                text = generator.sentence(rng)
+                text = generator.sentence(rng, explore)
             used_sentences.add(text)
             engine = _next_engine(shares, planned_s)
             voice = rng.choice(voices[split][engine])
             rate = round(rng.uniform(*config.rate_range), 3)
             pitch = round(rng.uniform(*config.pitch_range), 3) if ENGINES[engine].supports_pitch(voice) else None
             options = ENGINES[engine].draw_options(rng)
-            estimate = SECONDS_PER_CHARACTER[engine] * len(text) / rate
+            augmentation = _draw_augmentation(config, rng)
+            estimate = SECONDS_PER_CHARACTER[engine] * len(text) / rate / augmentation.speed
             plan.append(PlannedUtterance(f"{index:06d}", index, split, text, engine, voice, rate, pitch, options,
-                                         _draw_augmentation(config, rng), round(estimate, 3)))
+                                         augmentation, round(estimate, 3)))
             planned_s[engine] += estimate
     return plan
 
@@ -255,50 +318,31 @@ def batch_seed(config_seed: int, batch: list[PlannedUtterance]) -> int:
     return int(np.random.SeedSequence([config_seed, batch[0].index, 1]).generate_state(1)[0])
 
 
-# --- augmentation (numpy only; every random draw from the utterance's own generator) ---
+# --- augmentation (every random draw from the utterance's own generator; see augment.py) ---
 
 
-def active_speech_power(audio: np.ndarray, frame: int = 400, floor_db: float = 30.0) -> float:
-    """Mean power of the 25 ms frames within `floor_db` of the loudest one (pauses do not count)."""
-    n = max(1, len(audio) // frame)
-    powers = np.mean(audio[: n * frame].reshape(n, -1) ** 2, axis=1) if len(audio) >= frame else np.mean(audio ** 2)[None]
-    active = powers[powers >= powers.max() * 10 ** (-floor_db / 10)]
-    return float(active.mean()) if active.size else 0.0
-
-
-def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
-    """Unit-power white noise, or pink (1/f power) noise shaped in the frequency domain."""
-    white = rng.standard_normal(n)
-    if colour == "pink":
-        spectrum = np.fft.rfft(white)
-        frequency = np.arange(len(spectrum), dtype=np.float64)
-        frequency[0] = 1.0
-        white = np.fft.irfft(spectrum / np.sqrt(frequency), n)
-    return white / (np.sqrt(np.mean(white ** 2)) + 1e-12)
-
-
-def reverberate(audio: np.ndarray, rt60_s: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """Convolve with a direct path plus a Gaussian tail decaying 60 dB in `rt60_s` (Polack's model)."""
-    t = np.arange(int(rt60_s * SAMPLE_RATE)) / SAMPLE_RATE
-    tail = rng.standard_normal(len(t)) * np.exp(-6.908 * t / rt60_s)  # ln(1000) = 6.908: 60 dB of amplitude
-    tail *= np.sqrt(10 ** (-drr_db / 10) / (np.sum(tail ** 2) + 1e-12))
-    response = np.concatenate([[1.0], tail[1:]])
-    size = len(audio) + len(response) - 1
-    wet = np.fft.irfft(np.fft.rfft(audio, size) * np.fft.rfft(response, size), size)
-    return wet[: len(audio)]
-
-
-def augment(audio: np.ndarray, augmentation: Augmentation, rng: np.random.Generator) -> np.ndarray:
-    audio = audio.astype(np.float64)
+def augment(audio: np.ndarray, augmentation: Augmentation, rng: np.random.Generator,
+            babble_sources: list[np.ndarray] = ()) -> np.ndarray:
+    """The voice changed (speed, vocal tract), the room (reverberation), the level, other talkers,
+    noise, then the channel (telephone band, codec); never clipped."""
+    audio = speed_perturb(audio.astype(np.float64), augmentation.speed)
+    audio = vocal_tract_length_perturb(audio, augmentation.vtlp_alpha)
     if augmentation.reverb_rt60_s:
         audio = reverberate(audio, augmentation.reverb_rt60_s, augmentation.reverb_drr_db or 0.0, rng)
     audio *= 10 ** (augmentation.gain_db / 20) / (np.max(np.abs(audio)) + 1e-12)
+    if augmentation.babble_snr_db is not None:
+        audio = babble(audio, list(babble_sources), augmentation.babble_snr_db, rng)
     if augmentation.noise:
         noise_power = active_speech_power(audio) * 10 ** (-augmentation.snr_db / 10)
         audio = audio + coloured_noise(len(audio), augmentation.noise, rng) * np.sqrt(noise_power)
+    if augmentation.telephone:
+        audio = telephone_band(audio)
     peak = np.max(np.abs(audio))
     if peak > 0.99:  # never clip: scale back
         audio *= 0.99 / peak
+    if augmentation.codec:
+        audio = CODECS[augmentation.codec](audio)
+        audio *= min(1.0, 0.99 / (np.max(np.abs(audio)) + 1e-12))
     return audio.astype(np.float32)
 
 
@@ -323,11 +367,14 @@ def synthesize_plan_batch(batch: list[PlannedUtterance], out_dir: str | Path, co
     out_dir = Path(out_dir)
     paths = [out_dir / u.audio_filepath for u in batch]
     todo = [i for i, path in enumerate(paths) if not path.exists()]
-    if todo and batch[0].engine == "piper":
+    # Piper's audio depends on the whole batch, and babble is made of the batch's other utterances:
+    # either way, a batch with anything missing is spoken whole.
+    if todo and (batch[0].engine == "piper" or any(batch[i].augmentation.babble_snr_db is not None for i in todo)):
         todo = list(range(len(batch)))
     results: dict[int, tuple[int, float | None, str | None]] = {}
     if todo:
         spoken = synthesize_batch(batch[0].engine, [batch[i].request() for i in todo], batch_seed(config_seed, batch))
+        clean = [audio for audio in spoken if not isinstance(audio, str)]
         for i, audio in zip(todo, spoken):
             utterance, path = batch[i], paths[i]
             if isinstance(audio, str):
@@ -335,8 +382,10 @@ def synthesize_plan_batch(batch: list[PlannedUtterance], out_dir: str | Path, co
                 continue
             if not path.exists():
                 rng = np.random.default_rng([config_seed, utterance.index, 2])
+                others = [other for other in clean if other is not audio]
+                sources = [others[j] for j in rng.permutation(len(others))[: int(rng.integers(2, 5))]]
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _write_flac_atomically(path, augment(audio, utterance.augmentation, rng))
+                _write_flac_atomically(path, augment(audio, utterance.augmentation, rng, sources))
             results[i] = (utterance.index, _flac_duration_s(path), None)
     for i, path in enumerate(paths):
         if i not in results:
@@ -388,7 +437,7 @@ def _clear_stale_audio(out_dir: Path, fingerprint: str) -> None:
     except (OSError, ValueError):
         return
     if record.get("fingerprint") != fingerprint:
-        for split in SPLITS:
+        for split in ALL_SPLITS:
             for path in (out_dir / split).glob("*.flac"):
                 path.unlink()
 
@@ -447,6 +496,16 @@ def _run_batches(batches, out_dir: Path, seed: int, workers: int, progress: bool
     return durations, errors
 
 
+def _held_out_kind(split: str) -> str | None:
+    """What a split holds out of training: None, "sentences" (new sentences, voices heard in
+    training), "voices" or "engine"."""
+    if split == "train":
+        return None
+    if split in UNSEEN_VOICE_SPLITS:
+        return "voices"
+    return "engine" if split == UNSEEN_ENGINE_SPLIT else "sentences"
+
+
 def _write_manifests(out_dir: Path, plan, durations, errors, config: SynthConfig, fingerprint: str, missing) -> dict:
     lines: dict[str, list[str]] = defaultdict(list)
     hours: dict[str, float] = defaultdict(float)
@@ -471,6 +530,8 @@ def _write_manifests(out_dir: Path, plan, durations, errors, config: SynthConfig
         "status": "complete",
         "fingerprint": fingerprint,
         "config": config.to_dict(),
+        "splits": {s: {"manifest": f"{s}.jsonl", "hours": round(hours[s], 4), "voices": sorted(voices[s]),
+                       "held_out": _held_out_kind(s)} for s in sorted({u.split for u in plan}, key=ALL_SPLITS.index)},
         "hours": {s: round(h, 4) for s, h in hours.items()},
         "total_hours": round(sum(hours.values()), 4),
         "engine_counts": {s: dict(c) for s, c in engine_counts.items()},

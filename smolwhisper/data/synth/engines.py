@@ -4,8 +4,8 @@
 | -------- | -------------------------------------------------- | ------------------------------ | ---- | ----- |
 | piper    | a helper process per batch (piper-tts is GPL-3.0)  | joe (en_US, medium)            | yes  | no    |
 | pico     | py-nanotts (SVOX Pico, Apache-2.0), process per utt. | en-US, en-GB                   | yes  | yes   |
-| flite    | `flite` process per utterance                      | awb, rms, slt                  | yes  | not rms |
-| festival | one `festival -b` process per batch (Scheme file)  | slt HTS, ked diphone           | yes  | diphone only |
+| flite    | `flite` process per utterance                      | awb, rms, slt, kal16           | yes  | not rms, kal16 |
+| festival | one `festival -b` process per batch (Scheme file)  | slt HTS, ked and kal diphone   | yes  | diphone only |
 | espeak   | `espeak-ng` process per utterance (GPL-3.0)        | accents x voice variants       | yes  | yes   |
 
 `rate` is a speaking-rate factor (> 1 is faster) and `pitch` a factor on the voice's usual
@@ -221,9 +221,10 @@ class FliteEngine(Engine):
     name = "flite"
     install_hint = "apt-get install flite"
     licence = "flite and its CMU voices (awb, rms, slt): CMU's BSD-style licence (/usr/share/doc/flite/copyright)"
-    # kal16 is left out: Whisper tiny.en misheard it most (30% WER on 20 sentences against 17-24%
-    # for the others; see bench/engine_wer.py --all-voices).
-    all_voices = ("awb", "rms", "slt")
+    # Every voice flite ships. kal16 is the hardest for Whisper tiny.en (30% WER on 20 sentences
+    # against 17-24% for the others; bench/engine_wer.py --all-voices), but a model that must
+    # generalise to unheard voices gains from every voice it trains on.
+    all_voices = ("awb", "rms", "slt", "kal16")
 
     def missing_reason(self) -> str | None:
         return None if shutil.which("flite") else f"'flite' not on PATH ({self.install_hint})"
@@ -253,7 +254,7 @@ def _speak_to_file(command: list[str], wav: Path, engine: str) -> Result:
 
 # Festival's voice functions; the diphone voices' intonation target (int_lr_params) is from their
 # own setup files in /usr/share/festival/voices/english/*/festvox/*.scm.
-FESTIVAL_DIPHONE_F0 = {"ked_diphone": (105, 15)}
+FESTIVAL_DIPHONE_F0 = {"ked_diphone": (105, 15), "kal_diphone": (105, 14)}
 
 
 class FestivalEngine(Engine):
@@ -268,10 +269,10 @@ class FestivalEngine(Engine):
     install_hint = "apt-get install festival festvox-us-slt-hts festvox-kdlpc16k"
     licence = ("festival: BSD-style (CSTR Edinburgh); voices: cmu_us_slt_arctic_hts CMU/NITech BSD-style, "
                "ked_diphone BSD-style (/usr/share/doc/festvox-*/copyright)")
-    # The diphone voices are far less intelligible than the HTS one (Whisper tiny.en: slt 11%, ked
-    # 27%, kal 25% WER on the same 20 sentences): kal_diphone is left out, and ked_diphone is
-    # festival's held-out voice (test_unseen_voices), so training speech is HTS only.
-    all_voices = ("cmu_us_slt_arctic_hts", "ked_diphone")
+    # The diphone voices are less intelligible than the HTS one (Whisper tiny.en: slt 11%, ked 27%,
+    # kal 25% WER on the same 20 sentences); ked_diphone is festival's held-out voice
+    # (test_unseen_voices), kal_diphone trains beside the HTS voice.
+    all_voices = ("cmu_us_slt_arctic_hts", "ked_diphone", "kal_diphone")
 
     def missing_reason(self) -> str | None:
         if not shutil.which("festival"):
@@ -339,11 +340,12 @@ def _festival_script(requests: list[SpeechRequest], wavs: list[Path]) -> str:
 # espeak-ng: accents crossed with its voice variants (male m1-m7, female f1-f5). The odd variants
 # (whisper, croak, klatt, ...) are left out: they are hard to understand even for people. Kept:
 # those Whisper tiny.en understood best on 15 generated sentences each, before the word gap below
-# (en-us: m1 38%, f2 38%, m7 41%, f5 42%, m3 45% WER, against m2 46%, f3 46%, m4 59%; earlier m5,
-# f1, f4 and the Scottish, New York, Caribbean and regional British accents did worse still).
+# (en-us: m1 38%, f2 38%, m7 41%, f5 42%, m3 45%, m2 46%, f3 46%, m4 59% WER; m2, f3 and m4 were
+# added for more voices to train on; m5, f1, f4 and the Scottish, New York, Caribbean and regional
+# British accents did worse still).
 # A slower rate did not help; the word gap did.
 ESPEAK_ACCENTS = ("en-us", "en", "en-gb-x-rp")
-ESPEAK_VARIANTS = ("m1", "m3", "m7", "f2", "f5")
+ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f2", "f3", "f5")
 ESPEAK_WORDS_PER_MINUTE = 150  # espeak-ng's default is 175; slower is easier to follow
 # A 40 ms pause between words (`-g 4`, in 10 ms units) halved Whisper tiny.en's WER on espeak-ng
 # (en-us+m1 37% -> 18%, en-us+f2 38% -> 18% on the same 20 sentences): its words otherwise run together.

@@ -26,6 +26,8 @@ import random
 import re
 from dataclasses import dataclass
 
+from .grammar import CLOSED_CLASS_SENTENCES
+
 # --- the lexicon: one word per token; "singular:plural" or "base:past" where irregular ---
 
 JOBS = """
@@ -1052,22 +1054,48 @@ FRAMES = [
     (_feeling, 1), (_compound, 1),
 ]
 _FRAME_FUNCTIONS = [frame for frame, _ in FRAMES]
+# Of the sentences, the share from the scenes above; the rest are everyday sentences (`frames`).
+SCENE_SHARE = 0.1
+# While exploring, the share of sentences that say the most frequent closed-class word not yet said.
+CLOSED_CLASS_SHARE = 0.1
 _FRAME_WEIGHTS = [weight for _, weight in FRAMES]
 
 
 class SentenceGenerator:
-    """Random English sentences; `sentence(rng)` is a pure function of the generator state."""
+    """Random English sentences: everyday sentences over the frequent English words (`frames`), and
+    a share of the scenes above (shopping, travel, schedules, prices).
 
-    def __init__(self, min_words: int = 4, max_words: int = 24):
+    `sentence(rng, explore)` depends on the random state and on the words said so far (`seen`):
+    while `explore` is on, part of the slots go to the most frequent words not yet said (see
+    `vocabulary.WordPicker`), so the planner turns it on for the training split only."""
+
+    def __init__(self, min_words: int = 4, max_words: int = 24, scene_share: float = SCENE_SHARE):
+        from .everyday import Grammar
+        from .vocabulary import WordPicker
+
         self.lexicon = Lexicon()
         self.min_words, self.max_words = min_words, max_words
+        self.scene_share = scene_share
+        self.seen: set[str] = set()
+        self.grammar = Grammar(WordPicker(self.seen), self.lexicon)
 
-    def sentence(self, rng: random.Random) -> str:
+    def sentence(self, rng: random.Random, explore: bool = True) -> str:
+        from .frames import everyday_sentence
+
+        self.grammar.explore = explore
+        closed = next((w for w in CLOSED_CLASS_SENTENCES if w not in self.seen), None) if explore else None
         for _ in range(100):
-            frame = rng.choices(_FRAME_FUNCTIONS, weights=_FRAME_WEIGHTS)[0]
-            body, punctuation = frame(self.lexicon, rng)
-            body = re.sub(r"\s+", " ", body).strip()
+            if closed and rng.random() < CLOSED_CLASS_SHARE:
+                text = self.grammar.fill(rng.choice(CLOSED_CLASS_SENTENCES[closed]), rng)
+                body, punctuation = text[:-1], text[-1]
+            elif rng.random() < self.scene_share:
+                frame = rng.choices(_FRAME_FUNCTIONS, weights=_FRAME_WEIGHTS)[0]
+                body, punctuation = frame(self.lexicon, rng)
+            else:
+                body, punctuation = everyday_sentence(self.grammar, rng)
+            body = re.sub(r"\s+", " ", body).strip().replace(" ,", ",")
             if self.min_words <= len(body.split()) <= self.max_words:
+                self.seen.update(words_of(body))
                 return body + punctuation
         raise RuntimeError(f"no sentence of {self.min_words}..{self.max_words} words in 100 draws")
 
