@@ -210,15 +210,15 @@ def load_weights(directory: str | PathLike, device: str | torch.device = "cpu") 
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{directory}: no {WEIGHTS_FILE}")
-    if "weights_sha256" in config and sha256_of(weights) != config["weights_sha256"]:
-        raise CheckpointError(f"{weights}: its sha256 differs from the one {CONFIG_FILE} records: the file was "
-                              "damaged or replaced after the checkpoint was saved")
     try:
         with safe_open(str(weights), "pt") as file:
             shapes = {name: tuple(file.get_slice(name).get_shape()) for name in file.keys()}
             saved_with = (file.metadata() or {}).get("model")
         _check_tensors(weights, model_config, shapes)
         _check_saved_config(weights, model_config, saved_with)
+        if "weights_sha256" in config and sha256_of(weights) != config["weights_sha256"]:
+            raise CheckpointError(f"{weights}: its sha256 differs from the one {CONFIG_FILE} records: the file "
+                                  "was damaged or replaced after the checkpoint was saved")
         state = load_file(str(weights), device=str(device))
     except SafetensorError as error:
         raise CheckpointError(f"{weights}: not a readable safetensors file ({error})") from None
@@ -230,8 +230,11 @@ def load_weights(directory: str | PathLike, device: str | torch.device = "cpu") 
 
 def _check_tensors(weights: Path, model_config: ModelConfig, shapes: dict[str, tuple[int, ...]]) -> None:
     """The names and shapes a model of this config has (built on the meta device: no memory, any size)."""
-    with torch.device("meta"):
-        expected = {name: tuple(t.shape) for name, t in Whisper(model_config).state_dict().items()}
+    try:
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in Whisper(model_config).state_dict().items()}
+    except (RuntimeError, ValueError) as error:  # sizes past what torch can index
+        raise CheckpointError(f"{weights.parent / CONFIG_FILE}: its model config cannot be built ({error})") from None
     missing = [name for name in expected if name not in shapes]
     unexpected = [name for name in shapes if name not in expected]
     wrong = [f"{name} {shapes[name]} (config.json gives {expected[name]})"

@@ -473,7 +473,7 @@ def load_run_config(path: str | None, overrides: list[str] = ()) -> RunConfig:
     values: dict[str, Any] = {}
     if path:
         try:
-            with open(path) as file:
+            with open(path, encoding="utf-8") as file:
                 values = yaml.safe_load(file) or {}
         except FileNotFoundError:
             raise ConfigError(f"config file {path!r} does not exist") from None

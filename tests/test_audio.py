@@ -151,3 +151,45 @@ def test_pad_or_trim_matches_whisper():
             np.testing.assert_array_equal(pad_or_trim(x, length, axis=axis), expected)
             ours = pad_or_trim(torch.from_numpy(x), length, axis=axis)
             assert torch.equal(ours, torch.from_numpy(expected))
+
+
+def _write(path, samples, rate, subtype="FLOAT"):
+    soundfile.write(path, np.asarray(samples, dtype=np.float32), rate, subtype=subtype)
+    return path
+
+
+@pytest.mark.parametrize("samples, rate, message", [
+    (np.r_[np.zeros(800), np.nan, np.zeros(800)], 16000, "contains NaN or infinite samples"),
+    (np.r_[np.zeros(800), np.inf, np.zeros(800)], 16000, "contains NaN or infinite samples"),
+    (np.full(1600, 1e30), 16000, "peaks at 1e\\+30, not a waveform near full scale"),
+    (np.zeros(0), 16000, "contains no samples"),
+    (np.zeros(1600), 100, "sample rate 100 Hz is outside 1000-768000 Hz"),
+    (np.zeros(1600), 2_000_000, "sample rate 2000000 Hz is outside"),
+])
+def test_audio_that_is_not_a_finite_waveform_at_a_plausible_rate_is_refused(tmp_path, samples, rate, message):
+    with pytest.raises(AudioError, match=message):
+        load_audio(_write(tmp_path / "x.wav", samples, rate))
+
+
+def test_a_file_over_the_duration_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    from smolwhisper.audio import AudioTooLongError
+
+    # 2 hours at 1 kHz, 8-bit: 7 MB on disk; decoding it (to 115 M samples at 16 kHz) would take a while
+    path = _write(tmp_path / "long.wav", np.zeros(2 * 3600 * 1000), 1000, subtype="PCM_U8")
+    monkeypatch.setattr(soundfile.SoundFile, "read", lambda *a, **k: pytest.fail("decoded a file it should refuse"))
+    with pytest.raises(AudioTooLongError, match=r"long.wav.*7200.0 s long, over the 30 s allowed"):
+        load_audio(path, max_duration_s=30)
+
+
+@pytest.mark.parametrize("suffix, subtype", [("wav", "PCM_16"), ("flac", "PCM_16"), ("ogg", "VORBIS")])
+def test_truncated_files_raise_audio_error_or_decode_what_is_there(tmp_path, suffix, subtype):
+    path = _write(tmp_path / f"x.{suffix}", 0.3 * np.sin(np.arange(32000) / 7), 16000, subtype)
+    data = path.read_bytes()
+    for keep in (0, 10, 44, len(data) // 2):
+        path.write_bytes(data[:keep])
+        try:
+            audio = load_audio(path)
+        except AudioError as error:
+            assert "x." + suffix in str(error)
+        else:  # libsndfile reads a cut WAV up to its end: what is left, never more
+            assert suffix == "wav" and 0 < len(audio) < 32000

@@ -65,3 +65,62 @@ def test_text_fields_take_numbers_as_text_and_reject_the_rest():
         load_run_config(None, ["data.cache_dir=[a]"])
     with pytest.raises(ConfigError, match=r"train.out_dir: True is not allowed; expected text"):
         load_run_config(None, ["train.out_dir=true"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.max_batch_s=.nan", r"data.max_batch_s: nan is not allowed; expected a finite number"),
+    ("data.max_batch_s=.inf", r"data.max_batch_s: inf is not allowed; expected a finite number"),
+    ("optim.lr=1e999", r"optim.lr: '1e999' is not allowed; expected a finite number"),
+    ("optim.lr=0", r"optim.lr: 0.0 is not allowed; must be > 0"),
+    ("data.synth_hours=-1", r"data.synth_hours: -1.0 is not allowed; must be > 0"),
+    ("data.synth_seed=-1", r"data.synth_seed: -1 is not allowed; must be an integer in \[0, 2\*\*32\)"),
+    ("optim.warmup_steps=-1", r"optim.warmup_steps: -1 is not allowed; must be >= 0"),
+    ("optim.beta2=1", r"optim.beta2: 1.0 is not allowed; must be in \[0, 1\)"),
+    ("optim.eps=0", r"optim.eps: 0.0 is not allowed; must be > 0"),
+    ("optim.grad_clip=-1", r"optim.grad_clip: -1.0 is not allowed; must be > 0"),
+    ("train.seed=4294967296", r"train.seed: 4294967296 is not allowed; must be an integer in \[0, 2\*\*32\)"),
+    ("train.device=gpu", r"train.device: 'gpu' is not allowed; allowed: auto, cpu, cuda or cuda:N"),
+    ("train.out_dir=''", r"train.out_dir: '' is not allowed; must not be empty"),
+    ("data.source=''", r"data.source: '' is not allowed; must not be empty"),
+    ("data.num_workers=-2", r"data.num_workers: -2 is not allowed; must be >= 0"),
+    ("data.min_duration_s=31", r"data.min_duration_s: 31.0 is not allowed; must be in \[0, data.max_duration_s=30\)"),
+    ("eval.every_steps=0", r"eval.every_steps: 0 is not allowed; must be >= 1"),
+    ("eval.max_batch_s=0", r"eval.max_batch_s: 0.0 is not allowed; must be > 0"),
+    ("eval.beam_size=0", r"eval.beam_size: 0 is not allowed; must be >= 1"),
+    ("eval.max_utterances=-1", r"eval.max_utterances: -1 is not allowed; must be >= 0"),
+    ("tracking.experiment=''", r"tracking.experiment: '' is not allowed; must not be empty"),
+    (f"model.n_audio_state={2**70}", r"model.n_audio_state: 1180591620717411303424 is not allowed; expected an integer "
+                                     r"that fits in 64 bits"),
+    ("model.preset={a: 1}", r"model.preset: \{'a': 1\} is not allowed; allowed: tiny.en"),
+    ("model.preset=[test]", r"model.preset: \['test'\] is not allowed"),
+    ("optim.lr=[", r"optim.lr: '\[' is not a YAML value"),
+])
+def test_each_bad_value_is_rejected_naming_its_field(override, message):
+    from smolwhisper.config import load_run_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(None, [override])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model: 3\n", r"^model: expected a mapping of fields, got int 3"),
+    ("data: [a, b]\n", r"^data: expected a mapping of fields, got list"),
+    ("- model\n", r"^config: expected a mapping of sections .*, got list"),
+    ("optim: {lr: {a: 1}}\n", r"^optim.lr: \{'a': 1\} is not allowed; expected a number"),
+])
+def test_a_config_file_whose_sections_are_not_mappings_is_refused(tmp_path, text, message):
+    from smolwhisper.config import load_run_config
+
+    (tmp_path / "run.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(str(tmp_path / "run.yaml"))
+
+
+def test_a_config_file_that_cannot_be_read_is_refused(tmp_path):
+    from smolwhisper.config import load_run_config
+
+    with pytest.raises(ConfigError, match=r"config file .* cannot be read"):
+        load_run_config(str(tmp_path))
+    (tmp_path / "latin1.yaml").write_bytes("tracking: {run_name: caf\xe9}".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"config file .*latin1.yaml' cannot be read"):
+        load_run_config(str(tmp_path / "latin1.yaml"))

@@ -153,3 +153,59 @@ def test_open_source_resolves_files_audiofolders_and_split_manifest_directories(
         open_source(tmp_path / "absent")
     with pytest.raises(ValueError, match="neither an audiofolder"):
         open_source(audio_dir)
+
+
+def test_files_deleted_cut_or_replaced_after_the_manifest_was_read_are_skipped_and_counted(tmp_path):
+    """The manifest is read when the job starts; its files may change while it trains."""
+    import numpy as np
+    import soundfile
+
+    from smolwhisper.data.base import TRUNCATED
+    from smolwhisper.data.loader import Collator
+    from smolwhisper.tokenizer import train_bpe
+
+    names = ["kept", "deleted", "cut", "cut_flac", "grown", "nan"]
+    for name in names:
+        write_tone(tmp_path / f"{name}.{'flac' if name == 'cut_flac' else 'wav'}", 2.0)
+    dataset = load_manifest(write_jsonl(tmp_path / "train.jsonl", [  # durations from the headers
+        {"audio_filepath": f"{name}.{'flac' if name == 'cut_flac' else 'wav'}", "text": name} for name in names]),
+        max_duration_s=10)
+    (tmp_path / "deleted.wav").unlink()
+    for name in ("cut.wav", "cut_flac.flac"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(data[: len(data) // 3])
+    write_tone(tmp_path / "grown.wav", 40.0)
+    soundfile.write(tmp_path / "nan.wav", np.full(32000, np.nan, np.float32), 16000, subtype="FLOAT")
+
+    items = [dataset[i] for i in range(len(dataset))]
+    assert isinstance(items[0], Utterance)
+    assert {item.id: item.reason for item in items[1:]} == {
+        "deleted.wav": MISSING_FILE, "cut.wav": TRUNCATED, "cut_flac.flac": UNREADABLE_AUDIO, "grown.wav": TOO_LONG,
+        "nan.wav": UNREADABLE_AUDIO}
+    batch = Collator(train_bpe(names * 10, vocab_size=300), n_text_ctx=32)(items)
+    assert batch.ids == ["kept.wav"]
+    assert batch.skipped == {MISSING_FILE: 1, TRUNCATED: 1, UNREADABLE_AUDIO: 2, TOO_LONG: 1}
+
+
+def test_training_counts_files_that_went_missing_mid_run(tmp_path):
+    """End to end: the trainer logs data/skipped_<reason> for files deleted after it read the manifest."""
+    import json
+
+    from smolwhisper.config import load_run_config
+    from smolwhisper.train import Distributed, Trainer
+
+    from helpers import write_tone_corpus
+
+    corpus = write_tone_corpus(tmp_path / "corpus", n_train=8, n_validation=2)
+    cfg = load_run_config(None, [f"{k}={v}" for k, v in {
+        "model.preset": "test", "model.n_text_ctx": 32, "data.source": corpus, "data.vocab_size": 300,
+        "data.max_batch_s": 30, "data.max_duration_s": 2, "data.num_workers": 0, "train.max_steps": 1,
+        "train.out_dir": tmp_path / "run", "train.progress": False, "eval.every_steps": 1,
+        "eval.max_tokens": 4}.items()])  # one step: one batch holding the whole split
+    trainer = Trainer(cfg, Distributed())
+    for path in sorted((corpus / "train").glob("*.wav"))[:3]:
+        path.unlink()
+    summary = trainer.fit()
+    assert summary["status"] == "FINISHED" and summary["skipped"] == {MISSING_FILE: 3}
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["data/skipped_missing_file"] for line in lines if "train/loss" in line] == [3]

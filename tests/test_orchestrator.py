@@ -66,6 +66,93 @@ def test_bad_specs_fail_with_the_spec_path(tmp_path, changes, message):
         expand(load_spec(write_spec(tmp_path / "spec.yaml", **changes)))
 
 
+@pytest.mark.parametrize("changes, message", [
+    ({"base/config/data": {"max_batch_s": float("nan")}},
+     r"^base.config.data.max_batch_s: data.max_batch_s: nan is not allowed; expected a finite number"),
+    ({"base/config/data": {"max_batch_s": float("inf")}}, r"^base.config.data.max_batch_s: .*inf is not allowed"),
+    ({"base/overrides": {"optim.lr": float("inf")}}, r"^base.overrides.optim.lr: optim.lr: inf is not allowed"),
+    ({"base/config/data": {"synth_hours": -1}}, r"^base.config.data.synth_hours: data.synth_hours: -1.0 .*must be > 0"),
+    ({"base/config/optim": {"warmup_steps": -1}}, r"^base.config.optim.warmup_steps: .*-1 is not allowed; must be >= 0"),
+    ({"resources/gpus": -1}, r"^resources.gpus: -1 is not allowed; expected an integer >= 0"),
+    ({"resources/nproc_per_node": -1}, r"^resources.nproc_per_node: -1 is not allowed; expected an integer >= 1"),
+    ({"resources/cpus": 0}, r"^resources.cpus: 0 is not allowed; expected an integer >= 1"),
+    ({"resources": {"gpus": 1, "nproc_per_node": 4}},
+     r"^resources.gpus: 1 is not allowed with resources.nproc_per_node=4: each rank needs a GPU of its own"),
+    ({"report/metric": ""}, r"^report.metric: '' is not allowed"),
+    ({"report/metric": "val/wer_ctc"}, r"^report.metric: 'val/wer_ctc' is not logged by 2 trial\(s\) \(dense,seed=0, "
+                                       r"moe,seed=0\); every trial logs: train/loss, val/cer, val/loss, val/wer"),
+    ({"report/metric": "val/werr"}, r"^report.metric: 'val/werr' is not logged"),
+    ({"name": "../.."}, r"^name: '../..' is not allowed; required, a name for the sweep's directory runs/<name>"),
+    ({"name": "a/b"}, r"^name: 'a/b' is not allowed"),
+    ({"name": 7}, r"^name: 7 is not allowed"),
+    ({"base/config": 3}, r"^base.config: expected a mapping, got int 3"),
+    ({"base/config": [1, 2]}, r"^base.config: expected a mapping, got list"),
+    ({"base/config": {"model": 3}}, r"^base.config.model: expected a mapping, got int 3"),
+    ({"base/config": {"data": ["a", "b"]}}, r"^base.config.data: expected a mapping, got list"),
+    ({"base/config": {"model": {"preset": {"a": 1}}}},
+     r"^base.config.model.preset: model.preset: \{'a': 1\} is not allowed; allowed: tiny.en"),
+    ({"base/config": {"model": {"preset": ["test"]}}}, r"^base.config.model.preset: .*is not allowed"),
+    ({"base/overrides": {"train.seed": 3}}, r"^base.overrides.train.seed: trials take their seeds from sweep.seeds"),
+    ({"sweep/grid": {"train.seed": [1, 2]}}, r"^sweep.grid.train.seed: trials take their seeds from sweep.seeds"),
+    ({"sweep/variants/dense": {"model.decoder_ffn": {"a": 1}}},
+     r"^sweep.variants.dense.model.decoder_ffn: model.decoder_ffn: \{'a': 1\} is not allowed; allowed: dense, moe"),
+    ({"sweep/grid": {"model.flash": [[True]]}}, r"^sweep.grid.model.flash\[0\]: model.flash: \[True\] is not allowed"),
+    ({"sweep/seeds": [0, 2**40]}, r"^sweep.seeds\[1\]: train.seed: 1099511627776 is not allowed; must be an integer"),
+    ({"sweep/exclude": [{"variant": "dnse"}]}, r"^sweep.exclude\[0\].variant: 'dnse' is not a variant"),
+    ({"sweep/include": [{"seed": 4}]}, r"^sweep.include\[0\].seed: 4 is not in sweep.seeds \[0\]"),
+    ({"sweep": 5}, r"^sweep: expected a mapping, got int 5"),
+    ({"base/config/train": {"device": "gpu"}}, r"^base.config.train.device: train.device: 'gpu' is not allowed; "
+                                               r"allowed: auto, cpu, cuda or cuda:N"),
+])
+def test_each_invalid_value_is_rejected_naming_its_key(tmp_path, changes, message):
+    with pytest.raises(SpecError, match=message):
+        expand(load_spec(write_spec(tmp_path / "spec.yaml", **changes)))
+
+
+def test_a_spec_that_is_not_utf8_or_not_a_file_is_refused(tmp_path):
+    (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9".encode("latin-1"))
+    with pytest.raises(SpecError, match=r"spec file .*latin1.yaml' cannot be read"):
+        load_spec(tmp_path / "latin1.yaml")
+    (tmp_path / "base.yaml").write_text("model: [1, 2]\n")
+    with pytest.raises(SpecError, match=r"^base.config \(.*base.yaml\).model: expected a mapping, got list"):
+        load_spec(write_spec(tmp_path / "spec.yaml", **{"base/config": "base.yaml"}))
+
+
+@pytest.fixture
+def dry_run(tmp_path, monkeypatch, capsys):
+    """run.py SPEC --dry-run in this process, from tmp_path, with no Hugging Face login: (status, out, err)."""
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("run_py", ROOT / "run.py")
+    run_py = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(run_py)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+
+    def run(spec: Path) -> tuple[int, str, str]:
+        status = run_py.main([str(spec), "--dry-run"])
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+def test_dry_run_checks_that_each_data_source_exists(tmp_path, dry_run):
+    status, _, err = dry_run(write_spec(tmp_path / "a.yaml", **{"base/config/data": {"source": "corpus/train.jsonl"}}))
+    assert status == 2 and "run.py: base.config.data.source: data source 'corpus/train.jsonl' does not exist" in err
+    write_tone_corpus(tmp_path / "corpus", n_train=2, n_validation=1)
+    status, out, err = dry_run(tmp_path / "a.yaml")
+    assert status == 0 and "sweep 't': 2 trials" in out, err
+    _, out, _ = dry_run(write_spec(tmp_path / "b.yaml"))
+    assert "data: synthetic corpus of 1 h (seed 0) in data/synth: made before the trials start" in out
+    status, _, err = dry_run(write_spec(tmp_path / "c.yaml", **{"sweep/variants/moe": {"data.source": "gigaspeech:s"}}))
+    assert status == 2 and "sweep.variants.moe.data.source: 'gigaspeech:s': no Hugging Face token found" in err
+    _, _, err = dry_run(write_spec(tmp_path / "d.yaml", **{"base/config/data": {"source": "gigaspeech:s:gs"}}))
+    assert "base.config.data.source: 'gigaspeech:s:gs': local GigaSpeech copy 'gs' does not exist" in err
+    _, _, err = dry_run(write_spec(tmp_path / "e.yaml", **{"base/config/data": {"tokenizer": "tok.json"}}))
+    assert "base.config.data.tokenizer: 'tok.json' does not exist" in err
+
+
 def test_keys_that_do_not_apply_are_dropped_and_identical_trials_merged(tmp_path):
     spec = load_spec(write_spec(tmp_path / "spec.yaml", **{
         "sweep/grid": {"model.top_k": [1, 2], "model.flash": [True, False]}, "sweep/seeds": [0, 1],
