@@ -11,7 +11,8 @@ et al. 2014; torchaudio's lexicon decoder, pyctcdecode and ESPnet do the same). 
 and the LM, an interpolated Kneser-Ney word n-gram (Chen and Goodman 1998), are learned from the
 training transcripts, so nothing but the training split informs them. Words are the transcripts'
 whitespace-separated words as the tokenizer sees them (case and punctuation kept); a word outside
-the lexicon cannot be produced.
+the lexicon cannot be produced, unless the LM is opened to general English words (train_word_lm's
+general_words, from wordfreq's list) that the lexicon then holds too.
 """
 
 from __future__ import annotations
@@ -45,8 +46,13 @@ class WordNgramLM:
     never seen (c_k(h .) = 0) falls through to the lower order. Sentences are padded with order - 1
     <s> and end in </s>."""
 
-    def __init__(self, ngrams: Counter, order: int, discount: float = 0.75):
+    def __init__(self, ngrams: Counter, order: int, discount: float = 0.75,
+                 general: dict[str, float] | None = None, general_weight: float = 0.0):
         self.order, self.discount = order, discount
+        # Open vocabulary: a unigram distribution over general English words, interpolated with
+        # weight general_weight (P = (1 - w) P_kn + w P_general), so that words the training
+        # transcripts never hold can still be decoded; the transcripts keep the rest of the mass.
+        self.general, self.general_weight = general or {}, general_weight if general else 0.0
         self.counts = {order: ngrams}  # order k -> Counter of k-word tuples
         for k in range(order - 1, 0, -1):
             continuation: Counter = Counter()
@@ -62,7 +68,7 @@ class WordNgramLM:
                 types[ngram[:-1]] += 1
             self.history_counts[k], self.history_types[k] = totals, types
         self.unigram_total = max(sum(self.counts[1].values()), 1)
-        self.words = frozenset(w for (w,) in self.counts[1] if w not in (SENTENCE_START, SENTENCE_END))
+        self.words = frozenset(w for (w,) in self.counts[1] if w not in (SENTENCE_START, SENTENCE_END)) | set(self.general)
 
     @classmethod
     def train(cls, texts: Iterable[str], order: int = 3) -> WordNgramLM:
@@ -80,7 +86,15 @@ class WordNgramLM:
         """Natural log of P(word | the words before it); -inf for a word never seen (outside the lexicon)."""
         padded = (SENTENCE_START,) * (self.order - 1) + tuple(history)
         probability = self._probability(self.order, padded[len(padded) - self.order + 1:], word)
+        if self.general_weight:
+            probability = (1 - self.general_weight) * probability + self.general_weight * self.general.get(word, 0.0)
         return math.log(probability) if probability > 0 else NEG_INF
+
+    def with_general_words(self, general: dict[str, float], weight: float) -> WordNgramLM:
+        """This LM interpolated with a unigram over `general` words (probabilities summing to 1)."""
+        if not 0 < weight < 1:
+            raise ValueError(f"general word weight: {weight} must be between 0 and 1 (exclusive)")
+        return WordNgramLM(self.counts[self.order], self.order, self.discount, general, weight)
 
     def _probability(self, k: int, history: tuple[str, ...], word: str) -> float:
         if k == 1:
@@ -95,8 +109,10 @@ class WordNgramLM:
     def save(self, path: str | Path) -> None:
         rows = [[*ngram, count] for ngram, count in sorted(self.counts[self.order].items())]
         partial = Path(f"{path}.partial")  # then renamed: a run killed mid-write never leaves half a file
-        partial.write_text(json.dumps({"format": "word-ngram-kn", "order": self.order, "discount": self.discount,
-                                       "ngrams": rows}))
+        saved = {"format": "word-ngram-kn", "order": self.order, "discount": self.discount, "ngrams": rows}
+        if self.general:  # the words themselves, so a run decodes with its LM whatever wordfreq is installed
+            saved.update(general=self.general, general_weight=self.general_weight)
+        partial.write_text(json.dumps(saved))
         partial.replace(path)
 
     @classmethod
@@ -106,7 +122,29 @@ class WordNgramLM:
             return cls(Counter({(p, w): c for p, w, c in saved["bigrams"]}), 2, saved["discount"])
         if saved.get("format") != "word-ngram-kn":
             raise ValueError(f"{path}: not a word n-gram LM file written by smolwhisper")
-        return cls(Counter({tuple(row[:-1]): row[-1] for row in saved["ngrams"]}), saved["order"], saved["discount"])
+        return cls(Counter({tuple(row[:-1]): row[-1] for row in saved["ngrams"]}), saved["order"], saved["discount"],
+                   saved.get("general"), saved.get("general_weight", 0.0))
+
+
+def general_english_words(n_words: int) -> dict[str, float]:
+    """The n most frequent English words of wordfreq (shipped with its data: no network), those
+    spelt with letters and apostrophes only, with their frequencies renormalised to sum to 1."""
+    try:
+        import wordfreq
+    except ImportError as error:
+        raise ImportError("an open-vocabulary word LM needs the wordfreq package (pip install wordfreq)") from error
+    words = [w for w in wordfreq.top_n_list("en", n_words) if w.replace("'", "").isalpha()]
+    frequencies = [wordfreq.word_frequency(w, "en") for w in words]
+    total = math.fsum(frequencies)
+    return {w: f / total for w, f in zip(words, frequencies)}
+
+
+def train_word_lm(texts: Iterable[str], order: int = 3, general_words: int = 0,
+                  general_weight: float = 0.1) -> WordNgramLM:
+    """The run's word LM: a Kneser-Ney n-gram of the training transcripts, and with general_words > 0
+    open to that many general English words at general_weight (general_english_words)."""
+    lm = WordNgramLM.train(texts, order)
+    return lm.with_general_words(general_english_words(general_words), general_weight) if general_words else lm
 
 
 class Lexicon:

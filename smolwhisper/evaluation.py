@@ -46,6 +46,33 @@ def evaluation_subset(n_utterances: int, max_utterances: int) -> list[int] | Non
     return chosen.sort().values.tolist()
 
 
+def open_run_split(cfg: RunConfig, data: str | None = None, split: str | None = None) -> tuple[str, str, object]:
+    """(source, split name, dataset) of a run's evaluation as the trainer reads it: its data.source
+    (or `data`) with its duration filters, its validation split (or `split`), from its log-mel cache
+    where it trained on one (built if gone). Errors name --data / --split, the flags that choose them."""
+    from .config import ConfigError
+    from .data.manifest import open_source
+
+    source = data or (cfg.data.synth_dir if cfg.data.source == "synthetic" else cfg.data.source)
+    try:
+        splits = open_source(source, purpose="evaluate", min_duration_s=cfg.data.min_duration_s,
+                             max_duration_s=cfg.data.max_duration_s)
+    except FileNotFoundError as error:
+        raise ConfigError(f"--data: {error} (the run's data.source); pass --data") from error
+    split = split or cfg.data.validation_split
+    if split not in splits:
+        raise ConfigError(f"--split: {split!r} is not in {source}; it has {', '.join(sorted(splits))}")
+    dataset = splits[split]
+    if cfg.data.feature_cache:
+        from .data.features import CachedFeatures, build_feature_cache, cache_path
+
+        path = cache_path(dataset, cfg.model.n_mels, cfg.data.cache_dir)
+        if not path.exists():
+            build_feature_cache(dataset, cfg.model.n_mels, path)
+        dataset = CachedFeatures(dataset, path)
+    return str(source), split, dataset
+
+
 def evaluation_loader(dataset, max_utterances: int, max_batch_s: float, collate, num_workers: int = 0) -> DataLoader:
     """The split's evaluation batches: the eval.max_utterances subset, bucketed by duration, in order."""
     from .data.loader import BucketBatchSampler

@@ -477,9 +477,8 @@ def _evaluate_run(args: argparse.Namespace, config_path: Path) -> int:
     from . import checkpoint
     from .config import ConfigError, load_run_config
     from .data.loader import Collator
-    from .data.manifest import open_source
     from .evaluation import evaluate as evaluate_split
-    from .evaluation import evaluation_loader, lexicon_search, metric_key
+    from .evaluation import evaluation_loader, lexicon_search, metric_key, open_run_split
 
     if args.limit is not None:
         raise ConfigError("--limit: a training run's checkpoint is scored on its evaluation subset; "
@@ -489,16 +488,7 @@ def _evaluate_run(args: argparse.Namespace, config_path: Path) -> int:
     options = _decoder_options(args, cfg.eval, max_tokens=args.max_new_tokens)
     model, tokenizer = checkpoint.load(args.checkpoint, device=args.device)
     lexicon = lexicon_for(args.decoder, model, tokenizer, args.checkpoint, args.word_lm, lexicon_search(cfg.eval))
-    source = args.data or (cfg.data.synth_dir if cfg.data.source == "synthetic" else cfg.data.source)
-    try:
-        splits = open_source(source, purpose="evaluate", min_duration_s=cfg.data.min_duration_s,
-                             max_duration_s=cfg.data.max_duration_s)
-    except FileNotFoundError as error:
-        raise ConfigError(f"--data: {error} (the run's data.source in {config_path}); pass --data") from error
-    split = args.split or cfg.data.validation_split
-    if split not in splits:
-        raise ConfigError(f"--split: {split!r} is not in {source}; it has {', '.join(sorted(splits))}")
-    dataset = _as_the_run_reads_it(splits[split], cfg)
+    source, split, dataset = open_run_split(cfg, args.data, args.split)
     max_utterances = cfg.eval.max_utterances if args.max_utterances is None else args.max_utterances
     loader = evaluation_loader(dataset, max_utterances, cfg.eval.max_batch_s, Collator(tokenizer, cfg.model.n_text_ctx))
     device = next(model.parameters()).device
@@ -510,18 +500,6 @@ def _evaluate_run(args: argparse.Namespace, config_path: Path) -> int:
                       "wer": metrics[metric_key("wer", args.decoder)], "cer": metrics[metric_key("cer", args.decoder)],
                       "loss": metrics["val/loss"], "n_utterances": int(metrics["val/utterances"])}))
     return 0
-
-
-def _as_the_run_reads_it(dataset, cfg):
-    """The split from the run's log-mel cache where it trained on one (built if gone), as the trainer reads it."""
-    if not cfg.data.feature_cache:
-        return dataset
-    from .data.features import CachedFeatures, build_feature_cache, cache_path
-
-    path = cache_path(dataset, cfg.model.n_mels, cfg.data.cache_dir)
-    if not path.exists():
-        build_feature_cache(dataset, cfg.model.n_mels, path)
-    return CachedFeatures(dataset, path)
 
 
 def add_subcommand(subparsers) -> None:

@@ -86,3 +86,21 @@ def test_the_search_scores_words_with_the_whole_ngram_history():
         text = f" {first} red cat"  # its last letter heard as 't' or 'p' at even odds
         log_probs = frames_spelling(tokenizer, text, confusions={len(text) - 1: ("p", 0.45)})
         assert decoder(log_probs[None], torch.tensor([len(log_probs)])) == [expected]
+
+
+def test_an_open_vocabulary_lm_decodes_a_word_the_transcripts_never_hold(tokenizer, tmp_path):
+    from smolwhisper.ctc_lm import train_word_lm
+
+    text = " the cat sat on the rug"  # "rug" is in no training transcript
+    assert "rug" not in {w for t in TEXTS for w in t.split()}
+    log_probs = frames_spelling(tokenizer, text, confusions={text.index("ug"): ("a", 0.3)})
+    lengths = torch.tensor([len(log_probs)])
+    closed = LexiconDecoder(WordNgramLM.train(TEXTS), tokenizer, LexiconSearch(beam_size=16))
+    assert "rug" not in closed(log_probs[None], lengths)[0]
+    lm = train_word_lm(TEXTS, general_words=30_000, general_weight=0.1)  # "rug" ranks about 11,000th
+    opened = LexiconDecoder(lm, tokenizer, LexiconSearch(beam_size=16))
+    assert opened(log_probs[None], lengths) == ["the cat sat on the rug"]
+    outcomes = [*lm.words, "</s>"]  # still a distribution over its words and the end
+    assert math.fsum(math.exp(lm.log_prob(("on", "the"), w)) for w in outcomes) == pytest.approx(1.0)
+    lm.save(tmp_path / "lm.json")
+    assert WordNgramLM.load(tmp_path / "lm.json").log_prob(("the",), "rug") == lm.log_prob(("the",), "rug")
