@@ -9,6 +9,7 @@ Imports nothing from training or orchestration.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -130,11 +131,9 @@ class PackedRows:
     cu_seqlens: Tensor  # [B + 1] int32, cumulative lengths
 
     @classmethod
-    def from_lengths(cls, lengths: Tensor, padded_len: int, device: torch.device | str) -> PackedRows:
-        lengths = lengths.to("cpu", torch.int64)
-        real = torch.arange(padded_len)[None, :] < lengths[:, None]
-        index = real.flatten().nonzero().squeeze(1)
-        cu_seqlens = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32)
+    def from_lengths(cls, lengths: list[int], padded_len: int, device: torch.device | str) -> PackedRows:
+        index = torch.cat([torch.arange(length) + row * padded_len for row, length in enumerate(lengths)])
+        cu_seqlens = torch.tensor([0, *itertools.accumulate(lengths)], dtype=torch.int32)
         return cls(index.to(device, non_blocking=True), cu_seqlens.to(device, non_blocking=True))
 
     def pack(self, x: Tensor) -> Tensor:
@@ -408,13 +407,14 @@ class Whisper(nn.Module):
                    torch.full((len(log_probs),), log_probs.shape[1], device=log_probs.device))
         return log_probs, lengths
 
-    def packed_frames(self, mel_lengths: Tensor, n_mel_frames: int,
+    def packed_frames(self, mel_lengths: list[int], n_mel_frames: int,
                       device: torch.device | str) -> PackedRows | None:
-        """The real encoder frames of a batch whose mel rows hold mel_lengths [B] real frames (on the
-        host) out of n_mel_frames; None when no row is padded."""
-        lengths = (mel_lengths.to("cpu", torch.int64) + self.encoder.stride - 1) // self.encoder.stride
-        padded_len = -(-n_mel_frames // self.encoder.stride)
-        if bool((lengths >= padded_len).all()):
+        """The real encoder frames of a batch whose mel rows hold mel_lengths real frames out of
+        n_mel_frames; None when no row is padded."""
+        stride = self.encoder.stride
+        lengths = [-(-length // stride) for length in mel_lengths]
+        padded_len = -(-n_mel_frames // stride)
+        if all(length >= padded_len for length in lengths):
             return None
         return PackedRows.from_lengths(lengths, padded_len, device)
 
@@ -485,9 +485,11 @@ def _ctc_loss_sum(log_probs: Tensor, lengths: Tensor, targets: Tensor,
     The gradient is computed with the loss, as warp-ctc does, and scaled in the backward pass."""
     time_major = log_probs.transpose(0, 1)
     blank, lengths, target_lengths = log_probs.shape[-1] - 1, lengths.long(), target_lengths.long()
-    nll, log_alpha = torch.ops.aten._ctc_loss(time_major, targets, lengths, target_lengths, blank, True)
-    grad = torch.ops.aten._ctc_loss_backward(torch.ones_like(nll), time_major, targets, lengths, target_lengths,
-                                             nll, log_alpha, blank, True)
+    nll, log_alpha = torch.ops.aten._ctc_loss.Tensor(time_major, targets, lengths, target_lengths, blank, True)
+    # The explicit .Tensor overloads: the overload packet would first try the int-list one, whose
+    # failure message prints (reads back) the length tensors.
+    grad = torch.ops.aten._ctc_loss_backward.Tensor(torch.ones_like(nll), time_major, targets, lengths,
+                                                    target_lengths, nll, log_alpha, blank, True)
     return torch.where(torch.isinf(nll), 0.0, nll).sum(), grad.transpose(0, 1).contiguous()
 
 

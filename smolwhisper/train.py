@@ -164,8 +164,10 @@ class LogWindow:
         _, tokens, audio_s, utterances = values[len(self.DEVICE_SUMS): len(self.DEVICE_SUMS) + 4]
         fractions = []
         if self.expert_counts is not None:
-            counts = torch.tensor(values[len(self.DEVICE_SUMS) + 4:]).view_as(self.expert_counts)
-            fractions = (counts / counts.sum(dim=1, keepdim=True).clamp(min=1)).tolist()
+            n_experts = self.expert_counts.shape[1]
+            counts = values[len(self.DEVICE_SUMS) + 4:]
+            rows = [counts[i: i + n_experts] for i in range(0, len(counts), n_experts)]
+            fractions = [[count / max(sum(row), 1) for count in row] for row in rows]
         nonfinite = round(sums["nonfinite_steps"] / world_size)  # every rank skips the same steps
         finite_steps = max(self.steps - nonfinite, 1)
         finite_losses = sums["finite_losses"] or float("nan")
@@ -454,7 +456,7 @@ class Trainer:
                 if cfg.data.spec_augment:
                     mel = spec_augment(mel, n_frames, generator=torch.Generator().manual_seed(
                         cfg.train.seed * 1_000_003 + self.step * 101 + self.env.rank))
-                packed = self.model.packed_frames(torch.tensor(n_frames), mel.shape[-1], self.env.device)
+                packed = self.model.packed_frames(n_frames, mel.shape[-1], self.env.device)
                 out = self.forward(mel, batch.tokens, mel_mask=None if packed is None else mel_mask,
                                    targets=batch.targets, ctc_targets=self.ctc_targets(batch), packed=packed)
                 loss = (out.loss + cfg.model.load_balance_coef * out.load_balance_loss
