@@ -205,11 +205,19 @@ def _trained_run(corpus, run_dir, max_utterances: int) -> dict:
     return trainer.evaluate()  # logs the metrics and saves checkpoints/best with them
 
 
+@pytest.fixture(scope="module")
+def runs(tone_corpus, tmp_path_factory):
+    """{eval.max_utterances: (run directory, logged metrics)} for the whole split and a subset of 4."""
+    return {n: (run_dir, _trained_run(tone_corpus, run_dir, n))
+            for n in (0, 4) for run_dir in [tmp_path_factory.mktemp(f"run{n}")]}
+
+
 @pytest.mark.parametrize("max_utterances", [0, 4])
-def test_evaluate_on_a_runs_checkpoint_reproduces_the_logged_metrics(tone_corpus, tmp_path, capsys, max_utterances):
-    logged = _trained_run(tone_corpus, tmp_path / "run", max_utterances)
+def test_evaluate_on_a_runs_checkpoint_reproduces_the_logged_metrics(runs, capsys, max_utterances):
+    run_dir, logged = runs[max_utterances]
+    capsys.readouterr()  # the trainer's log
     assert logged["val/utterances"] == (max_utterances or 9)
-    best = tmp_path / "run" / "checkpoints" / "best"
+    best = run_dir / "checkpoints" / "best"
     for decoder, suffix in (("attention", ""), ("ctc", "_ctc"), ("ctc_lm", "_ctc_lm")):
         # no --data, --split, beam or LM flags: the run's config.yaml says them all
         assert cli.main(["evaluate", "--checkpoint", str(best), "--decoder", decoder, "--device", "cpu"]) == 0
@@ -217,13 +225,12 @@ def test_evaluate_on_a_runs_checkpoint_reproduces_the_logged_metrics(tone_corpus
         assert report["n_utterances"] == logged["val/utterances"]
         assert (report["wer"], report["cer"], report["loss"]) == (
             logged[f"val/wer{suffix}"], logged[f"val/cer{suffix}"], logged["val/loss"]), decoder
-    written = [json.loads(line) for line in (tmp_path / "run" / "hypotheses" / "step_00000000.jsonl").open()]
+    written = [json.loads(line) for line in (run_dir / "hypotheses" / "step_00000000.jsonl").open()]
     assert any(line["hypothesis"] for line in written) and any(line["hypothesis_ctc_lm"] for line in written)
 
 
-def test_evaluate_on_a_runs_checkpoint_takes_the_new_decoders_and_names_bad_flags(tone_corpus, tmp_path, capsys):
-    _trained_run(tone_corpus, tmp_path / "run", 3)
-    best = str(tmp_path / "run" / "checkpoints" / "best")
+def test_evaluate_on_a_runs_checkpoint_takes_the_new_decoders_and_names_bad_flags(runs, tmp_path, capsys):
+    best = str(runs[4][0] / "checkpoints" / "best")
     for decoder in ("rescore", "rescore_lm", "joint", "joint_lm"):
         assert cli.main(["evaluate", "--checkpoint", best, "--decoder", decoder, "--max-utterances", "0",
                          "--hypotheses", str(tmp_path / f"{decoder}.jsonl")]) == 0
@@ -237,13 +244,12 @@ def test_evaluate_on_a_runs_checkpoint_takes_the_new_decoders_and_names_bad_flag
     assert "--limit: a training run's checkpoint is scored on its evaluation subset" in capsys.readouterr().err
 
 
-def test_transcribe_takes_every_decoder_name(tone_corpus, tmp_path, capsys):
-    _trained_run(tone_corpus, tmp_path / "run", 0)
-    capsys.readouterr()  # the trainer's log
-    best = str(tmp_path / "run" / "checkpoints" / "best")
+def test_transcribe_takes_every_decoder_name(runs, tone_corpus, capsys):
+    best = str(runs[0][0] / "checkpoints" / "best")
     audio = str(tone_corpus / "validation" / "000.wav")
     from smolwhisper.joint_decoding import DECODERS
 
+    capsys.readouterr()
     for decoder in DECODERS:
         assert cli.main(["transcribe", audio, "--checkpoint", best, "--decoder", decoder, "--device", "cpu",
                          "--max-new-tokens", "8", "--output-format", "json"]) == 0, decoder
