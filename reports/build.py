@@ -29,10 +29,10 @@ from .stats import PairedBootstrap, mean_std, paired_bootstrap_wer
 
 # Histories read per trial (curves to plot, and throughput's median); the rest are latest values.
 HISTORY_KEYS = ("train/loss", "val/loss", "val/wer", "val/wer_ctc", "val/wer_ctc_lm", "moe/load_balance_loss",
-                "train/audio_s_per_s")
+                "train/audio_s_per_s", "gpu/mfu", "gpu/peak_memory_gb")
 MAX_CURVE_POINTS = 400  # per trial and curve: a laptop-sized chart cannot show more, and the page stays small
 # Params that differ between trials without being an ablation axis.
-NOT_AXES = ("train.seed", "train.out_dir", "train.progress", "params.", "tracking.")
+NOT_AXES = ("train.seed", "train.out_dir", "train.progress", "params.", "tracking.", "gpu.")
 HYPOTHESES_FILE = re.compile(r"step_(\d+)\.jsonl$")
 
 
@@ -60,8 +60,30 @@ class Trial:
     @property
     def throughput(self) -> float:
         """Median audio seconds trained per second: the first steps (compilation, warm-up) do not count."""
-        steps, values = self.curves.get("train/audio_s_per_s", ([], []))
-        return float(np.median(values)) if values else self.metrics.get("train/audio_s_per_s", math.nan)
+        return self.median("train/audio_s_per_s")
+
+    @property
+    def mfu(self) -> float:
+        return self.median("gpu/mfu")
+
+    @property
+    def peak_memory_gb(self) -> float:
+        """The highest of the per-window peaks the trainer logs."""
+        _, values = self.curves.get("gpu/peak_memory_gb", ([], []))
+        return max(values) if values else self.metrics.get("gpu/peak_memory_gb", math.nan)
+
+    def median(self, key: str) -> float:
+        _, values = self.curves.get(key, ([], []))
+        return float(np.median(values)) if values else self.metrics.get(key, math.nan)
+
+    def late_loss(self, share: float = 0.2) -> float:
+        """Mean training loss over the last `share` of the logged steps: the end of the curve, less noisy
+        than its last point."""
+        steps, values = self.curves.get("train/loss", ([], []))
+        if not steps:
+            return math.nan
+        tail = [v for step, v in zip(steps, values) if step >= steps[-1] - share * (steps[-1] - steps[0])]
+        return float(np.mean(tail))
 
 
 @dataclass
@@ -91,6 +113,43 @@ class Effect:
     seed_mean_difference: float  # mean over matched pairs of their final WER differences
 
 
+# Switches that change how the math is computed, never what it computes. A sweep over one of them
+# compares speed and memory; its loss curves must agree within seed noise, or a kernel is suspect.
+ACCELERATIONS = ("model.flash", "model.liger", "model.activation_checkpointing", "model.moe_grouped_mm",
+                 "train.compile")
+# Without seeds to measure noise against, matched loss curves may differ by this share of the loss.
+UNSEEDED_LOSS_TOLERANCE = 0.02
+
+
+@dataclass
+class SwitchCheck:
+    """One acceleration switch's value against its reference, over trials matched on everything else."""
+
+    axis: str
+    reference: str
+    value: str
+    n_pairs: int
+    throughput_ratio: float  # value / reference, mean over pairs (nan where not logged)
+    mfu_ratio: float
+    memory_ratio: float
+    loss_difference: float  # late training loss, value minus reference, mean over pairs
+    loss_reference: float  # the reference's late training loss, mean over pairs
+    seed_noise: float  # spread of the late loss between seeds of one configuration; nan with one seed
+    kernels: tuple[str, str]  # the attention kernels that ran (gpu.attention_kernel), reference / value
+
+    @property
+    def tolerance(self) -> float:
+        """How far the paired loss difference may go: 3 standard errors of a difference of two seeds'
+        means, or UNSEEDED_LOSS_TOLERANCE of the loss when there is no seed spread to go by."""
+        if math.isnan(self.seed_noise):
+            return UNSEEDED_LOSS_TOLERANCE * abs(self.loss_reference)
+        return 3 * self.seed_noise * math.sqrt(2 / self.n_pairs)
+
+    @property
+    def suspect(self) -> bool:
+        return abs(self.loss_difference) > self.tolerance
+
+
 @dataclass
 class Sweep:
     name: str
@@ -105,6 +164,7 @@ class Sweep:
     decoder: str = ""  # whose WER and CER the report shows: "", "_ctc" or "_ctc_lm" (see decoder_of)
     effects: list[Effect] = field(default_factory=list)
     headline: Effect | None = None
+    switch_checks: list[SwitchCheck] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------- reading
@@ -330,6 +390,7 @@ def axis_effects(trials: list[Trial], axes: list[str], baseline_variant: str, n_
     """
     usable = [t for t in trials if t.status == "FINISHED" and t.utterances]
     effects = []
+    axes = [axis for axis in axes if axis not in ACCELERATIONS]  # not a WER effect: see switch_checks
     all_axes = (["variant"] if len({t.variant for t in trials}) > 1 else []) + axes
     for axis in all_axes:
         value_of = (lambda t: t.variant) if axis == "variant" else (lambda t, a=axis: t.axes.get(a))
@@ -374,6 +435,43 @@ def paired_effect(axis: str, reference: str, value: str, pairs: list[tuple[Trial
     wer = wer_key(decoder)
     seed_mean = float(np.mean([b.metrics.get(wer, math.nan) - a.metrics.get(wer, math.nan) for a, b in pairs]))
     return Effect(axis, reference, value, len(pairs), bootstrap, seed_mean)
+
+
+def switch_checks(trials: list[Trial], groups: list[Group], axes: list[str]) -> list[SwitchCheck]:
+    """For each acceleration axis: speed, MFU and memory of its value over its reference, and whether
+    the matched loss curves part by more than seed noise (a numerical bug in a kernel, not an effect)."""
+    usable = [t for t in trials if t.status == "FINISHED" and "train/loss" in t.curves]
+    noise = seed_noise(groups)
+    checks = []
+    for axis in (a for a in axes if a in ACCELERATIONS):
+        value_of = lambda t, a=axis: t.axes.get(a)  # noqa: E731
+        values = {value_of(t) for t in usable} - {None}
+        if len(values) < 2:
+            continue
+        ordered = axis_order(values)
+        for value in ordered[1:]:
+            pairs = matched_pairs(usable, axis, value_of, ordered[0], value)
+            if not pairs:
+                continue
+            ratio = lambda prop: float(np.mean([getattr(b, prop) / getattr(a, prop) for a, b in pairs]))  # noqa: E731
+            kernels = tuple(", ".join(sorted({t.params.get("gpu.attention_kernel", "–") for t in arm}))
+                            for arm in zip(*pairs))
+            checks.append(SwitchCheck(
+                axis, ordered[0], value, len(pairs), ratio("throughput"), ratio("mfu"), ratio("peak_memory_gb"),
+                float(np.mean([b.late_loss() - a.late_loss() for a, b in pairs])),
+                float(np.mean([a.late_loss() for a, _ in pairs])), noise, kernels))
+    return checks
+
+
+def seed_noise(groups: list[Group]) -> float:
+    """The pooled standard deviation of the late training loss between seeds of one configuration."""
+    variances, weights = [], []
+    for group in groups:
+        losses = [t.late_loss() for t in group.finished if "train/loss" in t.curves]
+        if len(losses) >= 2:
+            variances.append(np.var(losses, ddof=1))
+            weights.append(len(losses) - 1)
+    return float(math.sqrt(np.average(variances, weights=weights))) if variances else math.nan
 
 
 def ranked(groups: list[Group], metric: str) -> list[Group]:
@@ -422,6 +520,7 @@ def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> Sweep:
     variants = list((spec.get("sweep") or {}).get("variants") or {}) or sorted({t.variant for t in trials})
     result.baseline_variant = report_options.get("baseline") or variants[0]
     result.effects = axis_effects(trials, axes, result.baseline_variant, n_resamples, decoder=result.decoder)
+    result.switch_checks = switch_checks(trials, result.groups, axes)
     result.headline = headline_effect(result, n_resamples)
     return result
 

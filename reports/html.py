@@ -286,6 +286,7 @@ def trial_rows(sweep: Sweep) -> list[dict]:
     rows, wer, cer = [], wer_key(sweep.decoder), cer_key(sweep.decoder)
     for t in sweep.trials:
         rows.append({"id": t.trial_id, "group": t.group, "seed": t.seed, "status": t.status,
+                     "kernel": t.params.get("gpu.attention_kernel", "–"),
                      "cells": [(t.metrics.get("train/loss", math.nan), f"{t.metrics.get('train/loss', math.nan):.3f}"),
                                (t.metrics.get("val/loss", math.nan), f"{t.metrics.get('val/loss', math.nan):.3f}"),
                                (t.metrics.get(wer, math.nan), percent(t.metrics.get(wer, math.nan))),
@@ -306,6 +307,25 @@ def effect_rows(sweep: Sweep) -> list[dict]:
                      "interval": f"[{points(b.low)}, {points(b.high)}]", "verdict": verdict,
                      "noise": b.within_noise, "better": b.difference < 0, "pairs": e.n_pairs,
                      "utterances": b.n_utterances, "seed_mean": points(e.seed_mean_difference)})
+    return rows
+
+
+def ratio(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.2f}×"
+
+
+def switch_rows(sweep: Sweep) -> list[dict]:
+    rows = []
+    for check in sweep.switch_checks:
+        noise = ("no seed spread: tolerance 2% of the loss" if math.isnan(check.seed_noise)
+                 else f"seed spread {check.seed_noise:.4f}")
+        verdict = (f"suspected numerical bug: the loss curves part by more than {check.tolerance:.4f} ({noise})"
+                   if check.suspect else f"consistent: within {check.tolerance:.4f} ({noise})")
+        rows.append({"label": f"{check.axis.split('.')[-1]}: {display(check.value)} vs {display(check.reference)}",
+                     "pairs": check.n_pairs, "throughput": ratio(check.throughput_ratio), "mfu": ratio(check.mfu_ratio),
+                     "memory": ratio(check.memory_ratio), "loss": f"{check.loss_difference:+.4f}",
+                     "kernels": f"{check.kernels[1]} vs {check.kernels[0]}", "verdict": verdict,
+                     "suspect": check.suspect})
     return rows
 
 
@@ -355,7 +375,8 @@ def render(sweep: Sweep, generated: str, tracking_uri: str) -> str:
     return environment.get_template(TEMPLATE.name).render(
         h=header(sweep, generated, tracking_uri), axes=[a.split(".")[-1] for a in sweep.axes],
         axis_keys=sweep.axes, rows=table_rows(sweep, groups, best, baseline), trial_rows=trial_rows(sweep),
-        effects=effect_rows(sweep), figures=figures, heatmaps=heatmap_figures, failed=failed,
+        effects=effect_rows(sweep), switches=switch_rows(sweep),
+        show_kernels=any("gpu.attention_kernel" in t.params for t in sweep.trials), figures=figures, heatmaps=heatmap_figures, failed=failed,
         samples=sample_transcripts(groups, sweep.decoder), best=best, baseline=baseline, headline=sweep.headline,
         headline_row=effect_rows(sweep)[0] if sweep.headline else None,
         plotly_js=get_plotlyjs(), figures_json=json.dumps(list(figures) + [h[0] for h in heatmap_figures]),

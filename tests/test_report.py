@@ -264,3 +264,50 @@ def test_a_report_ranked_by_a_ctc_metric_shows_and_compares_that_decoders_wer(tm
     assert "WER (CTC + LM)" in page and "Δ WER (CTC + LM)" in page
     transcripts = re.sub(r"<[^>]+>", " ", page.split("id=\"transcripts\"")[1].split("</section>")[0])
     assert "ctc" in transcripts and "frog" not in transcripts  # the CTC + LM hypotheses, not the attention ones
+
+
+def switch_sweep() -> tuple[dict, list[dict]]:
+    """flash and liger on a GPU, two seeds each: flash off is half as fast with the same loss curves;
+    liger on uses less memory but its loss ends 0.2 higher, far beyond the seeds' spread of 0.01."""
+    spec = {"name": "switches", "resources": {"gpus": 1, "cpus": 8},
+            "sweep": {"grid": {"model.flash": [True, False], "model.liger": [False, True]}, "seeds": [0, 1]},
+            "report": {"metric": "val/wer"}}
+    trials = []
+    for flash in (True, False):
+        for liger in (False, True):
+            for seed in (0, 1):
+                late = 2.0 + 0.01 * seed + (0.2 if liger else 0.0)
+                trials.append({
+                    "trial_id": f"base,flash={'on' if flash else 'off'},liger={'on' if liger else 'off'},seed={seed}",
+                    "variant": "base", "seed": seed, "status": "FINISHED",
+                    "params": {"model.flash": flash, "model.liger": liger, "train.seed": seed,
+                               "gpu.attention_kernel": "flash" if flash else "math"},
+                    "metrics": {"train/loss": [(s, 6.0 - s / 25) for s in range(0, 80, 10)]
+                                + [(s, late) for s in range(80, 101, 10)],
+                                "train/audio_s_per_s": [(s, 1000.0 if flash else 500.0) for s in (10, 20, 30)],
+                                "gpu/mfu": [(s, 0.4 if flash else 0.2) for s in (10, 20, 30)],
+                                "gpu/peak_memory_gb": [(10, 8.0 if liger else 10.0), (20, 5.0)],
+                                "val/wer": [(100, 0.3 + 0.01 * seed)], "val/loss": [(100, 2.0)]},
+                    "utterances": [{"id": "u0", "reference": "a b", "hypothesis": "a b", "word_errors": seed,
+                                    "reference_words": 2}], "eval_step": 100})
+    return spec, trials
+
+
+def test_acceleration_switches_are_checked_for_speed_and_numerics_not_ranked_by_wer(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    write_synthetic_sweep(uri, tmp_path / "artifacts", "switches", *switch_sweep())
+    sweep = load_sweep(uri, "switches", n_resamples=100)
+    assert {e.axis for e in sweep.effects}.isdisjoint({"model.flash", "model.liger"})
+    checks = {c.axis: c for c in sweep.switch_checks}
+    flash = checks["model.flash"]  # reference: off (False sorts first)
+    assert (flash.reference, flash.value, flash.n_pairs) == ("False", "True", 4)
+    assert flash.throughput_ratio == pytest.approx(2.0) and flash.mfu_ratio == pytest.approx(2.0)
+    assert flash.memory_ratio == pytest.approx(1.0) and flash.loss_difference == pytest.approx(0.0)
+    assert flash.kernels == ("math", "flash") and not flash.suspect
+    liger = checks["model.liger"]
+    assert liger.memory_ratio == pytest.approx(0.8) and liger.loss_difference == pytest.approx(0.2)
+    assert liger.seed_noise == pytest.approx(math.sqrt(0.5) * 0.01) and liger.suspect
+    page = build_report(uri, "switches", tmp_path / "report.html").read_text()
+    assert "Switches that must not change the math" in page
+    assert "suspected numerical bug" in page and "2.00×" in page
+    assert ">attention kernel</th>" in page
