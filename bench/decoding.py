@@ -5,7 +5,7 @@ alone (the encoder's time is printed once, apart). Target (issue 18): attention 
 most 2x the CTC + LM decoding time; the ratios are printed.
 
     python bench/decoding.py --checkpoint RUN/checkpoints/X [--max-utterances N] [--decoders a,b,...]
-                             [--threads 2] [--ctc-weight W] [--joint-beam-size B] [--rescore-beam-size N]
+                             [--threads 1] [--ctc-weight W] [--joint-beam-size B] [--rescore-beam-size N]
 
 The run's config.yaml (two levels above the checkpoint) gives the data, the subset, the word LM
 settings and the eval.* decoding settings, as `smolwhisper evaluate` reads them.
@@ -36,7 +36,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True, help="RUN/checkpoints/X of a training run with a CTC head")
     parser.add_argument("--max-utterances", type=int, default=None, help="default: the run's eval.max_utterances")
     parser.add_argument("--decoders", default=",".join(DECODERS))
-    parser.add_argument("--threads", type=int, default=2)
+    # One thread by default: the searches are long chains of small tensor ops that a second thread
+    # does not speed up, and on a shared 2-core machine each op's thread barrier can wait
+    # milliseconds for a busy core (measured: torch's small reductions 0.02 ms -> 20 ms under load).
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ctc-weight", type=float, default=None)
     parser.add_argument("--joint-beam-size", type=int, default=None)
     parser.add_argument("--rescore-beam-size", type=int, default=None)

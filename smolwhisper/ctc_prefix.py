@@ -77,7 +77,8 @@ class CTCPrefixScorer:
         phi = self._phi(state, tokens)[..., :-1]  # [rows, K, T]: phi_{t-1} for frames t = 1..T
         emit = (phi + x_token).masked_fill(~self.frame_valid[:, None, :], NEG_INF)
         psi = emit.logsumexp(dim=-1)
-        end = state.r.gather(2, self.lengths[:, None, None].expand(-1, 2, 1)).squeeze(2).logsumexp(dim=1)
+        end = state.r.gather(2, self.lengths[:, None, None].expand(-1, 2, 1)).squeeze(2)
+        end = torch.logaddexp(end[:, 0], end[:, 1])
         return torch.where(tokens == self.eot, end[:, None], psi)
 
     def _phi(self, state: PrefixState, tokens: Tensor) -> Tensor:
@@ -184,7 +185,9 @@ def _frame_step(x_t: Tensor, p_blank: Tensor, p_token: Tensor, sequences: Tensor
                  & (seq_lengths[:, :, None] == seq_lengths[:, None, :] + 1)
                  & alive[:, :, None] & alive[:, None, :])  # [B, j, i]
     from_parent = torch.where(last[:, :, None] == last[:, None, :], p_blank[:, None, :], total[:, None, :])
-    from_parent = from_parent.masked_fill(~is_parent, NEG_INF).logsumexp(dim=2) + x_last
+    # beam prefixes are distinct, so j has one parent at most: a max, not a log-sum (and a max does
+    # not stall on a busy CPU as torch's small reductions over threads do)
+    from_parent = from_parent.masked_fill(~is_parent, NEG_INF).amax(dim=2) + x_last
     stay_token = torch.logaddexp(stay_token, from_parent)
 
     # grow by one of the frame's k most likely tokens, unless that prefix is already in the beam
