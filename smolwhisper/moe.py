@@ -103,8 +103,8 @@ def count_per_expert(expert_ids: Tensor, n_experts: int, weights: Tensor | None 
 
 def grouped_matmul(x: Tensor, w: Tensor, offsets: Tensor) -> Tensor:
     """x [rows, in] sorted by group @ w [groups, in, out] -> [rows, out]. torch.compile traces
-    F.grouped_mm for bf16 only (its meta check), so other dtypes go through an opaque custom op."""
-    if x.dtype == torch.bfloat16:
+    F.grouped_mm for bf16 only (its meta check), so other dtypes compile as an opaque custom op."""
+    if x.dtype == torch.bfloat16 or not torch.compiler.is_compiling():
         return F.grouped_mm(x, w, offs=offsets)
     return torch.ops.smolwhisper.grouped_mm(x, w, offsets)
 

@@ -108,3 +108,20 @@ def test_one_expert_top_one_equals_the_dense_ffn_with_the_same_weights():
         dense[2].bias.copy_(moe.b2[0])
     x = torch.randn(2, 5, 16)
     assert torch.allclose(moe(x)[0], dense(x), atol=1e-6)
+
+
+def test_the_grouped_matmul_op_that_compiles_in_fp32_matches_torch_in_values_and_gradients():
+    if not HAS_GROUPED_MM:
+        pytest.skip("this torch has no grouped_mm")
+    torch.manual_seed(0)
+    x, w = torch.randn(12, 16, requires_grad=True), torch.randn(3, 16, 8, requires_grad=True)
+    offsets = torch.tensor([5, 5, 12], dtype=torch.int32)  # the middle group is empty
+    grad = torch.randn(12, 8)
+    results = []
+    for matmul in (lambda: F.grouped_mm(x, w, offs=offsets), lambda: torch.ops.smolwhisper.grouped_mm(x, w, offsets)):
+        x.grad = w.grad = None
+        out = matmul()
+        out.backward(grad)
+        results.append((out.detach(), x.grad.clone(), w.grad.clone()))
+    for ours, torch_s in zip(*results):
+        assert torch.allclose(ours, torch_s, atol=1e-5)
