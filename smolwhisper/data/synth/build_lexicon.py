@@ -74,6 +74,7 @@ HEADER = """\
 # third person singular, past, past participle, present participle; flags i (intransitive), t (takes
 # a thing), p (takes a person), c (takes a that-clause), f (takes a to-infinitive). Adjectives: base,
 # comparative, superlative. Adverbs: base. Noun flags: m (uncountable: no plural in use), P (proper).
+# Adjective flag: A (attributive only).
 #
 # Derived from WordNet 3.0 (Princeton University), under its licence:
 #   WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved.
@@ -210,6 +211,8 @@ def main() -> None:
                                                         ("f", INFINITIVE_FRAMES)) if all_frames & wanted)
         if pos == "n" and proper:
             flags += "P"
+        if pos == "a" and any(w.lower() == f"{lemma}(a)" for w in words):
+            flags += "A"  # attributive only: "a former friend", never "he was former"
         cells = [f"{form}:{rank.get(form, '-')}" if form else "-" for form in forms]
         lines.append("\t".join([pos, lexname, flags or "-", *cells]))
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .sentences import (DAYS, HE_NAMES, MONTHS, SEASONS, Lexicon, number_to_words, small_count,
                         with_indefinite_article, year_to_words)
-from .vocabulary import WordPicker
+from .vocabulary import OBJECT_CLASSES, WordPicker
 
 # Verbs of state: never in the progressive ("she is knowing" is not English).
 STATIVE = {"know", "want", "like", "love", "hate", "need", "believe", "seem", "belong", "own", "prefer", "mean",
@@ -130,13 +130,19 @@ class Grammar:
         if rng.random() < 0.15:
             noun = f"{rng.choice(UNIVERSAL_ADJECTIVES)} {noun}"
         elif rng.random() < 0.12:
-            kind = "relational adjective" if group == "abstract" else "adjective"
+            kind = "relational adjective" if group == "abstract" else "attributive adjective"
             noun = f"{self.word(kind, 'base', rng)} {noun}"
         definite = rng.random() < 0.55 if definite is None else definite
         if definite:
             owner = rng.random()
-            if owner < 0.12:
+            if owner < 0.1:
                 return f"{self.person_name(rng)}'s {noun}", plural
+            if owner < 0.16:  # "my mother's", "the company's", "the children's"
+                holder = rng.choice(["person", "group", "person"])
+                many = rng.random() < 0.3
+                who = self.word(holder, "plural" if many else "singular", rng)
+                mark = "'" if many and who.endswith("s") else "'s"
+                return f"{rng.choice(['the', 'my', 'our'])} {who}{mark} {noun}", plural
             if owner < 0.35:
                 possessive = rng.choice(["my", "your", "his", "her", "our", "their", "its"])
                 own = " own" if rng.random() < 0.1 else ""
@@ -149,7 +155,7 @@ class Grammar:
             return f"{rng.choice(['some', 'a lot of', 'more', 'enough', 'no', 'much', 'a little', 'less', 'plenty of'])} {noun}", False
         determiner = rng.random()
         if determiner < 0.2:
-            return f"{rng.choice(['another', 'every', 'each', 'either', 'neither', 'any', 'no', 'one'])} {noun}", False
+            return f"{rng.choice(['another', 'every', 'each', 'no', 'one'])} {noun}", False
         if determiner < 0.25:
             return f"such {with_indefinite_article(noun)}", False
         return with_indefinite_article(noun), False
@@ -202,11 +208,7 @@ class Grammar:
             if verb.cls in PARTICLE_CLASSES and pronoun in ("it", "them", "this", "that") and rng.random() < 0.4:
                 pronoun = f"{pronoun} {rng.choice(PARTICLES)}"  # "pick it up", "turn them off"
             return pronoun
-        group = {"verb.consumption": "food", "verb.cognition": "abstract", "verb.communication": "abstract",
-                 "verb.stative": "abstract", "verb.competition": "abstract", "verb.social": "abstract",
-                 "verb.emotion": "abstract"}.get(verb.cls, "thing")
-        if verb.cls in ("verb.perception", "verb.emotion") and rng.random() < 0.3:
-            group = rng.choice(["animal", "thing", "place"])
+        group = rng.choice(OBJECT_CLASSES.get(verb.cls, ("noun.artifact",)))
         return self.noun_phrase(group, rng)[0]
 
     # --- adverbials ---

@@ -191,8 +191,8 @@ def description(g: Grammar, rng: random.Random) -> tuple[str, str]:
     if kind == 5:
         return _join("how", adjective, rng.choice(["", "of you", "it was", "that is"])), "!"
     if kind == 6:
-        return _join(rng.choice(["i like the", "i prefer the", "we bought the", "can i see the"]), adjective,
-                     rng.choice(["ones", "one", "one over there"])), "."
+        opener = rng.choice(["i like the", "i prefer the", "we bought the", "can i see the"])
+        return _join(opener, adjective, rng.choice(["ones", "one", "one over there"])), "?" if opener.startswith("can") else "."
     return _join("neither of them was", adjective, rng.choice(["", "enough", "at all"])), "."
 
 

@@ -13,7 +13,7 @@ who whom whose which what where when why how whatever whoever whenever wherever 
 and or but nor so yet because although though while if unless until since than as whether
 of to in on at by for from with about into onto over under above below between among through
 during before after around against without within along across behind beyond near toward towards
-upon off out up down like unlike per via past
+upon off out up down like unlike per via past except
 be am is are was were been being have has had having do does did done doing
 will would shall should can could may might must ought
 not no yes never ever always often sometimes usually rarely
@@ -407,4 +407,34 @@ CLOSED_CLASS_SENTENCES.update({
     "washington": ["{person} flew to washington {past}.", "the meeting is in washington."],
     "english": ["do you speak english?", "{person} teaches english."],
     "french": ["{person} speaks french.", "we had french bread for lunch."],
+})
+# Contractions past the first thousand words: frames say them, these make sure they are said.
+MORE_CONTRACTION_SENTENCES = dict({
+    "who's": ["who's coming {future}?", "who's that at the door?"],
+    "where's": ["where's the {noun}?", "where's {person} going?"],
+    "how's": ["how's your {noun}?", "how's it going?"],
+    "here's": ["here's the {noun} you wanted.", "here's what we'll do."],
+    "it'll": ["it'll be fine.", "it'll take about an hour."],
+    "that'll": ["that'll be ten pounds, please.", "that'll do."],
+    "he'd": ["he'd never seen a {noun} before.", "he'd like to {verb}."],
+    "she'd": ["she'd already left.", "she'd rather {verb}."],
+    "we'd": ["we'd better go.", "we'd love to come."],
+    "they'd": ["they'd never been to {place}.", "they'd like a {noun}."],
+    "you'd": ["you'd better hurry.", "you'd love it there."],
+    "he'll": ["he'll be back {future}.", "he'll {verb}."],
+    "she'll": ["she'll call you {future}.", "she'll {verb}."],
+    "they'll": ["they'll arrive {future}.", "they'll never know."],
+    "we'll": ["we'll see.", "we'll {verb} {future}."],
+    "they've": ["they've gone home.", "they've bought a {noun}."],
+    "would've": ["i would've called you.", "it would've been nice."],
+    "could've": ["you could've told me.", "it could've been worse."],
+    "should've": ["i should've known.", "we should've left earlier."],
+    "hasn't": ["{person} hasn't arrived yet.", "it hasn't rained for weeks."],
+    "hadn't": ["we hadn't seen {person} for years.", "i hadn't noticed the {noun}."],
+    "weren't": ["they weren't at home.", "weren't you at {place}?"],
+    "shouldn't": ["you shouldn't {verb}.", "we shouldn't be late."],
+    "ain't": ["it ain't over yet.", "ain't that the truth."],
+    "gotta": ["i gotta go.", "you gotta see this {noun}."],
+    "y'all": ["are y'all ready?", "thank y'all for coming."],
+    "mustn't": ["you mustn't {verb}.", "we mustn't forget the {noun}."],
 })

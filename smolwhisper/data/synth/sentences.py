@@ -26,7 +26,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from .grammar import CLOSED_CLASS_SENTENCES
+from .grammar import CLOSED_CLASS_SENTENCES, MORE_CONTRACTION_SENTENCES
 
 # --- the lexicon: one word per token; "singular:plural" or "base:past" where irregular ---
 
@@ -1055,9 +1055,9 @@ FRAMES = [
 ]
 _FRAME_FUNCTIONS = [frame for frame, _ in FRAMES]
 # Of the sentences, the share from the scenes above; the rest are everyday sentences (`frames`).
-SCENE_SHARE = 0.1
-# While exploring, the share of sentences that say the most frequent closed-class word not yet said.
-CLOSED_CLASS_SHARE = 0.1
+SCENE_SHARE = 0.05
+# While exploring, the share of sentences that say the first word of `priority` not yet said.
+CLOSED_CLASS_SHARE = 0.15
 _FRAME_WEIGHTS = [weight for _, weight in FRAMES]
 
 
@@ -1071,22 +1071,28 @@ class SentenceGenerator:
 
     def __init__(self, min_words: int = 4, max_words: int = 24, scene_share: float = SCENE_SHARE):
         from .everyday import Grammar
-        from .vocabulary import WordPicker
+        from .vocabulary import FORM_SENTENCES, WordPicker, frequent_forms
 
         self.lexicon = Lexicon()
         self.min_words, self.max_words = min_words, max_words
         self.scene_share = scene_share
         self.seen: set[str] = set()
         self.grammar = Grammar(WordPicker(self.seen), self.lexicon)
+        # The words to say soon: closed-class words with their sentences, then the lexicon's forms
+        # among the thousand most frequent English words, with a sentence for their part of speech,
+        # then the rarer contractions.
+        self.priority = [*CLOSED_CLASS_SENTENCES.items(),
+                         *((form, FORM_SENTENCES[tuple(key.split())]) for form, key in frequent_forms()),
+                         *MORE_CONTRACTION_SENTENCES.items()]
 
     def sentence(self, rng: random.Random, explore: bool = True) -> str:
         from .frames import everyday_sentence
 
         self.grammar.explore = explore
-        closed = next((w for w in CLOSED_CLASS_SENTENCES if w not in self.seen), None) if explore else None
+        priority = next((item for item in self.priority if item[0] not in self.seen), None) if explore else None
         for _ in range(100):
-            if closed and rng.random() < CLOSED_CLASS_SHARE:
-                text = self.grammar.fill(rng.choice(CLOSED_CLASS_SENTENCES[closed]), rng)
+            if priority and rng.random() < CLOSED_CLASS_SHARE:
+                text = self.grammar.fill(rng.choice(priority[1]).replace("{w}", priority[0]), rng)
                 body, punctuation = text[:-1], text[-1]
             elif rng.random() < self.scene_share:
                 frame = rng.choices(_FRAME_FUNCTIONS, weights=_FRAME_WEIGHTS)[0]

@@ -39,6 +39,22 @@ OBJECT_OF_VERB_CLASS = {
     "verb.competition": "abstract", "verb.social": "abstract", "verb.emotion": "abstract",
     "verb.weather": "thing",
 }
+# Finer: the noun classes a verb's object comes from, by the verb's class ("discuss" a report or an
+# idea, "join" a team, "buy" a chair): WordNet's classes of verbs and nouns, paired by hand.
+OBJECT_CLASSES = {
+    "verb.consumption": ("noun.food",),
+    "verb.contact": ("noun.artifact",), "verb.change": ("noun.artifact", "noun.substance"),
+    "verb.creation": ("noun.artifact", "noun.communication"), "verb.motion": ("noun.artifact", "noun.animal"),
+    "verb.body": ("noun.artifact",), "verb.possession": ("noun.artifact", "noun.possession", "noun.food"),
+    "verb.perception": ("noun.artifact", "noun.animal", "noun.event", "noun.phenomenon", "noun.location"),
+    "verb.communication": ("noun.communication", "noun.cognition", "noun.act"),
+    "verb.cognition": ("noun.cognition", "noun.communication", "noun.attribute", "noun.state"),
+    "verb.social": ("noun.act", "noun.group", "noun.possession"),
+    "verb.competition": ("noun.act", "noun.event", "noun.group"),
+    "verb.emotion": ("noun.act", "noun.artifact", "noun.animal", "noun.food"),
+    "verb.stative": ("noun.state", "noun.attribute", "noun.quantity", "noun.possession"),
+    "verb.weather": ("noun.artifact",),
+}
 NOUN_FORMS = ("singular", "plural")
 VERB_FORMS = ("base", "third", "past", "participle", "ing")
 ADJECTIVE_FORMS = ("base", "comparative", "superlative")
@@ -84,7 +100,7 @@ def load_lexicon() -> tuple[Entry, ...]:
 def pools(entries: tuple[Entry, ...]) -> dict[str, list[Entry]]:
     """Pool name -> entries: nouns by group, verbs by what follows them, adjectives, adverbs."""
     found: dict[str, list[Entry]] = {name: [] for name in NOUN_GROUPS}
-    found.update({name: [] for name in ("proper place", "proper person", "proper", "verb intransitive", "verb person", "verb clause", "verb infinitive",
+    found.update({name: [] for name in ("proper place", "proper person", "proper", "attributive adjective", "verb intransitive", "verb person", "verb clause", "verb infinitive",
                                         "adjective", "relational adjective", "adverb ly", "adverb")})
     found.update({f"verb {group}": [] for group in set(OBJECT_OF_VERB_CLASS.values())})
     group_of = {cls: group for group, classes in NOUN_GROUPS.items() for cls in classes}
@@ -93,6 +109,7 @@ def pools(entries: tuple[Entry, ...]) -> dict[str, list[Entry]]:
             found[{"noun.location": "proper place", "noun.person": "proper person"}.get(entry.cls, "proper")].append(entry)
         elif entry.pos == "n":
             found[group_of[entry.cls]].append(entry)
+            found.setdefault(entry.cls, []).append(entry)  # by class, for the objects verbs take
         elif entry.pos == "v":
             if "i" in entry.flags:
                 found["verb intransitive"].append(entry)
@@ -105,10 +122,45 @@ def pools(entries: tuple[Entry, ...]) -> dict[str, list[Entry]]:
             if "f" in entry.flags:
                 found["verb infinitive"].append(entry)
         elif entry.pos == "a":
-            found["relational adjective" if entry.cls == "adj.pert" else "adjective"].append(entry)
+            if entry.cls == "adj.pert":
+                found["relational adjective"].append(entry)
+            else:
+                found["attributive adjective"].append(entry)
+                if "A" not in entry.flags:  # "it was former" is not English
+                    found["adjective"].append(entry)
         elif entry.pos == "r":
             found["adverb ly" if entry.forms[0].endswith("ly") else "adverb"].append(entry)
     return found
+
+
+# Sentences for a frequent lexicon form that the slots have not reached yet, by part of speech and form.
+FORM_SENTENCES = {
+    ("n", "singular"): ["we talked about the {w} for hours.", "nobody mentioned the {w} {past}."],
+    ("n", "plural"): ["we talked about {w} for hours.", "{person} knows a lot about {w}."],
+    ("v", "base"): ["{person} didn't want to {w}.", "do you {w} often?"],
+    ("v", "third"): ["{person} {w} every day.", "it {w} now and then."],
+    ("v", "past"): ["{person} {w} {past}.", "they {w} again and again."],
+    ("v", "participle"): ["{person} has {w} before.", "it had {w} by then."],
+    ("v", "ing"): ["{person} was {w} {past}.", "why are you {w}?"],
+    ("a", "base"): ["it was {w}.", "{person} said it was {w}."],
+    ("a", "comparative"): ["it's {w} than before.", "the new one is {w}."],
+    ("a", "superlative"): ["it's the {w} one.", "that was the {w} of all."],
+    ("r", "base"): ["{person} did it {w}.", "{w}, it worked."],
+}
+
+
+def frequent_forms(max_rank: int = 1000) -> list[tuple[str, str]]:
+    """(form, sentence template) for the lexicon's forms among English's `max_rank` most frequent
+    words, most frequent first."""
+    names = {"n": NOUN_FORMS, "v": VERB_FORMS, "a": ADJECTIVE_FORMS, "r": ("base",)}
+    found: dict[str, tuple[int, str]] = {}
+    for entry in load_lexicon():
+        if entry.pos == "a" and "A" in entry.flags:
+            continue
+        for form, rank, name in zip(entry.forms, entry.ranks, names[entry.pos]):
+            if form and rank <= max_rank and form not in found:
+                found[form] = (rank, f"{entry.pos} {name}")
+    return [(form, key) for form, (rank, key) in sorted(found.items(), key=lambda item: item[1][0])]
 
 
 class WordPicker:
