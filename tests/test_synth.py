@@ -83,7 +83,8 @@ def test_no_sentence_shared_between_splits_and_unseen_voices_only_in_their_split
     unseen = {u.speaker for u in one_hour_plan if u.split == UNSEEN_SPLIT}
     seen = {u.speaker for u in one_hour_plan if u.split not in (UNSEEN_SPLIT, UNSEEN_VALIDATION_SPLIT)}
     assert unseen and not unseen & seen
-    assert {u.speaker for u in one_hour_plan if u.split == UNSEEN_VALIDATION_SPLIT} <= unseen
+    unseen_validation = {u.speaker for u in one_hour_plan if u.split == UNSEEN_VALIDATION_SPLIT}
+    assert unseen_validation and unseen_validation | unseen <= set(SynthConfig().unseen_voices)
     # Every installed engine with several voices lends one to the unseen split; Piper has one voice only.
     multi_voice = {e for e in INSTALLED if len(ENGINES[e].voices()) > 1}
     assert {u.engine for u in one_hour_plan if u.split == UNSEEN_SPLIT} == multi_voice
@@ -149,12 +150,12 @@ def test_a_missing_engine_is_named_and_the_others_take_its_share(tmp_path, monke
     assert victim in json.loads((tmp_path / "corpus.json").read_text())["missing_engines"]
 
 
-@pytest.mark.parametrize("engine", [e for e in ("pico", "festival") if e in INSTALLED])
+@pytest.mark.parametrize("engine", [e for e in ("pico", "festival", "hibari") if e in INSTALLED])
 def test_an_utterance_does_not_depend_on_what_was_spoken_before(engine):
     voices = ENGINES[engine].voices()
     request = SpeechRequest("mia never climbs the trusty truck near delhi.", voices[0], 1.1,
-                            1.05 if ENGINES[engine].supports_pitch(voices[0]) else None)
-    other = SpeechRequest("something else entirely, twenty three times.", voices[-1], 0.9, None)
+                            1.05 if ENGINES[engine].supports_pitch(voices[0]) else None, {"seed": 5})
+    other = SpeechRequest("something else entirely, twenty three times.", voices[-1], 0.9, None, {"seed": 3})
     alone = synthesize_batch(engine, [request], seed=0)[0]
     after_another = synthesize_batch(engine, [other, request], seed=0)[1]
     assert np.array_equal(alone, after_another)
@@ -205,7 +206,7 @@ def _bench_engine_wer():
 #                      espeak 28.6% (34.7)
 # This test's own sample (seed 0, 12 per engine, clean) read piper 9.9%, pico 13.8%, flite 1.9%,
 # festival 14.4%, espeak 17.9%. A broken voice or resampler reads ~100%.
-WER_BOUND = {"piper": 0.20, "pico": 0.20, "flite": 0.20, "festival": 0.20, "espeak": 0.40}
+WER_BOUND = {"piper": 0.20, "pico": 0.20, "flite": 0.20, "festival": 0.20, "espeak": 0.40, "hibari": 0.20}
 
 
 @pytest.mark.slow

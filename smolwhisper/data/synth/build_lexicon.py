@@ -92,7 +92,9 @@ HEADER = """\
 #   pertaining to distribution of the software and/or database. Title to copyright in this software,
 #   database and any associated documentation shall at all times remain with Princeton University
 #   and LICENSEE agrees to preserve same.
-# Word ranks from wordfreq (Apache-2.0; its data: CC-BY-SA 4.0, Robyn Speer and contributors).
+# The rank column is derived from wordfreq's data (Robyn Speer and contributors), which wordfreq
+# redistributes under Creative Commons Attribution-ShareAlike 4.0; this file is therefore offered
+# under CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/), with WordNet's notice above.
 """
 
 

@@ -50,12 +50,13 @@ ALL_SPLITS = SPLITS + (UNSEEN_ENGINE_SPLIT,)
 CORPUS_FILE = "corpus.json"
 # Speaking time per character at rate 1, from the engines' output on the generated sentences;
 # used only to decide how many utterances make the requested hours.
-SECONDS_PER_CHARACTER = {"piper": 0.051, "pico": 0.069, "flite": 0.067, "festival": 0.065, "espeak": 0.080}
+SECONDS_PER_CHARACTER = {"piper": 0.051, "pico": 0.069, "flite": 0.067, "festival": 0.065, "espeak": 0.080,
+                         "hibari": 0.065}
 
 
 def _default_shares() -> dict[str, float]:
     # The natural-sounding engines get most of the corpus (Whisper tiny.en WER: espeak-ng 24%, others 0-7%).
-    return {"piper": 0.3, "pico": 0.2, "flite": 0.2, "festival": 0.2, "espeak": 0.1}
+    return {"piper": 0.25, "pico": 0.15, "flite": 0.15, "festival": 0.15, "espeak": 0.1, "hibari": 0.2}
 
 
 def _default_splits() -> dict[str, float]:

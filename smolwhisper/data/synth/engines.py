@@ -7,6 +7,7 @@
 | flite    | `flite` process per utterance                      | awb, rms, slt, kal16           | yes  | not rms, kal16 |
 | festival | one `festival -b` process per batch (Scheme file)  | slt HTS, ked and kal diphone   | yes  | diphone only |
 | espeak   | `espeak-ng` process per utterance (GPL-3.0)        | accents x voice variants       | yes  | yes   |
+| hibari   | hibari-tts in process (Apache-2.0), one per batch  | heart (en-US, the bundled one) | yes  | no    |
 
 `rate` is a speaking-rate factor (> 1 is faster) and `pitch` a factor on the voice's usual
 fundamental frequency; each engine maps them onto its own controls. An engine's `synthesize`
@@ -374,8 +375,44 @@ class EspeakEngine(Engine):
         return results
 
 
+class HibariEngine(Engine):
+    """hibari-tts: a small neural voice distilled from Kokoro-82M (af_heart), ONNX on the CPU.
+
+    Only the voice inside the wheel: its other voices are downloaded on first use, and the corpus
+    never touches the network. The model's noise is seeded per utterance (the same text, seed and
+    speed give the same samples in any process); it speaks at 24 kHz."""
+
+    name = "hibari"
+    install_hint = "pip install hibari-tts"
+    licence = ("hibari-tts: Apache-2.0 (its NOTICE: acoustic model distilled from Kokoro-82M, Apache-2.0; "
+               "lexicons from misaki, Apache-2.0)")
+    all_voices = ("heart",)
+
+    def missing_reason(self) -> str | None:
+        if importlib.util.find_spec("hibari") is None:
+            return f"Python module 'hibari' not installed ({self.install_hint})"
+        return None
+
+    def supports_pitch(self, voice: str) -> bool:
+        return False
+
+    def draw_options(self, rng) -> dict:
+        return {"seed": rng.randrange(2**31)}  # the utterance's own, so a resumed batch speaks it alike
+
+    def synthesize(self, requests: list[SpeechRequest], seed: int, workdir: Path) -> list[Result]:
+        from hibari import Hibari
+
+        tts = Hibari(voice="heart", threads=1)  # one thread: the corpus runs one engine per worker
+        results: list[Result] = []
+        for request in requests:
+            audio = tts(request.text, speed=min(2.0, max(0.5, request.rate)), seed=request.options.get("seed", 0))
+            results.append(to_16k(audio, 24000) if len(audio) else "hibari produced no audio")
+        return results
+
+
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in
-                              (PiperEngine(), PicoEngine(), FliteEngine(), FestivalEngine(), EspeakEngine())}
+                              (PiperEngine(), PicoEngine(), FliteEngine(), FestivalEngine(), EspeakEngine(),
+                               HibariEngine())}
 
 
 def available_engines() -> dict[str, bool | str]:
