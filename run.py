@@ -80,7 +80,13 @@ def _spec_uri(sweep: str) -> str:
     path = Path(sweep)
     if path.suffix not in (".yaml", ".yml") or not path.is_file():
         return ""
-    return ((yaml.safe_load(path.read_text()) or {}).get("tracking") or {}).get("mlflow_uri", "")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # the report names the spec it cannot read
+        return ""
+    tracking = raw.get("tracking") if isinstance(raw, dict) else None
+    uri = tracking.get("mlflow_uri") if isinstance(tracking, dict) else None
+    return uri if isinstance(uri, str) else ""
 
 
 if __name__ == "__main__":

@@ -1,17 +1,17 @@
 """The checkpoint format: one directory holding everything needed to run a model.
 
     model.safetensors   the state dict (the tied output projection is the token embedding, stored once);
-                        its metadata holds the model config it was saved with
+                        its metadata holds the model and inference configs it was saved with
     config.json         {"format": "smolwhisper", "model": ModelConfig fields, "inference": InferenceConfig
-                        fields, "weights_sha256": the hash of model.safetensors}
+                        fields, "weights_sha256" and "tokenizer_sha256": the other two files' hashes}
     tokenizer.json      the Hugging Face `tokenizers` file
 
 safetensors holds raw tensors only, so loading a checkpoint never unpickles anything.
 `save` writes into a temporary directory beside the target, syncs it to disk and renames it into
 place, so a crash never leaves a half-written checkpoint under the target name. `load` refuses,
 with a CheckpointError naming the file, anything but what `save` wrote: a missing or truncated file,
-weights changed since (the hash), tensors whose names or shapes the config does not give, a
-config.json edited to another architecture, NaN or infinite weights.
+weights or tokenizer changed since (the hashes), tensors whose names or shapes the config does not
+give, a config.json edited to another architecture or inference, NaN or infinite weights.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from .tokenizer import TOKENIZER_FILE, Tokenizer
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT_NAME = "smolwhisper"
-CONFIG_KEYS = ("format", "model", "inference", "weights_sha256")
+CONFIG_KEYS = ("format", "model", "inference", "weights_sha256", "tokenizer_sha256")
 # How the model computes, not what: config.json may switch these without the weights changing.
 RUNTIME_SWITCHES = ("flash", "liger", "activation_checkpointing", "moe_grouped_mm")
 
@@ -78,12 +78,13 @@ def save(model: Whisper, tokenizer: Tokenizer, directory: str | PathLike,
         raise WriteError(f"cannot write checkpoint {directory}: {error}") from error
     try:
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-        model_fields = to_dict(model.config)
-        save_file(state, str(temporary / WEIGHTS_FILE), metadata={"format": FORMAT_NAME, "model": json.dumps(model_fields)})
-        config = {"format": FORMAT_NAME, "model": model_fields, "inference": to_dict(inference),
-                  "weights_sha256": sha256_of(temporary / WEIGHTS_FILE)}
-        (temporary / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        configs = {"model": to_dict(model.config), "inference": to_dict(inference)}
+        save_file(state, str(temporary / WEIGHTS_FILE),
+                  metadata={"format": FORMAT_NAME, **{key: json.dumps(value) for key, value in configs.items()}})
         tokenizer.save(temporary / TOKENIZER_FILE)
+        config = {"format": FORMAT_NAME, **configs, "weights_sha256": sha256_of(temporary / WEIGHTS_FILE),
+                  "tokenizer_sha256": sha256_of(temporary / TOKENIZER_FILE)}
+        (temporary / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         _chmod_like_mkdir(temporary)
         sync_directory(temporary, files=True)
         _replace_directory(temporary, directory)
@@ -191,8 +192,13 @@ def load(path: str | PathLike, device: str | torch.device = "cpu") -> tuple[Whis
     model.load_state_dict(state)  # names and shapes checked by load_weights
     model.to(device).eval()
     model.inference_config = inference
+    tokenizer_file = directory / TOKENIZER_FILE
+    expected_sha256 = _read_config_file(directory)[2].get("tokenizer_sha256")
+    if expected_sha256 is not None and tokenizer_file.is_file() and sha256_of(tokenizer_file) != expected_sha256:
+        raise CheckpointError(f"{tokenizer_file}: its sha256 differs from the one {CONFIG_FILE} records: the file "
+                              "was damaged or replaced after the checkpoint was saved")
     try:
-        tokenizer = Tokenizer.from_file(directory / TOKENIZER_FILE)
+        tokenizer = Tokenizer.from_file(tokenizer_file)
     except (OSError, ValueError, KeyError) as error:
         raise CheckpointError(f"{directory / TOKENIZER_FILE}: {error}") from None
     if tokenizer.n_vocab > model_config.n_vocab:
@@ -206,16 +212,17 @@ def load_weights(directory: str | PathLike, device: str | torch.device = "cpu") 
     hash config.json records, the tensor names and shapes its model config gives, the config the weights
     were saved with, and finite values."""
     directory = Path(directory)
-    model_config, _, config = _read_config_file(directory)
+    model_config, inference, config = _read_config_file(directory)
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{directory}: no {WEIGHTS_FILE}")
     try:
         with safe_open(str(weights), "pt") as file:
             shapes = {name: tuple(file.get_slice(name).get_shape()) for name in file.keys()}
-            saved_with = (file.metadata() or {}).get("model")
+            metadata = file.metadata() or {}
         _check_tensors(weights, model_config, shapes)
-        _check_saved_config(weights, model_config, saved_with)
+        _check_saved_config(weights, "model", to_dict(model_config), metadata.get("model"), RUNTIME_SWITCHES)
+        _check_saved_config(weights, "inference", to_dict(inference), metadata.get("inference"))
         if "weights_sha256" in config and sha256_of(weights) != config["weights_sha256"]:
             raise CheckpointError(f"{weights}: its sha256 differs from the one {CONFIG_FILE} records: the file "
                                   "was damaged or replaced after the checkpoint was saved")
@@ -244,18 +251,18 @@ def _check_tensors(weights: Path, model_config: ModelConfig, shapes: dict[str, t
                               f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
 
 
-def _check_saved_config(weights: Path, model_config: ModelConfig, saved_with: str | None) -> None:
-    """config.json edited to another architecture of the same tensor shapes (head counts, top_k, stride)
-    would give a silently wrong model."""
-    if saved_with is None:  # written before the config was stored with the weights
+def _check_saved_config(weights: Path, section: str, current: dict, saved_with: str | None,
+                        editable: tuple[str, ...] = ()) -> None:
+    """config.json edited to another architecture of the same tensor shapes (head counts, top_k, stride),
+    or to another way of decoding, would give a silently wrong model."""
+    if saved_with is None:  # written before the configs were stored with the weights
         return
     try:
         saved = json.loads(saved_with)
-    except ValueError:
-        raise CheckpointError(f"{weights}: its metadata holds a damaged model config") from None
-    current = to_dict(model_config)
-    changed = [f"{key}={current[key]!r} (saved with {saved[key]!r})" for key in current
-               if key in saved and key not in RUNTIME_SWITCHES and saved[key] != current[key]]
+        changed = [f"{section}.{key}={current[key]!r} (saved with {saved[key]!r})" for key in current
+                   if key in saved and key not in editable and saved[key] != current[key]]
+    except (ValueError, TypeError):  # not JSON, or not a mapping
+        raise CheckpointError(f"{weights}: its metadata holds a damaged {section} config") from None
     if changed:
-        raise CheckpointError(f"{weights}: {CONFIG_FILE} says {', '.join(changed)}; edit only "
-                              f"{', '.join(RUNTIME_SWITCHES)} there")
+        allowed = f"; edit only {', '.join(f'{section}.{key}' for key in editable)} there" if editable else ""
+        raise CheckpointError(f"{weights}: {CONFIG_FILE} says {', '.join(changed)}{allowed}")

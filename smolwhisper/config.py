@@ -418,9 +418,9 @@ def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
     for name, section in _sections(values).items():
         if name == "model":
             preset = section.pop("preset", "cpu-small")
-            if not isinstance(preset, str):
+            if not isinstance(preset, str) or preset not in PRESETS:
                 raise ConfigError(f"model.preset: {preset!r} is not allowed; allowed: {', '.join(PRESETS)}")
-            sections[name] = model_preset(preset, **section)
+            sections[name] = from_dict(ModelConfig, {**PRESETS[preset], **section}, "model")
         else:
             sections[name] = from_dict(_section_class(name), section, name)
     return RunConfig(**sections)

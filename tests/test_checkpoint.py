@@ -136,7 +136,7 @@ def truncate(path, keep=0.5):
 @pytest.mark.parametrize("damage, message", [
     (lambda d, o: (d / "model.safetensors").unlink(), r"no model.safetensors"),
     (lambda d, o: (d / "tokenizer.json").unlink(), r"tokenizer.json: no tokenizer file"),
-    (lambda d, o: truncate(d / "tokenizer.json"), r"tokenizer.json: .*not a Hugging Face tokenizers JSON file"),
+    (lambda d, o: truncate(d / "tokenizer.json"), r"tokenizer.json: its sha256 differs"),
     (lambda d, o: truncate(d / "model.safetensors"), r"model.safetensors: not a readable safetensors file "
                                                      r"\(.*incomplete metadata"),
     (lambda d, o: truncate(d / "model.safetensors", 0.0), r"model.safetensors: not a readable safetensors file"),
@@ -154,7 +154,11 @@ def truncate(path, keep=0.5):
     (lambda d, o: edit_config(d, lambda c: c["inference"].update(pad_to_30s="yes")),
      r"config.json: inference.pad_to_30s: 'yes' is not allowed; expected true or false"),
     (lambda d, o: edit_config(d, lambda c: c["model"].update(n_audio_head=4)),
-     r"model.safetensors: config.json says n_audio_head=4 \(saved with 2\); edit only flash, liger"),
+     r"model.safetensors: config.json says model.n_audio_head=4 \(saved with 2\); edit only model.flash, model.liger"),
+    (lambda d, o: edit_config(d, lambda c: c["inference"].update(pad_to_30s=True)),
+     r"model.safetensors: config.json says inference.pad_to_30s=True \(saved with False\)$"),
+    (lambda d, o: (d / "tokenizer.json").write_text((o / "tokenizer.json").read_text().replace("the", "teh")),
+     r"tokenizer.json: its sha256 differs from the one config.json records"),
     (lambda d, o: edit_config(d, lambda c: c["model"].update(n_audio_state=10**9)), r"config.json: its model config cannot be built"),
     (lambda d, o: edit_config(d, lambda c: c["model"].update(n_audio_state=10**5)), r"wrong shape"),
     (lambda d, o: edit_config(d, lambda c: c.update(weights_sha256="0" * 64)),

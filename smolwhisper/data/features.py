@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -153,13 +154,20 @@ class CachedFeatures(Dataset):
     def __init__(self, dataset: SpeechDataset, directory: Path):
         self.entries, self.name, self.skipped = dataset.entries, dataset.name, dataset.skipped
         self.directory = directory
-        with np.load(directory / INDEX_FILE) as index:
-            self.n_mels = int(index["n_mels"])
-            self.offset, self.n_frames, self.n_samples = index["offset"], index["n_frames"], index["n_samples"]
-            self.reason = index["reason"]
+        try:
+            with np.load(directory / INDEX_FILE) as index:
+                self.n_mels = int(index["n_mels"])
+                self.offset, self.n_frames, self.n_samples = index["offset"], index["n_frames"], index["n_samples"]
+                self.reason = index["reason"]
+            size = (directory / MEL_FILE).stat().st_size
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:  # a missing or cut file
+            raise ValueError(f"feature cache {directory} is damaged ({error}); remove it to have it built again") from None
         if len(self.offset) != len(self.entries):
             raise ValueError(f"feature cache {directory} holds {len(self.offset)} utterances; "
                              f"{dataset.name} has {len(self.entries)}")
+        if size != int(self.n_frames.sum()) * self.n_mels * 2:  # float16 frames
+            raise ValueError(f"feature cache {directory}: {MEL_FILE} holds {size} bytes, its index lists "
+                             f"{int(self.n_frames.sum())} frames of {self.n_mels} mels; remove it to have it built again")
         self._frames = None  # opened on first use, in the process (DataLoader worker) that reads
 
     def __len__(self) -> int:

@@ -308,8 +308,10 @@ def _first(record: dict, columns: tuple[str, ...]):
 
 
 def _require(record: dict, columns: tuple[str, ...], path: Path, line: int, allow_empty: bool = True):
-    # present-but-empty text is data (counted as empty_transcript); absent text is a broken row
-    value = next((record[name] for name in columns if record.get(name) is not None), None)
+    # present-but-empty text is data (counted as empty_transcript); absent text is a broken row. A table
+    # has every column in every row, empty where a row uses another alias: a non-empty value wins.
+    present = [record[name] for name in columns if record.get(name) is not None]
+    value = next((value for value in present if value != ""), present[0] if present else None)
     if value is None or (value == "" and not allow_empty):
         raise ManifestError(f"{path}:{line}: no value for any of the columns {columns}")
     return value
