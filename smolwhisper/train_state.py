@@ -52,6 +52,7 @@ def _write_synced(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make every run file private
         with os.fdopen(fd, "wb") as file:
             write(file)
             file.flush()
@@ -95,6 +96,12 @@ def step_dir(run_dir: Path, step: int) -> Path:
     return run_dir / "checkpoints" / f"step_{step:08d}"
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def save_checkpoint(run_dir: Path, step: int, model, tokenizer, trainer_state: dict, keep_last: int) -> Path:
     """Write step `step`'s checkpoint, then remove all but the newest `keep_last` complete ones. On a
     failed write, WriteError names the file and the last complete checkpoint, which is kept."""
@@ -107,7 +114,8 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, trainer_state: d
         if not (target / STATE_FILE).is_file():
             shutil.rmtree(target, ignore_errors=True)  # an incomplete step directory: free its space
         found = complete_checkpoints(run_dir)
-        raise WriteError(f"cannot write the checkpoint of step {step} in {target} ({error}); the last good "
+        raise WriteError(f"cannot write the checkpoint of step {step} in {target} ({error}; "
+                         f"{shutil.disk_usage(run_dir).free / 1e6:.1f} MB free there); the last good "
                          f"checkpoint is {found[-1] if found else 'none yet'}") from error
     for old in complete_checkpoints(run_dir)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)

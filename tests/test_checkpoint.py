@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 
 import pytest
@@ -211,7 +212,8 @@ def test_a_full_disk_while_checkpointing_names_the_file_and_keeps_the_last_good_
 
     monkeypatch.setattr(train_state.torch, "save", full_disk)
     with pytest.raises(checkpoint.WriteError, match=r"cannot write the checkpoint of step 6 in .*step_00000006 "
-                                                    r"\(.*file write failed\); the last good checkpoint is .*step_00000003"):
+                                                    r"\(.*file write failed; .* MB free there\); the last good "
+                                                    r"checkpoint is .*step_00000003"):
         train_state.save_checkpoint(run_dir, 6, model, small_tokenizer, {"step": 6}, keep_last=1)
     assert train_state.complete_checkpoints(run_dir) == [first]
     assert {p.name: p.read_bytes() for p in first.iterdir()} == before
@@ -229,12 +231,15 @@ def test_a_full_disk_while_writing_the_weights_or_a_run_file(tmp_path, small_tok
 
     model = Whisper(model_preset("test"))
     monkeypatch.setattr(checkpoint, "save_file", no_space)
-    with pytest.raises(checkpoint.WriteError, match=r"step_00000002 .*No space left on device\); the last good "
-                                                    r"checkpoint is none yet"):
+    with pytest.raises(checkpoint.WriteError, match=r"step_00000002 .*No space left on device; [0-9.]+ MB free "
+                                                    r"there\); the last good checkpoint is none yet"):
         train_state.save_checkpoint(tmp_path / "run", 2, model, small_tokenizer, {}, keep_last=1)
     assert list((tmp_path / "run" / "checkpoints").iterdir()) == []
 
     train_state.write_json(tmp_path / "summary.json", {"status": "RUNNING"})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it
     monkeypatch.setattr(train_state.os, "fsync", no_space)
     with pytest.raises(checkpoint.WriteError, match=r"cannot write .*summary.json: No space left on device"):
         train_state.write_json(tmp_path / "summary.json", {"status": "FAILED"})
