@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench gpu-check clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ test: setup
 bench: setup
 	$(PY) bench/train_step.py
 	$(PY) bench/logmel.py
+
+# The CUDA path for real, on a machine with a GPU (about 8 minutes); exits non-zero on any failure.
+gpu-check: setup
+	$(PY) bench/gpu_check.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

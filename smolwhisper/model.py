@@ -29,7 +29,10 @@ from .moe import MoEFeedForward
 
 log = logging.getLogger(__name__)
 
-FUSED_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]
+# In this order: FlashAttention wherever it can run (no mask, half precision on CUDA), else the
+# memory-efficient kernel (a mask, fp32). Not cuDNN attention, which torch 2.13 would otherwise
+# prefer on H100s and whose backward can return NaN with a mask (pytorch issue 196678).
+FUSED_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]
 MATH_BACKEND = [SDPBackend.MATH]
 
 
@@ -113,7 +116,7 @@ class MultiHeadAttention(nn.Module):
         if packed_kv is not None and self.flash and varlen_kernel_runs(q):
             y = packed_attention(q, *kv, packed_q, packed_kv)
         else:
-            with sdpa_kernel(self.backends):
+            with sdpa_kernel(self.backends, set_priority=True):
                 y = F.scaled_dot_product_attention(q, *kv, attn_mask=mask, is_causal=is_causal)
         return self.out(y.transpose(1, 2).flatten(2))
 
