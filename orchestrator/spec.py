@@ -175,10 +175,8 @@ def _base(raw: Any, directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
         section, name = _dotted(key, f"base.overrides.{key}")
         config.setdefault(section, {})[name] = value
         paths[f"{section}.{name}"] = f"base.overrides.{key}"
-    for key, path in paths.items():
-        if key == SEED_KEY:
-            raise SpecError(f"{path}: trials take their seeds from sweep.seeds, which would override it; "
-                            "set sweep.seeds instead")
+    if SEED_KEY in paths:
+        _not_the_seed(SEED_KEY, paths[SEED_KEY])
     try:
         run_config_from_dict({name: dict(section) for name, section in config.items()})
     except ConfigError as error:
@@ -228,7 +226,7 @@ def _grid(raw: dict) -> dict[str, list[Any]]:
 def _not_the_seed(key: Any, where: str) -> None:
     if key == SEED_KEY:
         raise SpecError(f"{where}: trials take their seeds from sweep.seeds, which would override it; "
-                        "list the seeds there")
+                        "list the seeds there instead")
 
 
 def _seeds(raw: Any) -> list[int]:
