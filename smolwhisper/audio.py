@@ -86,7 +86,8 @@ def decode_audio(source: str | PathLike | BinaryIO, name: str, sample_rate: int 
         raise AudioError(name, "its header claims more samples than fit in memory") from None
     if audio.shape[0] == 0:
         raise AudioError(name, "contains no samples")
-    audio = audio.mean(axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf and -inf average to NaN, refused just below
+        audio = audio.mean(axis=1)
     if not np.isfinite(audio).all():
         raise AudioError(name, "contains NaN or infinite samples")
     if np.abs(audio).max() > MAX_ABS_SAMPLE:
