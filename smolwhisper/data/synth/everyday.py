@@ -191,7 +191,14 @@ class Grammar:
         text, plural = self.noun_phrase("group", rng, plural=rng.random() < 0.3, definite=True)
         return Subject(text, "they" if plural else "it")
 
-    def subject(self, rng: random.Random) -> Subject:
+    def subject(self, rng: random.Random, question: bool = False) -> Subject:
+        """Someone to speak of; in a question, never "nobody" or "neither of them"."""
+        subject = self._subject(rng)
+        while question and subject.negative:
+            subject = self._subject(rng)
+        return subject
+
+    def _subject(self, rng: random.Random) -> Subject:
         draw = rng.random()
         if draw < 0.35:
             return rng.choice(PRONOUN_SUBJECTS)

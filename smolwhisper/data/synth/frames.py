@@ -42,7 +42,7 @@ def statement(g: Grammar, rng: random.Random) -> tuple[str, str]:
 
 def yes_no_question(g: Grammar, rng: random.Random) -> tuple[str, str]:
     tense = rng.choice([t for t in TENSES if t.name not in ("must", "used to")])
-    subject = g.subject(rng)
+    subject = g.subject(rng, question=True)
     text = g.clause(subject, tense, rng, negative=rng.random() < 0.2, question=True)
     if tense.time != "none" and rng.random() < 0.4:
         text = _join(text, g.time(tense.time, rng))
@@ -50,7 +50,7 @@ def yes_no_question(g: Grammar, rng: random.Random) -> tuple[str, str]:
 
 
 def wh_question(g: Grammar, rng: random.Random) -> tuple[str, str]:
-    subject = g.subject(rng)
+    subject = g.subject(rng, question=True)
     kind = rng.randrange(8)
     if kind == 0:
         verb = g.entry("verb thing", "base", rng)
