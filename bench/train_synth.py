@@ -127,6 +127,19 @@ def print_table(ours: dict, tiny: dict, sets: dict) -> None:
               f"tiny.en {100 * tiny[HEADLINE]['wer']:.1f}%")
 
 
+def synth_fields(parser: argparse.ArgumentParser, items: list[str]) -> dict:
+    fields = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            fields[key] = json.loads(value)
+        except ValueError:
+            parser.error(f"--synth {item!r}: expected FIELD=VALUE with a JSON value (0.1, false, [0.9, 1.1])")
+        if not sep:
+            parser.error(f"--synth {item!r}: expected FIELD=VALUE")
+    return fields
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0,
@@ -137,6 +150,8 @@ def main() -> None:
     parser.add_argument("--held-out-engine", default="pico", choices=["none", *ENGINES],
                         help="engine left out of training, scored as test_unseen_engine (default: pico)")
     parser.add_argument("--max-utterances", type=int, default=200, help="utterances scored per split")
+    parser.add_argument("--synth", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a SynthConfig field of the corpus, as JSON (e.g. --synth babble_probability=0); repeatable")
     parser.add_argument("--corpus", help="corpus directory (default: data/synth-bench-<hours>h[-no-<engine>])")
     parser.add_argument("--out", default=str(ROOT / "runs" / "train_synth"))
     parser.add_argument("--threads", type=int, default=2)
@@ -147,11 +162,14 @@ def main() -> None:
                      f"{RESERVE_MINUTES:g} go to set-up and final validation")
     torch.set_num_threads(args.threads)
     held_out = "" if args.held_out_engine == "none" else args.held_out_engine
-    corpus = Path(args.corpus or ROOT / "data" / (f"synth-bench-{args.hours:g}h" + (f"-no-{held_out}" if held_out else "")))
+    synth = {"hours": args.hours, "seed": 0, "held_out_engine": held_out, **synth_fields(parser, args.synth)}
+    name = f"synth-bench-{args.hours:g}h" + (f"-no-{held_out}" if held_out else "") + "".join(
+        f"-{item.replace('=', '-')}" for item in args.synth)
+    corpus = Path(args.corpus or ROOT / "data" / name)
     out = Path(args.out)
 
     start = time.perf_counter()
-    synthesize_corpus(SynthConfig(hours=args.hours, seed=0, held_out_engine=held_out), corpus)
+    synthesize_corpus(SynthConfig.from_dict(synth), corpus)
     print(f"corpus: {corpus} ({args.hours:g} h), ready in {time.perf_counter() - start:.0f} s")
 
     shutil.rmtree(out, ignore_errors=True)
