@@ -37,7 +37,7 @@ from .augment import (CODECS, active_speech_power, babble, coloured_noise, rever
 from .engines import ENGINES, SAMPLE_RATE, SpeechRequest, available_engines, synthesize_batch
 from .sentences import SentenceGenerator
 
-PLAN_VERSION = 5  # bump when the plan or the audio pipeline changes, so old corpora are not reused
+PLAN_VERSION = 6  # bump when the plan or the audio pipeline changes, so old corpora are not reused
 # Splits with voices heard in training, then those with held-out voices (validation_unseen_voices is
 # small, for the trainer to score every few hundred steps), then the held-out engine's (leave one
 # engine out: only when SynthConfig.held_out_engine names one).
@@ -383,8 +383,7 @@ def synthesize_plan_batch(batch: list[PlannedUtterance], out_dir: str | Path, co
                 continue
             if not path.exists():
                 rng = np.random.default_rng([config_seed, utterance.index, 2])
-                others = [other for other in clean if other is not audio]
-                sources = [others[j] for j in rng.permutation(len(others))[: int(rng.integers(2, 5))]]
+                sources = _babble_sources(utterance, audio, clean, config_seed)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 _write_flac_atomically(path, augment(audio, utterance.augmentation, rng, sources))
             results[i] = (utterance.index, _flac_duration_s(path), None)
@@ -392,6 +391,18 @@ def synthesize_plan_batch(batch: list[PlannedUtterance], out_dir: str | Path, co
         if i not in results:
             results[i] = (batch[i].index, _flac_duration_s(path), None)
     return [results[i] for i in range(len(batch))]
+
+
+def _babble_sources(utterance: PlannedUtterance, audio: np.ndarray, spoken: list[np.ndarray],
+                    config_seed: int) -> list[np.ndarray]:
+    """2-4 other utterances of the batch, from a generator of their own, so that the utterance's
+    other draws do not depend on how many were spoken (a resumed batch speaks only what is missing,
+    unless an utterance needs babble: then it speaks the whole batch)."""
+    if utterance.augmentation.babble_snr_db is None:
+        return []
+    rng = np.random.default_rng([config_seed, utterance.index, 3])
+    others = [other for other in spoken if other is not audio]
+    return [others[j] for j in rng.permutation(len(others))[: int(rng.integers(2, 5))]]
 
 
 def plan_fingerprint(config: SynthConfig, availability: dict[str, bool | str]) -> str:
