@@ -143,7 +143,7 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
                 suffix = metric_suffix(name)
                 counts.update({f"word_errors{suffix}": record[f"word_errors{suffix}"], f"words{suffix}": record["reference_words"],
                                f"char_errors{suffix}": record[f"char_errors{suffix}"], f"chars{suffix}": record["reference_chars"]})
-            lines.append(json.dumps(record, ensure_ascii=False))
+            lines.append(json.dumps(record))
     if hypotheses_path is not None:
         from .train_state import write_atomic
 
