@@ -79,7 +79,7 @@ def test_cached_batch_equals_log_mel_from_audio_and_gives_the_same_loss(corpus, 
 def test_trainer_on_the_cache_trains_and_resumes_exactly(corpus, tmp_path):
     # SpecAugment acts on cached features too. The first trainer builds the cache and the others find
     # it built: building must leave the global RNG (model initialisation) alone.
-    extra = {"data.spec_augment": True, "train.checkpoint_every": 3}
+    extra = {"data.spec_augment": True, "train.checkpoint_every": 3, "train.log_every": 1}
     straight = make_trainer(corpus, tmp_path / "a", tmp_path / "cache", **extra)
     expected = [straight.train_step()["train/loss"] for _ in range(6)]
     first = make_trainer(corpus, tmp_path / "b", tmp_path / "cache", **extra)
