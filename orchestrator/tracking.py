@@ -25,6 +25,16 @@ def default_uri(directory: Path) -> str:
     return f"sqlite:///{(directory / 'mlflow.db').resolve()}"
 
 
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Where a new experiment keeps its artifacts. A tracking server (http://, https://) chooses: with
+    `--serve-artifacts` every node uploads and reads them through it. A database store (sqlite://,
+    postgresql://, ...) has no artifact service, so they go to a folder beside the sweep, which the
+    trainers of other nodes see only on shared storage."""
+    if uri.startswith(("http://", "https://")):
+        return None
+    return (Path.cwd() / "mlartifacts" / experiment).resolve().as_uri()
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
@@ -42,7 +52,7 @@ class SweepTracking:
         _use_sqlite_wal(uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(
-            experiment, artifact_location=(Path.cwd() / "mlartifacts" / experiment).resolve().as_uri())
+            experiment, artifact_location=artifact_location(uri, experiment))
         self.tags = {"smolwhisper.spec": spec_name, "smolwhisper.git_commit": git_commit(),
                      "smolwhisper.host": socket.gethostname()}
         self.parent_id = self._reuse(sweep_dir / "mlflow_parent_run_id", restart) or self._create_parent(spec_name)
