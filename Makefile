@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench gpu-check clean
+.PHONY: setup demo test test-slow bench gpu-check clean
 
 setup: $(VENV)/.installed
 
@@ -15,7 +15,12 @@ demo: setup
 	$(PY) run.py experiments/smoke.yaml
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+# Tests of a minute or more each (@pytest.mark.slow): among them a sweep over a two-node Ray
+# cluster tracked by an MLflow server on PostgreSQL, and parity with the real tiny.en. CI runs both targets.
+test-slow: setup
+	$(PY) -m pytest -q -m slow
 
 bench: setup
 	$(PY) bench/train_step.py

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}   # the CPU build; a CUDA user's own torch is kept
-# Offline speech engines for the synthetic corpus and for tests; Chromium for the report's browser test.
-APT_PACKAGES=(espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k chromium)
+# Offline speech engines for the synthetic corpus and for tests; Chromium for the report's browser test;
+# PostgreSQL for the MLflow tracking server of the multi-node test (tests/test_multinode.py).
+APT_PACKAGES=(espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k chromium postgresql)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
