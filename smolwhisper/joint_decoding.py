@@ -155,7 +155,15 @@ class _Batch:
     def _joint(self, fusion: LexiconFusion | None) -> list[str]:
         results = joint_beam_search(self.model, self.tokenizer, self.audio_features, self.audio_mask,
                                     *self.ctc_log_probs, self.options, fusion)
-        return [result.text for result in results]
+        if fusion is None:
+            return [result.text for result in results]
+        # A search cut off by its length limit before any hypothesis ended leaves one mid-word; its
+        # words up to there are the lexicon's (each was checked as it ended), the last may not be.
+        texts = []
+        for result in results:
+            words = result.text.split()
+            texts.append(" ".join(words if not words or words[-1] in fusion.lm.words else words[:-1]))
+        return texts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,6 +296,14 @@ class JointBeamSearchDecoder(BeamSearchDecoder):
                                   for row, token, ok in zip(source_list, new_tokens.tolist(), alive)]
         tokens = torch.cat([tokens[source_rows], new_tokens[:, None]], dim=-1)
         return tokens, all(len(done) >= self.max_candidates for done in self.finished)
+
+    def finalize(self, tokens: Tensor, sum_logprobs: Tensor) -> tuple[list[list[Tensor]], list[list[float]]]:
+        if self.fusion is not None and self.fusion_states:
+            # a live hypothesis mid-word is no transcript of the lexicon: finished ones, or those at a
+            # word's end, go first
+            may_end = torch.tensor([self.fusion.word_may_end(state) for state in self.fusion_states])
+            sum_logprobs = sum_logprobs.masked_fill(~may_end.view_as(sum_logprobs), NEG_INF)
+        return super().finalize(tokens, sum_logprobs)
 
     def collect_finished(self, tokens: Tensor, finishing: Tensor, totals: Tensor, sources: Tensor) -> None:
         for audio, position in finishing.nonzero().tolist():
