@@ -25,9 +25,10 @@ from smolwhisper import checkpoint
 from smolwhisper.config import load_run_config
 from smolwhisper.ctc_lm import WORD_LM_FILE, LexiconDecoder, WordNgramLM
 from smolwhisper.data.loader import Collator, features
-from smolwhisper.evaluation import (decoder_options, evaluation_loader, hypothesis_record, lexicon_search, metric_suffix,
+from smolwhisper.evaluation import (decoder_options, evaluation_loader, hypothesis_record, lexicon_search,
                                     open_run_split)
 from smolwhisper.joint_decoding import DECODERS, decode_features
+from smolwhisper.metric_names import decoder_suffix
 from smolwhisper.metrics import normalize_english, normalize_gigaspeech
 
 
@@ -76,7 +77,7 @@ def main() -> None:
                 seconds[name] += time.perf_counter() - start
                 for reference, text in zip(batch.texts, texts):
                     record = hypothesis_record("", reference, {name: text}, normalize)
-                    suffix = metric_suffix(name)
+                    suffix = decoder_suffix(name)
                     counts.update({f"{name}/errors": record[f"word_errors{suffix}"], f"{name}/words": record["reference_words"]})
 
     print(f"{n_utterances} utterances ({audio_s / 60:.1f} min of audio) of {split}, {args.threads} threads; "

@@ -231,6 +231,9 @@ def _check_types(config: Any, prefix: str) -> None:
             if not math.isfinite(number):
                 _fail(name, value, "expected a finite number")
             setattr(config, f.name, number)
+        elif getattr(hint, "__origin__", None) is list:
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                _fail(name, value, "expected a list of names")
         elif hint is str:
             # A YAML scalar that reads as a number (`run_name: 2024`, `train_split: 1`) means its text.
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -254,6 +257,10 @@ class DataConfig:
     source: str = "synthetic"
     train_split: str = "train"
     validation_split: str = "validation"
+    # A second validation split spoken by voices the model never hears in training (the synthetic
+    # corpus writes it): scored beside validation as val_unseen/*. Empty: none. A split the source
+    # does not have is skipped with a note, so that other sources need not set it.
+    unseen_split: str = "validation_unseen_voices"
     synth_dir: str = "data/synth"
     synth_hours: float = 1.0
     synth_seed: int = 0
@@ -368,9 +375,29 @@ class EvalConfig:
     ctc_lm_weight: float = 0.5
     ctc_word_bonus: float = 0.5
     ctc_beam_size: int = 32
+    # Open vocabulary: the LM also knows this many of the most frequent English words (wordfreq),
+    # interpolated with weight lm_general_weight, and the lexicon holds them. 0: transcripts only.
+    lm_general_words: int = 0
+    lm_general_weight: float = 0.1
+    # The decoders each evaluation scores (smolwhisper/joint_decoding.py), as val/wer_<decoder> and
+    # val/cer_<decoder> (val/wer for attention). Empty: attention, ctc with a CTC head, and ctc_lm
+    # with eval.ctc_lm. An *_lm decoder builds the word LM.
+    decoders: list[str] = dataclasses.field(default_factory=list)
+    ctc_weight: float = 0.5  # rescore and joint: the CTC head's share of each hypothesis's score
+    joint_beam_size: int = 8
+    rescore_beam_size: int = 8  # the CTC n-best that attention rescoring reorders
+    # The metric that picks checkpoints/best, lower is better (a sweep sets its report.metric). Empty:
+    # the WER of the strongest decoder the run scores (metric_names.DECODERS lists them weakest first).
+    select_metric: str = ""
 
     def __post_init__(self) -> None:
         _check_types(self, "eval")
+        _at_least(self, "eval", 1, "joint_beam_size", "rescore_beam_size")
+        _at_least(self, "eval", 0, "lm_general_words")
+        if not 0 <= self.ctc_weight <= 1:
+            _fail("eval.ctc_weight", self.ctc_weight, "must be in [0, 1] (the CTC head's share of the score)")
+        if not 0 < self.lm_general_weight < 1:
+            _fail("eval.lm_general_weight", self.lm_general_weight, "must be in (0, 1)")
         _at_least(self, "eval", 1, "every_steps", "max_tokens", "beam_size")
         _at_least(self, "eval", 0, "max_utterances")
         _positive(self, "eval", "max_batch_s")
@@ -405,8 +432,23 @@ class RunConfig:
     tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
 
     def __post_init__(self) -> None:
+        from .metric_names import ATTENTION, DECODERS, logged_metrics, ranking_metrics, scored_decoders
+
         if self.eval.ctc_lm and self.model.ctc_weight == 0:
             _fail("eval.ctc_lm", True, "needs a CTC head: set model.ctc_weight > 0")
+        for index, decoder in enumerate(self.eval.decoders):
+            if decoder not in DECODERS:
+                _fail(f"eval.decoders[{index}]", decoder, f"allowed: {', '.join(DECODERS)}")
+            if decoder != ATTENTION and self.model.ctc_weight == 0:
+                _fail(f"eval.decoders[{index}]", decoder, "reads the CTC head: set model.ctc_weight > 0")
+        if len(set(self.eval.decoders)) != len(self.eval.decoders):
+            _fail("eval.decoders", self.eval.decoders, "names each decoder once")
+        if self.eval.select_metric:
+            logged = {name for name in logged_metrics(self) if name.startswith("val/")}
+            if self.eval.select_metric not in logged:
+                _fail("eval.select_metric", self.eval.select_metric,
+                      f"allowed: a metric this run logs at each evaluation: {', '.join(ranking_metrics(logged))} "
+                      f"(decoders scored: {', '.join(scored_decoders(self))})")
 
 
 SECTIONS = {f.name: f for f in fields(RunConfig)}

@@ -2,9 +2,9 @@
 --checkpoint RUN/checkpoints/X` repeats on the same utterances, batches, features and decoders, so
 that it reproduces a logged metric exactly.
 
-This module owns what an evaluation writes: the metric keys (`val/wer` for the attention decoder,
-`val/wer_<decoder>` for the others) and the per-utterance hypothesis record (one JSON line per
-utterance: id, reference, and per decoder `hypothesis<suffix>`, `word_errors<suffix>`, `char_errors<suffix>`).
+This module owns the per-utterance hypothesis record an evaluation writes (one JSON line per
+utterance: id, reference, and per decoder `hypothesis<suffix>`, `word_errors<suffix>`,
+`char_errors<suffix>`); the metric names are smolwhisper.metric_names'.
 """
 
 from __future__ import annotations
@@ -18,23 +18,12 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from .config import EvalConfig, RunConfig
-from .ctc_lm import LexiconDecoder, LexiconSearch
-from .joint_decoding import DECODERS, DecoderOptions, decode_batch
+from .ctc_lm import WORD_LM_FILE, LexiconDecoder, LexiconSearch, WordNgramLM, train_word_lm
+from .joint_decoding import DecoderOptions, decode_batch
+from .metric_names import VAL, cer_key, decoder_suffix, scored_decoders, wer_key
 from .metrics import error_counts, normalize_english, normalize_gigaspeech
 from .model import Whisper
 from .tokenizer import Tokenizer
-
-
-def metric_suffix(decoder: str) -> str:
-    """'' for the attention decoder (the historical val/wer), else '_<decoder>' (val/wer_ctc_lm)."""
-    if decoder not in DECODERS:
-        raise ValueError(f"decoder {decoder!r} is unknown; allowed: {', '.join(DECODERS)}")
-    return "" if decoder == "attention" else f"_{decoder}"
-
-
-def metric_key(metric: str, decoder: str) -> str:
-    """metric_key('wer', 'joint') -> 'val/wer_joint'."""
-    return f"val/{metric}{metric_suffix(decoder)}"
 
 
 def evaluation_subset(n_utterances: int, max_utterances: int) -> list[int] | None:
@@ -85,16 +74,11 @@ def evaluation_loader(dataset, max_utterances: int, max_batch_s: float, collate,
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
 
 
-# The EvalConfig fields that the decoders added by issue 18 read, with their defaults until
-# config.py has them (then this falls away and EvalConfig is read directly).
-_PENDING_FIELDS = {"ctc_weight": DecoderOptions.ctc_weight, "joint_beam_size": DecoderOptions.joint_beam_size,
-                   "rescore_beam_size": DecoderOptions.rescore_beam_size}
-
-
 def decoder_options(cfg: EvalConfig, **overrides) -> DecoderOptions:
     """The decoders' options from the eval section (and any given explicitly)."""
     values = {"beam_size": cfg.beam_size, "max_tokens": cfg.max_tokens, "max_tokens_per_second": cfg.max_tokens_per_second,
-              **{name: getattr(cfg, name, default) for name, default in _PENDING_FIELDS.items()}}
+              "ctc_weight": cfg.ctc_weight, "joint_beam_size": cfg.joint_beam_size,
+              "rescore_beam_size": cfg.rescore_beam_size}
     return DecoderOptions(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
 
 
@@ -102,24 +86,30 @@ def lexicon_search(cfg: EvalConfig) -> LexiconSearch:
     return LexiconSearch(cfg.ctc_beam_size, cfg.ctc_lm_weight, cfg.ctc_word_bonus)
 
 
-def run_decoders(cfg: RunConfig) -> list[str]:
-    """The decoders a run scores: eval.decoders; without that field, the attention decoder, and with a
-    CTC head best-path CTC and (eval.ctc_lm) CTC + LM, as runs have scored so far."""
-    decoders = getattr(cfg.eval, "decoders", None)
-    if decoders:
-        return list(decoders)
-    return ["attention", *(["ctc"] if cfg.model.ctc_weight > 0 else []), *(["ctc_lm"] if cfg.eval.ctc_lm else [])]
+def save_word_lm(cfg: EvalConfig, texts, run_dir: Path) -> None:
+    """The run's word LM from its training transcripts, saved once in its directory: a resumed run,
+    and `smolwhisper evaluate` on its checkpoints, score with the same LM."""
+    path = Path(run_dir) / WORD_LM_FILE
+    if not path.exists():
+        train_word_lm(texts, cfg.ctc_lm_order, cfg.lm_general_words, cfg.lm_general_weight).save(path)
+
+
+def run_lexicon(cfg: EvalConfig, tokenizer: Tokenizer, run_dir: Path) -> LexiconDecoder:
+    """The *_lm decoders' lexicon and word LM, as the run saved them."""
+    return LexiconDecoder(WordNgramLM.load(Path(run_dir) / WORD_LM_FILE), tokenizer, lexicon_search(cfg))
 
 
 @torch.no_grad()
 def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunConfig, device: torch.device,
              bf16: bool, hypotheses_path: str | Path | None = None, lexicon: LexiconDecoder | None = None,
-             decoders: Sequence[str] | None = None, options: DecoderOptions | None = None) -> dict[str, float]:
-    """Validation loss in eval mode over the loader, and WER/CER of each decoder (run_decoders(cfg) by
-    default), with one hypothesis record per utterance written to `hypotheses_path`."""
+             decoders: Sequence[str] | None = None, options: DecoderOptions | None = None,
+             prefix: str = VAL) -> dict[str, float]:
+    """Validation loss in eval mode over the loader, and WER/CER of each decoder (the run's
+    scored_decoders by default), named `prefix`/..., with one hypothesis record per utterance written
+    to `hypotheses_path`."""
     from .data.loader import features
 
-    decoders = list(decoders or run_decoders(cfg))
+    decoders = list(decoders or scored_decoders(cfg))
     options = options or decoder_options(cfg.eval)
     was_training = model.training
     model.eval()
@@ -140,7 +130,7 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
             record = hypothesis_record(utterance_id, reference, {name: texts[name][row] for name in decoders},
                                        normalize)
             for name in decoders:
-                suffix = metric_suffix(name)
+                suffix = decoder_suffix(name)
                 counts.update({f"word_errors{suffix}": record[f"word_errors{suffix}"], f"words{suffix}": record["reference_words"],
                                f"char_errors{suffix}": record[f"char_errors{suffix}"], f"chars{suffix}": record["reference_chars"]})
             lines.append(json.dumps(record))
@@ -149,11 +139,11 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
 
         write_atomic(Path(hypotheses_path), "\n".join(lines) + "\n")
     model.train(was_training)
-    metrics = {"val/loss": loss_sum / max(n_tokens, 1), "val/utterances": float(len(lines))}
+    metrics = {f"{prefix}/loss": loss_sum / max(n_tokens, 1), f"{prefix}/utterances": float(len(lines))}
     for name in decoders:
-        suffix = metric_suffix(name)
-        metrics[metric_key("wer", name)] = counts[f"word_errors{suffix}"] / max(counts[f"words{suffix}"], 1)
-        metrics[metric_key("cer", name)] = counts[f"char_errors{suffix}"] / max(counts[f"chars{suffix}"], 1)
+        suffix = decoder_suffix(name)
+        metrics[wer_key(name, prefix)] = counts[f"word_errors{suffix}"] / max(counts[f"words{suffix}"], 1)
+        metrics[cer_key(name, prefix)] = counts[f"char_errors{suffix}"] / max(counts[f"chars{suffix}"], 1)
     return metrics
 
 
@@ -161,7 +151,7 @@ def hypothesis_record(utterance_id: str, reference: str, hypotheses: dict[str, s
     """One utterance's line of the hypotheses file: each decoder's text and its errors, the reference's length."""
     record = {"id": utterance_id, "reference": reference}
     for name, text in hypotheses.items():
-        suffix = metric_suffix(name)
+        suffix = decoder_suffix(name)
         word_errors, n_words = error_counts(reference, text, normalize=normalize)
         char_errors, n_chars = error_counts(reference, text, normalize=normalize, unit="char")
         record.update({f"hypothesis{suffix}": text, f"word_errors{suffix}": word_errors,

@@ -27,11 +27,10 @@ from torch import Tensor
 from .ctc_lm import FusionState, LexiconDecoder, LexiconFusion
 from .ctc_prefix import CTCPrefixScorer, ctc_log_likelihoods, ctc_prefix_beam_search
 from .decoding import BeamSearchDecoder, CachedDecoder, DecodingOptions, DecodingTask, ctc_greedy
+from .metric_names import DECODERS, LM_DECODERS
 from .model import Whisper
 from .tokenizer import Tokenizer
 
-DECODERS = ("attention", "ctc", "ctc_lm", "rescore", "rescore_lm", "joint", "joint_lm")
-LM_DECODERS = ("ctc_lm", "rescore_lm", "joint_lm")  # need the word LM and its lexicon
 NEG_INF = float("-inf")
 
 

@@ -5,7 +5,8 @@
     train/nonfinite_steps              once a step was skipped for a non-finite gradient
     val/loss, val/utterances
     val/wer<suffix>, val/cer<suffix>   per decoder the run scores: "" for the attention decoder,
-                                       "_<decoder>" for the others (val/wer_ctc, val/wer_ctc_lm)
+                                       "_<decoder>" for the others (val/wer_ctc, val/wer_rescore_lm)
+    val_unseen/...                     the same on data.unseen_split (voices never heard in training)
     moe/load_balance_loss, moe/router_z_loss, moe/load_l<layer>_e<expert>   with a MoE decoder
     gpu/peak_memory_gb                 on CUDA; gpu/mfu too where the GPU's peak FLOP/s is known
     data/skipped_<reason>              once an utterance was skipped for that reason
@@ -16,7 +17,6 @@ one that `logged_metrics` says every trial logs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ TRAIN_AUDIO_S_PER_S = "train/audio_s_per_s"
 TRAIN_UTTERANCES = "train/utterances"
 TRAIN_CTC_LOSS = "train/ctc_loss"
 TRAIN_NONFINITE_STEPS = "train/nonfinite_steps"
+VAL = "val"  # validation metrics' prefix: val/wer, val/loss, ...
+VAL_UNSEEN = "val_unseen"  # the same on data.unseen_split
 VAL_LOSS = "val/loss"
 VAL_UTTERANCES = "val/utterances"
 MOE_LOAD_BALANCE_LOSS = "moe/load_balance_loss"
@@ -41,12 +43,18 @@ SKIPPED_PREFIX = "data/skipped_"
 TRAIN_METRICS = (TRAIN_LOSS, TRAIN_LR, TRAIN_GRAD_NORM, TRAIN_TOKENS_PER_S, TRAIN_AUDIO_S_PER_S, TRAIN_UTTERANCES)
 ATTENTION = "attention"  # the model's own decoder, whose metrics carry no suffix
 
-# The decoders validation scores, and whether a run with a given config scores each: one line a decoder.
-DECODERS: dict[str, Callable[[RunConfig], bool]] = {
-    ATTENTION: lambda cfg: True,
-    "ctc": lambda cfg: cfg.model.ctc_weight > 0,
-    "ctc_lm": lambda cfg: cfg.model.ctc_weight > 0 and cfg.eval.ctc_lm,
+# The decoders validation can score (smolwhisper/joint_decoding.py implements them), weakest first
+# by how much of the model and LM they use, with the label reports give them: one line a decoder.
+DECODERS: dict[str, str] = {
+    ATTENTION: "attention",
+    "ctc": "CTC greedy",
+    "rescore": "CTC n-best, attention rescoring",
+    "joint": "joint CTC/attention",
+    "ctc_lm": "CTC + LM",
+    "joint_lm": "joint CTC/attention + LM",
+    "rescore_lm": "CTC + LM n-best, attention rescoring",
 }
+LM_DECODERS = tuple(decoder for decoder in DECODERS if decoder.endswith("_lm"))  # need the word LM
 
 
 def decoder_suffix(decoder: str) -> str:
@@ -54,18 +62,25 @@ def decoder_suffix(decoder: str) -> str:
     return "" if decoder == ATTENTION else f"_{decoder}"
 
 
-def wer_key(decoder: str = ATTENTION) -> str:
-    """val/wer (attention), val/wer_ctc, val/wer_ctc_lm, ..."""
-    return f"val/wer{decoder_suffix(decoder)}"
+def wer_key(decoder: str = ATTENTION, prefix: str = VAL) -> str:
+    """val/wer (attention), val/wer_ctc, val_unseen/wer_ctc_lm, ..."""
+    return f"{prefix}/wer{decoder_suffix(decoder)}"
 
 
-def cer_key(decoder: str = ATTENTION) -> str:
-    return f"val/cer{decoder_suffix(decoder)}"
+def cer_key(decoder: str = ATTENTION, prefix: str = VAL) -> str:
+    return f"{prefix}/cer{decoder_suffix(decoder)}"
 
 
 def decoder_of(metric: str) -> str:
     """The decoder a WER or CER metric scores (val/wer_ctc -> 'ctc'); 'attention' for any other metric."""
-    return next((decoder for decoder in DECODERS if metric in (wer_key(decoder), cer_key(decoder))), ATTENTION)
+    prefix = metric.split("/", 1)[0]
+    return next((decoder for decoder in DECODERS
+                 if metric in (wer_key(decoder, prefix), cer_key(decoder, prefix))), ATTENTION)
+
+
+def unseen(metric: str) -> str:
+    """The same metric on the unseen-voice split: val/wer_ctc_lm -> val_unseen/wer_ctc_lm."""
+    return metric.replace(f"{VAL}/", f"{VAL_UNSEEN}/", 1) if metric.startswith(f"{VAL}/") else metric
 
 
 def skipped_key(reason: str) -> str:
@@ -79,7 +94,27 @@ def moe_load_key(layer: int, expert: int) -> str:
 
 
 def scored_decoders(cfg: RunConfig) -> list[str]:
-    return [decoder for decoder, scored in DECODERS.items() if scored(cfg)]
+    """eval.decoders; when empty, attention, with a CTC head ctc, and with eval.ctc_lm ctc_lm."""
+    if cfg.eval.decoders:
+        return list(cfg.eval.decoders)
+    return [ATTENTION, *(["ctc"] if cfg.model.ctc_weight > 0 else []), *(["ctc_lm"] if cfg.eval.ctc_lm else [])]
+
+
+def needs_word_lm(cfg: RunConfig) -> bool:
+    return any(decoder in LM_DECODERS for decoder in scored_decoders(cfg))
+
+
+def select_metric(cfg: RunConfig) -> str:
+    """What picks checkpoints/best: eval.select_metric, else the WER of the strongest decoder scored."""
+    if cfg.eval.select_metric:
+        return cfg.eval.select_metric
+    scored = scored_decoders(cfg)
+    return wer_key(max(scored, key=list(DECODERS).index))
+
+
+def scores_unseen(cfg: RunConfig) -> bool:
+    """Whether every run of this config scores data.unseen_split: the synthetic corpus always has it."""
+    return bool(cfg.data.unseen_split) and cfg.data.source == "synthetic"
 
 
 def logged_metrics(cfg: RunConfig, cuda: bool | None = None) -> set[str]:
@@ -89,8 +124,11 @@ def logged_metrics(cfg: RunConfig, cuda: bool | None = None) -> set[str]:
     names = set(TRAIN_METRICS) | {VAL_LOSS, VAL_UTTERANCES}
     if cfg.model.ctc_weight > 0:
         names.add(TRAIN_CTC_LOSS)
+    prefixes = [VAL, VAL_UNSEEN] if scores_unseen(cfg) else [VAL]
     for decoder in scored_decoders(cfg):
-        names |= {wer_key(decoder), cer_key(decoder)}
+        names |= {key(decoder, prefix) for key in (wer_key, cer_key) for prefix in prefixes}
+    if scores_unseen(cfg):
+        names |= {unseen(VAL_LOSS), unseen(VAL_UTTERANCES)}
     if cfg.model.is_moe:
         n_moe_layers = sum(cfg.model.is_moe_layer(index) for index in range(cfg.model.n_text_layer))
         names |= {MOE_LOAD_BALANCE_LOSS, MOE_ROUTER_Z_LOSS}
@@ -102,4 +140,5 @@ def logged_metrics(cfg: RunConfig, cuda: bool | None = None) -> set[str]:
 
 def ranking_metrics(names: set[str]) -> list[str]:
     """The metrics among `names` a sweep can rank trials by (lower is better), for messages."""
-    return sorted(name for name in names if name == TRAIN_LOSS or (name.startswith("val/") and name != VAL_UTTERANCES))
+    return sorted(name for name in names if name == TRAIN_LOSS
+                  or (name.startswith((f"{VAL}/", f"{VAL_UNSEEN}/")) and not name.endswith("/utterances")))

@@ -28,22 +28,20 @@ import torch
 import torch.distributed as dist
 import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
-from safetensors.torch import load_file
-
-from . import checkpoint, train_state
+from . import checkpoint, metric_names as names, train_state
 from .accelerator import attention_kernels, peak_flops, profile_cuda_kernels, resolve_device
 from .audio import HOP_LENGTH, SAMPLE_RATE
 from .config import ConfigError, RunConfig, load_run_config, to_dict
 from .checkpoint import InferenceConfig
-from .ctc_lm import WORD_LM_FILE, LexiconDecoder, LexiconSearch, WordNgramLM
+from .ctc_lm import LexiconDecoder
 from .data.features import CachedFeatures, build_feature_cache, cache_path
 from .data.base import Utterance
 from .data.loader import BucketBatchSampler, Collator, features, pad_frames, spec_augment
 from .data.manifest import open_source
-from .decoding import DecodingOptions, ctc_greedy, decode
-from .metrics import error_counts, normalize_english, normalize_gigaspeech
+from .evaluation import evaluate, evaluation_loader, run_lexicon, save_word_lm
+from .metric_names import VAL, VAL_UNSEEN, needs_word_lm, select_metric
 from .model import Whisper
 from .optim import build_optimizer, lr_at
 from .tokenizer import Tokenizer, train_bpe
@@ -226,7 +224,7 @@ class Trainer:
                                  num_workers=cfg.data.num_workers,
                                  generator=torch.Generator(),  # keeps the global RNG untouched, so resume is exact
                                  pin_memory=env.device.type == "cuda", persistent_workers=cfg.data.num_workers > 0)
-        self.step, self.epoch, self.batches_done, self.best_wer = 0, 0, 0, float("inf")
+        self.step, self.epoch, self.batches_done, self.best_metric = 0, 0, 0, float("inf")
         self.train_seconds = 0.0  # wall time spent in training steps, for train.max_minutes
         self.nonfinite_steps = 0  # steps skipped for a non-finite gradient
         self.nonfinite_streak = 0  # consecutive ones, as far as the log windows tell
@@ -294,11 +292,11 @@ class Trainer:
         else:
             path = Path(resume)
         state = train_state.load_trainer_state(path)
-        self.model.load_state_dict(load_file(str(path / checkpoint.WEIGHTS_FILE), device=str(self.env.device)))
+        self.model.load_state_dict(checkpoint.load_weights(path, self.env.device))  # hash and shapes checked
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.epoch, self.batches_done = state["step"], state["sampler"]["epoch"], state["sampler"]["batches_done"]
-        self.best_wer, self.skipped = state["best_wer"], Counter(state["skipped"])
+        self.best_metric, self.skipped = state.get("best_metric", float("inf")), Counter(state["skipped"])
         self.train_seconds = state.get("train_seconds", 0.0)
         self.nonfinite_steps = state.get("nonfinite_steps", 0)
         train_state.set_rng_state(state["rng"][self.env.rank])
@@ -344,7 +342,11 @@ class Trainer:
             raise
         finally:
             progress.close()
-            summary = self.write_summary(status)
+            try:
+                summary = self.write_summary(status)
+            except checkpoint.WriteError as error:  # a full disk: the error that stopped the run comes first
+                self.log(f"summary.json not written: {error}")
+                summary = {"status": status}
             self.tracker.finish(status)
         return summary
 
@@ -401,22 +403,22 @@ class Trainer:
             found = train_state.complete_checkpoints(self.run_dir)
             raise TrainingError(f"non-finite training loss ({stats.loss}) or gradients in the last {self.nonfinite_streak} "
                                 f"steps, up to step {self.step}; last good checkpoint: {found[-1] if found else 'none yet'}")
-        metrics = {"train/loss": stats.loss, "train/lr": stats.lr, "train/grad_norm": stats.grad_norm,
-                   "train/tokens_per_s": stats.tokens / stats.seconds,
-                   "train/audio_s_per_s": stats.audio_s / stats.seconds,
-                   "train/utterances": stats.utterances / stats.steps}
+        metrics = {names.TRAIN_LOSS: stats.loss, names.TRAIN_LR: stats.lr, names.TRAIN_GRAD_NORM: stats.grad_norm,
+                   names.TRAIN_TOKENS_PER_S: stats.tokens / stats.seconds,
+                   names.TRAIN_AUDIO_S_PER_S: stats.audio_s / stats.seconds,
+                   names.TRAIN_UTTERANCES: stats.utterances / stats.steps}
         if self.nonfinite_steps:
-            metrics["train/nonfinite_steps"] = self.nonfinite_steps
+            metrics[names.TRAIN_NONFINITE_STEPS] = self.nonfinite_steps
         if cfg.model.ctc_weight > 0:
-            metrics["train/ctc_loss"] = stats.ctc_loss
-        metrics.update({f"data/skipped_{reason}": count for reason, count in self.skipped.items()})
+            metrics[names.TRAIN_CTC_LOSS] = stats.ctc_loss
+        metrics.update({names.skipped_key(reason): count for reason, count in self.skipped.items()})
         if cfg.model.is_moe:
-            metrics["moe/load_balance_loss"] = stats.load_balance_loss
-            metrics["moe/router_z_loss"] = stats.router_z_loss
+            metrics[names.MOE_LOAD_BALANCE_LOSS] = stats.load_balance_loss
+            metrics[names.MOE_ROUTER_Z_LOSS] = stats.router_z_loss
             for layer, row in enumerate(stats.expert_fractions):
-                metrics.update({f"moe/load_l{layer}_e{e}": f for e, f in enumerate(row)})
+                metrics.update({names.moe_load_key(layer, e): f for e, f in enumerate(row)})
         if env.device.type == "cuda":
-            metrics["gpu/peak_memory_gb"] = torch.cuda.max_memory_allocated(env.device) / 1e9
+            metrics[names.GPU_PEAK_MEMORY_GB] = torch.cuda.max_memory_allocated(env.device) / 1e9
             torch.cuda.reset_peak_memory_stats(env.device)  # a peak per window, not since start-up
             metrics.update(mfu_metrics(self.model, stats, env))
         self.last_metrics.update(metrics)
@@ -485,44 +487,53 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
+        """Score the validation split (and the unseen-voice split) with each decoder of the run; a new
+        best eval.select_metric saves checkpoints/best."""
         if self.env.is_main:
-            metrics = evaluate(self.model, self.tokenizer, self.validation_loader(), self.cfg, self.env.device,
-                               self.bf16, self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl",
-                               self.ctc_lm_decoder)
+            metrics = {}
+            for prefix, split in self.evaluation_splits.items():
+                hypotheses = self.run_dir / "hypotheses" / f"{'' if prefix == VAL else prefix + '_'}step_{self.step:08d}.jsonl"
+                metrics.update(evaluate(self.model, self.tokenizer, self.evaluation_loader(split), self.cfg,
+                                        self.env.device, self.bf16, hypotheses, self.lexicon, prefix=prefix))
+                self.tracker.log_artifact(str(hypotheses))
             self.last_metrics.update(metrics)
             self.record(metrics)
-            self.tracker.log_artifact(str(self.run_dir / "hypotheses" / f"step_{self.step:08d}.jsonl"))
-            if metrics["val/wer"] < self.best_wer:
-                self.best_wer = metrics["val/wer"]
+            selected = metrics[select_metric(self.cfg)]
+            if selected < self.best_metric:
+                self.best_metric = selected
                 checkpoint.save(self.model, self.tokenizer, self.run_dir / "checkpoints" / "best")
                 train_state.write_json(self.run_dir / "checkpoints" / "best" / "metrics.json",
-                                       {"step": self.step, **metrics})
+                                       {"step": self.step, "select_metric": select_metric(self.cfg), **metrics})
+            if self.env.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(self.env.device)  # evaluation's peak is not training's
         self.env.barrier()
         return self.last_metrics
 
     @functools.cached_property
-    def ctc_lm_decoder(self) -> LexiconDecoder | None:
-        """The lexicon and word LM of eval.ctc_lm, from the training transcripts; saved in the run
-        directory on first use, so a resumed run scores with the same LM."""
-        if not self.cfg.eval.ctc_lm:
-            return None
-        if not (self.run_dir / WORD_LM_FILE).exists():
-            texts = (entry.text for entry in self.datasets[self.cfg.data.train_split].entries)
-            WordNgramLM.train(texts, self.cfg.eval.ctc_lm_order).save(self.run_dir / WORD_LM_FILE)
-        return ctc_lm_decoder(self.cfg, self.tokenizer, self.run_dir)
+    def evaluation_splits(self) -> dict[str, str]:
+        """Metric prefix -> split: validation, and data.unseen_split where the source has it."""
+        data = self.cfg.data
+        splits = {VAL: data.validation_split}
+        if data.unseen_split and data.unseen_split in self.datasets:
+            splits[VAL_UNSEEN] = data.unseen_split
+        elif data.unseen_split:
+            self.log(f"note: data.unseen_split {data.unseen_split!r} is not in {data.source!r}; "
+                     f"only {data.validation_split!r} is scored")
+        return splits
 
-    def validation_loader(self) -> DataLoader:
-        dataset = self.datasets[self.cfg.data.validation_split]
-        n = self.cfg.eval.max_utterances
-        if n and n < len(dataset):  # a fixed subset: the same utterances at every evaluation
-            order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:n].sort().values
-            dataset = Subset(dataset, order.tolist())
-            durations = [self.datasets[self.cfg.data.validation_split].entries[i].duration_s for i in dataset.indices]
-        else:
-            durations = dataset.durations_s
-        sampler = BucketBatchSampler(durations, self.cfg.eval.max_batch_s, shuffle=False)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate,
-                          num_workers=self.cfg.data.num_workers)
+    @functools.cached_property
+    def lexicon(self) -> LexiconDecoder | None:
+        """The *_lm decoders' lexicon and word LM, learnt from the training transcripts once and
+        saved in the run directory, so that a resumed run scores with the same LM."""
+        if not needs_word_lm(self.cfg):
+            return None
+        texts = (entry.text for entry in self.datasets[self.cfg.data.train_split].entries)
+        save_word_lm(self.cfg.eval, texts, self.run_dir)
+        return run_lexicon(self.cfg.eval, self.tokenizer, self.run_dir)
+
+    def evaluation_loader(self, split: str) -> DataLoader:
+        return evaluation_loader(self.datasets[split], self.cfg.eval.max_utterances, self.cfg.eval.max_batch_s,
+                                 self.collate, self.cfg.data.num_workers)
 
     # ------------------------------------------------------------------------------ persistence
 
@@ -535,7 +546,7 @@ class Trainer:
             self.tracker.flush()
             state = {"step": self.step, "optimizer": self.optimizer.state_dict(),
                      "sampler": self.sampler.state_dict(batches_done=self.batches_done),
-                     "rng": rng, "best_wer": self.best_wer, "skipped": dict(self.skipped),
+                     "rng": rng, "best_metric": self.best_metric, "skipped": dict(self.skipped),
                      "train_seconds": self.train_seconds, "nonfinite_steps": self.nonfinite_steps}
             path = train_state.save_checkpoint(self.run_dir, self.step, self.model, self.tokenizer, state,
                                                self.cfg.train.keep_last)
@@ -549,7 +560,8 @@ class Trainer:
     def write_summary(self, status: str) -> dict:
         summary = {"status": status, "step": self.step, "max_steps": self.cfg.train.max_steps,
                    "wall_time_s": time.time() - self.start_time, "train_seconds": self.train_seconds,
-                   "best_wer": None if self.best_wer == float("inf") else self.best_wer,
+                   "select_metric": select_metric(self.cfg),
+                   "best_metric": None if self.best_metric == float("inf") else self.best_metric,
                    "metrics": self.last_metrics, "params": self.model.param_counts(),
                    "skipped": dict(self.skipped), "mlflow_run_id": self.tracker.run_id,
                    "config": to_dict(self.cfg)}
@@ -586,64 +598,6 @@ class Trainer:
         return tqdm(total=total, initial=self.step, disable=not interactive, unit="step")
 
 
-def ctc_lm_decoder(cfg: RunConfig, tokenizer: Tokenizer, run_dir: Path) -> LexiconDecoder:
-    """eval.ctc_lm's decoder, with the word LM a run saved in its directory."""
-    search = LexiconSearch(cfg.eval.ctc_beam_size, cfg.eval.ctc_lm_weight, cfg.eval.ctc_word_bonus)
-    return LexiconDecoder(WordNgramLM.load(run_dir / WORD_LM_FILE), tokenizer, search)
-
-
-@torch.no_grad()
-def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunConfig, device: torch.device,
-             bf16: bool, hypotheses_path: Path, ctc_lm: LexiconDecoder | None = None) -> dict[str, float]:
-    """Validation loss in eval mode over the loader, and greedy (or beam) WER/CER with per-utterance JSONL.
-    A model with a CTC head is also scored on its best-path CTC transcripts (val/wer_ctc, val/cer_ctc)
-    and, given `ctc_lm`, on its lexicon and LM beam search transcripts (val/wer_ctc_lm, val/cer_ctc_lm)."""
-    was_training = model.training
-    model.eval()
-    normalize = normalize_gigaspeech if cfg.eval.normalizer == "gigaspeech" else normalize_english
-    loss_sum, n_tokens, lines = 0.0, 0, []
-    counts = Counter()  # word and character errors and reference lengths, per decoder
-    options = DecodingOptions(sample_len=cfg.eval.max_tokens,
-                              beam_size=None if cfg.eval.beam_size == 1 else cfg.eval.beam_size,
-                              max_tokens_per_second=cfg.eval.max_tokens_per_second or None)
-    for batch in loader:
-        if not batch.ids:
-            continue
-        batch = batch.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
-            mel_mask = None if cfg.data.pad_to_30s else mel_mask
-            out = model(mel, batch.tokens, mel_mask=mel_mask, targets=batch.targets)
-            results = decode(model, tokenizer, mel, mel_mask, options)
-        tokens = (batch.targets != -100).sum().item()
-        loss_sum, n_tokens = loss_sum + out.loss.item() * tokens, n_tokens + tokens
-        hypotheses = {"": [result.text for result in results]}
-        if out.ctc_log_probs is not None:
-            hypotheses["_ctc"] = ctc_greedy(tokenizer, out.ctc_log_probs, out.ctc_lengths)
-            if ctc_lm is not None:
-                hypotheses["_ctc_lm"] = ctc_lm(out.ctc_log_probs, out.ctc_lengths)
-        for row, (utterance_id, reference) in enumerate(zip(batch.ids, batch.texts)):
-            line = {"id": utterance_id, "reference": reference}
-            for suffix, texts in hypotheses.items():
-                errors, n_words = error_counts(reference, texts[row], normalize=normalize)
-                c_errors, n_chars = error_counts(reference, texts[row], normalize=normalize, unit="char")
-                counts.update({f"word_errors{suffix}": errors, f"words{suffix}": n_words,
-                               f"char_errors{suffix}": c_errors, f"chars{suffix}": n_chars})
-                line.update({f"hypothesis{suffix}": texts[row], f"word_errors{suffix}": errors,
-                             f"char_errors{suffix}": c_errors})
-            line.update({"reference_words": n_words, "reference_chars": n_chars})
-            lines.append(json.dumps(line))
-    train_state.write_atomic(hypotheses_path, "\n".join(lines) + "\n")
-    model.train(was_training)
-    metrics = {"val/loss": loss_sum / max(n_tokens, 1), "val/utterances": float(len(lines))}
-    for suffix in ("", "_ctc", "_ctc_lm"):
-        if f"words{suffix}" not in counts:
-            continue
-        metrics[f"val/wer{suffix}"] = counts[f"word_errors{suffix}"] / max(counts[f"words{suffix}"], 1)
-        metrics[f"val/cer{suffix}"] = counts[f"char_errors{suffix}"] / max(counts[f"chars{suffix}"], 1)
-    return metrics
-
-
 def mfu_metrics(model: Whisper, stats: WindowStats, env: Distributed) -> dict[str, float]:
     """Model FLOPs utilisation, from 6 x parameters x positions (forward + backward, Kaplan et al. 2020):
     encoder parameters x encoder positions (audio seconds x 100 / audio_stride) + active decoder parameters x target
@@ -655,7 +609,7 @@ def mfu_metrics(model: Whisper, stats: WindowStats, env: Distributed) -> dict[st
     decoder = model.param_counts()["active"] - encoder
     encoder_frames = stats.audio_s / (model.config.audio_stride * HOP_LENGTH / SAMPLE_RATE)
     flops = 6 * (encoder * encoder_frames + decoder * stats.tokens)
-    return {"gpu/mfu": flops / stats.seconds / (peak * env.world_size)}
+    return {names.GPU_MFU: flops / stats.seconds / (peak * env.world_size)}
 
 
 def _interrupt(signum, frame) -> None:
@@ -716,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if env.world_size > 1:
                 dist.destroy_process_group()
-    except (ConfigError, TrainingError, TrackingError, FileNotFoundError) as error:
+    except (ConfigError, TrainingError, TrackingError, FileNotFoundError, checkpoint.WriteError,
+            checkpoint.CheckpointError) as error:
         print(f"smolwhisper.train: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, ConfigError) else 1
     except KeyboardInterrupt:

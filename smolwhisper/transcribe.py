@@ -478,7 +478,8 @@ def _evaluate_run(args: argparse.Namespace, config_path: Path) -> int:
     from .config import ConfigError, load_run_config
     from .data.loader import Collator
     from .evaluation import evaluate as evaluate_split
-    from .evaluation import evaluation_loader, lexicon_search, metric_key, open_run_split
+    from .evaluation import evaluation_loader, lexicon_search, open_run_split
+    from .metric_names import cer_key, wer_key
 
     if args.limit is not None:
         raise ConfigError("--limit: a training run's checkpoint is scored on its evaluation subset; "
@@ -497,7 +498,7 @@ def _evaluate_run(args: argparse.Namespace, config_path: Path) -> int:
                              options)
     print(json.dumps({"checkpoint": str(args.checkpoint), "run_config": str(config_path), "data": str(source),
                       "split": split, "decoder": args.decoder, "max_utterances": max_utterances,
-                      "wer": metrics[metric_key("wer", args.decoder)], "cer": metrics[metric_key("cer", args.decoder)],
+                      "wer": metrics[wer_key(args.decoder)], "cer": metrics[cer_key(args.decoder)],
                       "loss": metrics["val/loss"], "n_utterances": int(metrics["val/utterances"])}))
     return 0
 

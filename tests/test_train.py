@@ -280,3 +280,50 @@ def test_ctc_lm_evaluation_scores_lexicon_decoding_with_an_lm_saved_in_the_run(c
     lines = [json.loads(line) for line in (tmp_path / "run" / "hypotheses" / "step_00000006.jsonl").open()]
     assert lines and all(set(line["hypothesis_ctc_lm"].split()) <= lexicon for line in lines)
     assert (tmp_path / "run" / "word_lm.json").exists()
+
+
+def test_checkpoints_best_follows_eval_select_metric_where_decoders_disagree(corpus, tmp_path, monkeypatch):
+    from smolwhisper import train
+
+    # Two evaluations whose attention and CTC WERs disagree on the better step.
+    scripted = iter([{"val/loss": 1.0, "val/wer": 0.5, "val/cer": 0.3, "val/wer_ctc": 0.9, "val/cer_ctc": 0.5},
+                     {"val/loss": 1.0, "val/wer": 0.8, "val/cer": 0.4, "val/wer_ctc": 0.3, "val/cer_ctc": 0.2}] * 2)
+    monkeypatch.setattr(train, "evaluate", lambda *args, **kwargs: dict(next(scripted)))
+    for metric, best_step in (("val/wer", 3), ("val/wer_ctc", 6)):
+        args = overrides(corpus, tmp_path / metric.replace("/", "_"), **{
+            "model.ctc_weight": 0.3, "eval.every_steps": 3, "eval.select_metric": metric})
+        assert main(["--config", "/dev/null", *args]) == 0
+        best = json.loads((tmp_path / metric.replace("/", "_") / "checkpoints" / "best" / "metrics.json").read_text())
+        assert (best["step"], best["select_metric"]) == (best_step, metric)
+
+
+def test_select_metric_defaults_to_the_strongest_decoder_scored_and_refuses_one_not_logged(corpus, tmp_path):
+    from smolwhisper.metric_names import select_metric
+
+    cfg = load_run_config(None, overrides(corpus, tmp_path, **{"model.ctc_weight": 0.3, "eval.ctc_lm": True}))
+    assert select_metric(cfg) == "val/wer_ctc_lm"
+    cfg = load_run_config(None, overrides(corpus, tmp_path, **{"model.ctc_weight": 0.3,
+                                                               "eval.decoders": "[attention, ctc, rescore]"}))
+    assert select_metric(cfg) == "val/wer_rescore"
+    with pytest.raises(ConfigError, match=r"eval.select_metric: 'val/wer_ctc' is not allowed; allowed: a metric"):
+        load_run_config(None, overrides(corpus, tmp_path, **{"eval.select_metric": "val/wer_ctc"}))
+    with pytest.raises(ConfigError, match=r"eval.decoders\[1\]: 'joint' is not allowed; reads the CTC head"):
+        load_run_config(None, overrides(corpus, tmp_path, **{"eval.decoders": "[attention, joint]"}))
+
+
+def test_the_unseen_voice_split_is_scored_beside_validation(corpus, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(corpus, data)
+    shutil.copy(data / "validation.jsonl", data / "validation_unseen_voices.jsonl")
+    shutil.copy(data / "validation.jsonl", data / "test_unseen_voices.jsonl")
+    (data / "corpus.json").write_text(json.dumps({"splits": {"validation_unseen_voices": {}, "test_unseen_voices": {}}}))
+    trainer = Trainer(load_run_config(None, overrides(data, tmp_path / "run", **{
+        "data.source": str(data), "model.ctc_weight": 0.3})), Distributed())
+    assert "test_unseen_voices" not in trainer.datasets  # test splits never reach a training job
+    metrics = trainer.evaluate()
+    for key in ("val_unseen/loss", "val_unseen/wer", "val_unseen/cer", "val_unseen/wer_ctc", "val/wer_ctc"):
+        assert key in metrics
+    assert metrics["val_unseen/wer"] == metrics["val/wer"]  # the same utterances, here
+    assert (tmp_path / "run" / "hypotheses" / "val_unseen_step_00000000.jsonl").exists()

@@ -159,8 +159,9 @@ def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s:
         writes: one dataset per file whose stem is a split name or alias; other files are ignored;
       - `gigaspeech:SUBSET` or `gigaspeech:SUBSET:LOCAL_PATH`: GigaSpeech via `load_gigaspeech` with
         its default text options: train and validation to train, validation and test to evaluate.
-    With `purpose="train"` the test split is never returned (a file or directory that holds only a
-    test split is refused); `purpose="evaluate"` returns every split.
+    With `purpose="train"` no test split (`test`, or a name that starts with `test_` such as the
+    synthetic corpus's `test_unseen_voices`) is returned (a file or directory that holds only test
+    splits is refused); `purpose="evaluate"` returns every split.
     """
     if purpose not in ("train", "evaluate"):
         raise ValueError(f"purpose must be 'train' or 'evaluate', got {purpose!r}")
@@ -170,7 +171,7 @@ def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s:
     path = Path(spec)
     sources = _source_files(path)
     if purpose == "train":
-        sources = {name: source for name, source in sources.items() if name != "test"}
+        sources = {name: source for name, source in sources.items() if not is_test_split(name)}
         if not sources:
             raise ValueError(f"{str(path)!r} holds only a test split, which a training job may not read")
     return {name: load_manifest(source, **filters) for name, source in sources.items()}
@@ -200,6 +201,10 @@ def _source_files(path: Path) -> dict[str, Path]:
     raise FileNotFoundError(f"data source {str(path)!r} does not exist")
 
 
+def is_test_split(name: str) -> bool:
+    return name == "test" or name.startswith("test_")
+
+
 def canonical_split(name: str) -> str:
     """'dev' -> 'validation', 'training' -> 'train', ...; unknown names come back unchanged."""
     lowered = name.lower()
@@ -215,9 +220,10 @@ def _directory_sources(path: Path) -> dict[str, Path]:
             splits.pop("", None)  # split directories win over a top-level metadata file
         return {(name or "train"): metadata for name, metadata in splits.items()}
     manifests = {}
+    listed = _corpus_splits(path)
     for file in sorted(path.iterdir()):
         split = canonical_split(file.stem)
-        if file.is_file() and file.suffix in MANIFEST_SUFFIXES and split in SPLIT_ALIASES:
+        if file.is_file() and file.suffix in MANIFEST_SUFFIXES and (split in SPLIT_ALIASES or split in listed):
             if split in manifests:
                 raise ValueError(f"{str(path)!r}: both {manifests[split].name} and {file.name} give split {split!r}")
             manifests[split] = file
@@ -226,6 +232,15 @@ def _directory_sources(path: Path) -> dict[str, Path]:
                          f"nor a directory of <split>{'|'.join(MANIFEST_SUFFIXES)} manifests "
                          f"(split names: {sorted(SPLIT_ALIASES)} or their aliases)")
     return manifests
+
+
+def _corpus_splits(path: Path) -> set[str]:
+    """The split names a synthetic corpus's corpus.json lists (validation_unseen_voices, ...)."""
+    try:
+        splits = json.loads((path / "corpus.json").read_text(encoding="utf-8")).get("splits", {})
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return set(splits) if isinstance(splits, (dict, list)) else set()
 
 
 def _open_gigaspeech(spec: str, purpose: str, filters: dict) -> dict[str, SpeechDataset]:
