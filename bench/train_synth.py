@@ -39,7 +39,9 @@ from smolwhisper.config import load_run_config
 from smolwhisper.data.loader import BucketBatchSampler, Collator
 from smolwhisper.data.manifest import AudioFileDataset, load_manifest
 from smolwhisper.data.synth import ENGINES, UNSEEN_ENGINE_SPLIT, UNSEEN_SPLIT, SynthConfig, synthesize_corpus
-from smolwhisper.train import Distributed, Trainer, ctc_lm_decoder, evaluate
+from smolwhisper.evaluation import evaluate, run_lexicon
+from smolwhisper.metric_names import DECODERS, needs_word_lm, scored_decoders, select_metric, wer_key
+from smolwhisper.train import Distributed, Trainer
 from smolwhisper.transcribe import evaluate as transcribe_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +60,8 @@ CONFIG = {
     "data.feature_cache": True, "data.num_workers": 1,
     "optim.lr": 3e-3, "optim.min_lr": 3e-4, "optim.warmup_steps": 30,
     "train.log_every": 25, "train.progress": False,
-    "eval.max_utterances": 40, "eval.max_tokens": 64, "eval.ctc_lm": True, "eval.ctc_beam_size": 256,
+    "eval.max_utterances": 40, "eval.max_tokens": 64, "eval.ctc_beam_size": 256,
+    "eval.decoders": "[attention, ctc, ctc_lm, rescore_lm, joint_lm]",
 }
 # Of the budget, what the trainer's set-up (tokenizer, data, word LM) and its final validation and
 # checkpoint take, rather than training steps.
@@ -97,9 +100,9 @@ def split_sets(corpus: Path, max_utterances: int) -> dict[str, AudioFileDataset]
 def score_ours(run_dir: Path, cfg, sets: dict) -> dict[str, dict]:
     model, tokenizer = checkpoint.load(train_state.complete_checkpoints(run_dir)[-1])
     cfg = dataclasses.replace(cfg, model=model.config)
-    ctc_lm = ctc_lm_decoder(cfg, tokenizer, run_dir) if cfg.eval.ctc_lm else None
+    lexicon = run_lexicon(cfg.eval, tokenizer, run_dir) if needs_word_lm(cfg) else None
     return {split: evaluate(model, tokenizer, test_loader(cfg, tokenizer, dataset), cfg, torch.device("cpu"), False,
-                            run_dir / "hypotheses" / f"{split}.jsonl", ctc_lm) for split, dataset in sets.items()}
+                            run_dir / "hypotheses" / f"{split}.jsonl", lexicon) for split, dataset in sets.items()}
 
 
 def score_tiny_en(sets: dict, out: Path) -> dict[str, dict]:
@@ -113,16 +116,17 @@ def score_tiny_en(sets: dict, out: Path) -> dict[str, dict]:
             for split, dataset in sets.items()}
 
 
-def print_table(ours: dict, tiny: dict, sets: dict) -> None:
-    decoders = [("attention greedy", ""), ("CTC greedy", "_ctc"), ("CTC + lexicon + word LM", "_ctc_lm")]
-    print(f"\n{'split':<20} {'utts':>5} " + " ".join(f"{name:>24}" for name, _ in decoders) + f" {'tiny.en':>9}")
+def print_table(ours: dict, tiny: dict, sets: dict, cfg) -> None:
+    decoders = scored_decoders(cfg)
+    print(f"\n{'split':<20} {'utts':>5} " + " ".join(f"{name:>11}" for name in decoders) + f" {'tiny.en':>9}")
     for split, dataset in sets.items():
-        cells = [f"{100 * ours[split][f'val/wer{suffix}']:>23.1f}%" if f"val/wer{suffix}" in ours[split] else f"{'-':>24}"
-                 for _, suffix in decoders]
+        cells = [f"{100 * ours[split][wer_key(d)]:>10.1f}%" if wer_key(d) in ours[split] else f"{'-':>11}"
+                 for d in decoders]
         print(f"{split:<20} {len(dataset):>5} " + " ".join(cells) + f" {100 * tiny[split]['wer']:>8.1f}%"
               + f"   ({SPLITS[split]})")
+    print("decoders: " + "; ".join(f"{d}: {DECODERS[d]}" for d in decoders))
     if HEADLINE in ours:
-        key = next(k for k in ("val/wer_ctc_lm", "val/wer_ctc", "val/wer") if k in ours[HEADLINE])  # the deployed decoder
+        key = select_metric(cfg)  # the strongest decoder scored
         print(f"\nheadline, unseen voices: {100 * ours[HEADLINE][key]:.1f}% WER ({key}), "
               f"tiny.en {100 * tiny[HEADLINE]['wer']:.1f}%")
 
@@ -184,7 +188,7 @@ def main() -> None:
     print(f"\ntrained {summary['step']} steps in {trained_s / 60:.1f} min, {summary['train_seconds'] / 60:.1f} of "
           f"them in steps (budget {args.minutes:g}); params {summary.get('params', {})}; "
           f"held-out engine: {held_out or 'none'}")
-    print_table(ours, tiny, sets)
+    print_table(ours, tiny, sets, cfg)
     print(json.dumps({"ours": ours, "tiny_en": {s: {k: t[k] for k in ("wer", "cer", "n_utterances")} for s, t in tiny.items()},
                       "held_out_engine": held_out, "steps": summary["step"], "train_minutes": trained_s / 60}))
 

@@ -8,6 +8,7 @@ with the spec path of the value that caused it; so does a report.metric that som
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -83,7 +84,16 @@ def expand(spec: Spec) -> Expansion:
                          f"({', '.join(trial.dropped)} do not apply to it)")
     _make_ids_unique(result)
     _check_report_metric(spec, result)
+    _select_by_report_metric(spec, result)
     return Expansion(result, notes)
+
+
+def _select_by_report_metric(spec: Spec, trials: list[Trial]) -> None:
+    """Each trial keeps as checkpoints/best the checkpoint the report ranks by: one metric for both.
+    (Not part of the config hash: it picks among a run's checkpoints, it does not change the run.)"""
+    if spec.report.metric.startswith(("val/", "val_unseen/")):
+        for trial in trials:
+            trial.config.eval = dataclasses.replace(trial.config.eval, select_metric=spec.report.metric)
 
 
 def spec_path(spec: Spec, trial: Trial, key: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from smolwhisper.config import to_dict
+from smolwhisper.metric_names import ATTENTION, DECODERS, cer_key, wer_key
 
 from .expand import Expansion, Trial, expand
 from .schedule import Launch, _safe, log_tail, run_with_ray
@@ -117,7 +118,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     close_trials(expansion.trials, trial_dirs, tracking, statuses)
     failures = [trial_id for trial_id, status in statuses.items() if status == "FAILED"]
     tracking.finish("KILLED" if interrupted else "FAILED" if failures else "FINISHED")
-    print(results_table(expansion.trials, trial_dirs))
+    print(results_table(expansion.trials, trial_dirs, spec.report.metric))
     write_report(uri, spec, sweep_dir / "report.html")
     print(f"\nMLflow store: {uri}\n  browse it with: mlflow ui --backend-store-uri {uri}")
     if failures:
@@ -177,28 +178,31 @@ def close_trials(trials: list[Trial], trial_dirs: dict[str, Path], tracking: Swe
         tracking.close_trial(run_id, status, "" if status == "FINISHED" else log_tail(trial_dir / "train.log"))
 
 
-def results_table(trials: list[Trial], trial_dirs: dict[str, Path]) -> str:
-    """The console comparison next to the HTML report; WER/CER columns for each decoder the trials scored
-    (attention; with a CTC head, best-path CTC and CTC + lexicon LM)."""
+def results_table(trials: list[Trial], trial_dirs: dict[str, Path], metric: str) -> str:
+    """The console comparison next to the HTML report: the report's metric first (what the report ranks
+    by and checkpoints/best was picked by), then WER and CER of every decoder the trials scored."""
     summaries = {t.trial_id: summary_of(trial_dirs[t.trial_id]) for t in trials}
-    decoders = [(suffix, label) for suffix, label in (("", ""), ("_ctc", "CTC "), ("_ctc_lm", "LM "))
-                if not suffix or any(f"val/wer{suffix}" in s.get("metrics", {}) for s in summaries.values())]
+    logged = {key for s in summaries.values() for key in s.get("metrics", {})}
+    decoders = [d for d in DECODERS if wer_key(d) in logged]
+    columns = [(metric, f"{metric} (ranked)")]
+    columns += [(key(d), f"{'' if d == ATTENTION else d + ' '}{name}") for d in decoders
+                for key, name in ((wer_key, "WER"), (cer_key, "CER")) if key(d) != metric]
     width = max(len("trial"), *(len(t.trial_id) for t in trials))
     lines = [f"\n{'trial':<{width}}  {'status':<9}  {'step':>6}  {'train loss':>10}  {'val loss':>8}  "
-             + "".join(f"{label + 'WER':>7}  {label + 'CER':>7}  " for _, label in decoders)
+             + "".join(f"{title:>{max(7, len(title))}}  " for _, title in columns)
              + f"{'params (active)':>16}  {'wall':>7}"]
     for t in trials:
         s = summaries[t.trial_id]
         m, p = s.get("metrics", {}), s.get("params", {})
 
-        def number(key: str, fmt: str) -> str:
-            return format(m[key], fmt) if key in m else "-"
+        def number(key: str) -> str:
+            if key not in m:
+                return "-"
+            return format(m[key], ".1%" if "/wer" in key or "/cer" in key else ".3f")
 
         params = f"{p['total'] / 1e6:.2f}M ({p['active'] / 1e6:.2f}M)" if p else "-"
         wall = f"{s['wall_time_s'] / 60:.1f}m" if "wall_time_s" in s else "-"
-        errors = "".join(f"{number(f'val/wer{suffix}', '.1%'):>{max(7, len(label) + 3)}}  "
-                         f"{number(f'val/cer{suffix}', '.1%'):>{max(7, len(label) + 3)}}  " for suffix, label in decoders)
+        values = "".join(f"{number(key):>{max(7, len(title))}}  " for key, title in columns)
         lines.append(f"{t.trial_id:<{width}}  {s.get('status', 'NOT RUN'):<9}  {s.get('step', 0):>6}  "
-                     f"{number('train/loss', '.3f'):>10}  {number('val/loss', '.3f'):>8}  {errors}"
-                     f"{params:>16}  {wall:>7}")
+                     f"{number('train/loss'):>10}  {number('val/loss'):>8}  {values}{params:>16}  {wall:>7}")
     return "\n".join(lines)

@@ -25,11 +25,15 @@ from typing import Any
 import numpy as np
 import yaml
 
+from smolwhisper.metric_names import ATTENTION, VAL_UNSEEN, cer_key, decoder_of, decoder_suffix, wer_key
+
 from .stats import PairedBootstrap, mean_std, paired_bootstrap_wer
 
-# Histories read per trial (curves to plot, and throughput's median); the rest are latest values.
-HISTORY_KEYS = ("train/loss", "val/loss", "val/wer", "val/wer_ctc", "val/wer_ctc_lm", "moe/load_balance_loss",
-                "train/audio_s_per_s", "gpu/mfu", "gpu/peak_memory_gb")
+# Histories read per trial (curves to plot, throughput's median, memory's peak), and every decoder's
+# WER curve; the rest are latest values.
+HISTORY_KEYS = ("train/loss", "val/loss", "moe/load_balance_loss", "train/audio_s_per_s", "gpu/mfu",
+                "gpu/peak_memory_gb")
+HISTORY_PREFIXES = ("val/wer", "val_unseen/wer")
 MAX_CURVE_POINTS = 400  # per trial and curve: a laptop-sized chart cannot show more, and the page stays small
 # Params that differ between trials without being an ablation axis.
 NOT_AXES = ("train.seed", "train.out_dir", "train.progress", "params.", "tracking.", "gpu.")
@@ -161,7 +165,7 @@ class Sweep:
     groups: list[Group] = field(default_factory=list)
     baseline_variant: str = ""
     metric: str = "val/wer"
-    decoder: str = ""  # whose WER and CER the report shows: "", "_ctc" or "_ctc_lm" (see decoder_of)
+    decoder: str = ATTENTION  # whose WER and CER the report shows: the decoder of `metric` (decoder_of)
     effects: list[Effect] = field(default_factory=list)
     headline: Effect | None = None
     switch_checks: list[SwitchCheck] = field(default_factory=list)
@@ -214,7 +218,8 @@ def read_trials(client, experiment_id: str, parent_id: str, workers: int = 8) ->
 
 def read_trial(client, run) -> Trial:
     tags, run_id = run.data.tags, run.info.run_id
-    curves = {key: thin(*history(client, run_id, key)) for key in HISTORY_KEYS if key in run.data.metrics}
+    curves = {key: thin(*history(client, run_id, key)) for key in run.data.metrics
+              if key in HISTORY_KEYS or key.startswith(HISTORY_PREFIXES)}
     trial = Trial(run_id=run_id, trial_id=tags.get("smolwhisper.trial_id", run.info.run_name),
                   variant=tags.get("smolwhisper.variant", "base"), seed=tags.get("smolwhisper.seed", ""),
                   status=run.info.status, params=dict(run.data.params), metrics=dict(run.data.metrics),
@@ -335,32 +340,14 @@ def assign_groups(trials: list[Trial], axes: list[str], metric: str = "val/wer")
 
 
 SUMMARY_METRICS = ("train/loss", "val/loss", "val/wer", "val/cer")
-# The trainer scores each decoder under its own suffix: val/wer (attention), val/wer_ctc, val/wer_ctc_lm.
-DECODER_LABELS = {"": "", "_ctc": "CTC greedy", "_ctc_lm": "CTC + LM"}
-
-
-def wer_key(decoder: str) -> str:
-    return f"val/wer{decoder}"
-
-
-def cer_key(decoder: str) -> str:
-    return f"val/cer{decoder}"
-
-
-def decoder_of(metric: str) -> str:
-    """The decoder of the ranking metric (val/wer_ctc -> "_ctc"), so that the WER the report
-    shows and compares is the one it ranks by; attention ("") for any other metric."""
-    for suffix in ("_ctc_lm", "_ctc"):
-        if metric in (wer_key(suffix), cer_key(suffix)):
-            return suffix
-    return ""
 
 
 def summarize(group: Group, metric: str = "val/wer") -> None:
     """Mean and spread over the seeds that finished (a failed seed would bias the mean)."""
     finished = group.finished
     decoder = decoder_of(metric)
-    for key in dict.fromkeys(SUMMARY_METRICS + (metric, wer_key(decoder), cer_key(decoder))):
+    keys = (metric, wer_key(decoder), cer_key(decoder), wer_key(decoder, VAL_UNSEEN))
+    for key in dict.fromkeys(SUMMARY_METRICS + keys):
         group.summary[key] = mean_std([t.metrics.get(key) for t in finished])
     group.summary["throughput"] = mean_std([t.throughput for t in finished])
     group.summary["wall_time_s"] = mean_std([t.wall_time_s for t in finished])
@@ -380,7 +367,7 @@ def axis_order(values: set[str]) -> list[str]:
 
 
 def axis_effects(trials: list[Trial], axes: list[str], baseline_variant: str, n_resamples: int = 2000,
-                 seed: int = 0, decoder: str = "") -> list[Effect]:
+                 seed: int = 0, decoder: str = ATTENTION) -> list[Effect]:
     """For each axis and each non-reference value: the paired WER difference against the reference.
 
     Trials are matched on every other axis and the seed (an axis that does not apply to one of
@@ -419,9 +406,9 @@ def matched_pairs(trials: list[Trial], axis: str, value_of, reference: str, valu
 
 
 def paired_effect(axis: str, reference: str, value: str, pairs: list[tuple[Trial, Trial]], n_resamples: int,
-                  seed: int, decoder: str = "") -> Effect | None:
+                  seed: int, decoder: str = ATTENTION) -> Effect | None:
     """None where the matched trials share no utterance scored by `decoder` (e.g. different validation sets)."""
-    errors = f"word_errors{decoder}"
+    errors = f"word_errors{decoder_suffix(decoder)}"
     scored = lambda trial: {i for i, record in trial.utterances.items() if errors in record}  # noqa: E731
     ids = sorted(set.intersection(*(scored(a) & scored(b) for a, b in pairs)))
     if not ids:

@@ -19,8 +19,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
-from .build import (DECODER_LABELS, HISTORY_KEYS, Group, Sweep, Trial, best_and_baseline, cer_key, device_hours, display,
-                    ranked, wer_key)
+from smolwhisper.metric_names import ATTENTION, DECODERS, VAL_UNSEEN, cer_key, decoder_suffix, wer_key
+
+from .build import Group, Sweep, Trial, best_and_baseline, device_hours, display, ranked
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
@@ -220,11 +221,11 @@ def word_diff(reference: str, hypothesis: str) -> str:
     return " ".join(parts)
 
 
-def sample_transcripts(groups: list[Group], decoder: str = "") -> list[dict]:
+def sample_transcripts(groups: list[Group], decoder: str = ATTENTION) -> list[dict]:
     """Utterances on which the configurations disagree most, with each one's hypothesis from `decoder`.
 
     Each group shows its lowest finished seed's latest evaluation."""
-    errors_key, hypothesis_key = f"word_errors{decoder}", f"hypothesis{decoder}"
+    errors_key, hypothesis_key = f"word_errors{decoder_suffix(decoder)}", f"hypothesis{decoder_suffix(decoder)}"
     shown = {}
     for g in groups:
         trials = sorted((t for t in g.finished if t.utterances), key=lambda t: (len(t.seed), t.seed))
@@ -256,10 +257,22 @@ def sample_transcripts(groups: list[Group], decoder: str = "") -> list[dict]:
 
 # ------------------------------------------------------------------------------------- page
 
+def scores_unseen(sweep: Sweep) -> bool:
+    return any(wer_key(sweep.decoder, VAL_UNSEEN) in t.metrics for t in sweep.trials)
+
+
+def unseen_gap(group: Group, decoder: str) -> tuple[float, str]:
+    """Unseen-voice WER minus validation WER, seed means, in points."""
+    gap = group.summary[wer_key(decoder, VAL_UNSEEN)][0] - group.summary[wer_key(decoder)][0]
+    return gap, "–" if math.isnan(gap) else points(gap)
+
+
 def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: Group | None) -> list[dict]:
     rows, wer, cer = [], wer_key(sweep.decoder), cer_key(sweep.decoder)
+    unseen = wer_key(sweep.decoder, VAL_UNSEEN)
     for g in groups:
         s = g.summary
+        unseen_cells = [(s[unseen][0], mean_pm(s[unseen], percent)), unseen_gap(g, sweep.decoder)]
         statuses = [t.status for t in g.trials]
         rows.append({
             "name": g.name, "variant": g.variant, "best": g is best, "baseline": g.variant == sweep.baseline_variant,
@@ -272,6 +285,7 @@ def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: 
                 (s["val/loss"][0], mean_pm(s["val/loss"], lambda v: f"{v:.3f}")),
                 (s[wer][0], mean_pm(s[wer], percent)),
                 (s[cer][0], mean_pm(s[cer], percent)),
+                *(unseen_cells if scores_unseen(sweep) else []),
                 (s["throughput"][0], mean_pm(s["throughput"], lambda v: f"{v:.1f}")),
                 (s["wall_time_s"][0], mean_pm(s["wall_time_s"], duration)),
             ],
@@ -354,7 +368,7 @@ def render(sweep: Sweep, generated: str, tracking_uri: str) -> str:
     colors = colors_of(groups)
     best, baseline = best_and_baseline(sweep)
     trials = sorted(sweep.trials, key=lambda t: [g.name for g in groups].index(t.group))
-    wer_curve = sweep.metric if sweep.metric in HISTORY_KEYS else "val/wer"  # the one the report ranks by
+    wer_curve = sweep.metric if any(sweep.metric in t.curves for t in trials) else "val/wer"  # what it ranks by
     charts = {
         "train_loss": curve_figure(trials, "train/loss", colors, "Training loss", "train/loss"),
         "val_loss": curve_figure(trials, "val/loss", colors, "Validation loss", "val/loss"),
@@ -375,11 +389,13 @@ def render(sweep: Sweep, generated: str, tracking_uri: str) -> str:
     return environment.get_template(TEMPLATE.name).render(
         h=header(sweep, generated, tracking_uri), axes=[a.split(".")[-1] for a in sweep.axes],
         axis_keys=sweep.axes, rows=table_rows(sweep, groups, best, baseline), trial_rows=trial_rows(sweep),
-        effects=effect_rows(sweep), switches=switch_rows(sweep),
+        effects=effect_rows(sweep), switches=switch_rows(sweep), unseen=scores_unseen(sweep),
+        best_gap=unseen_gap(best, sweep.decoder)[1] if best and scores_unseen(sweep) else None,
+        best_unseen=mean_pm(best.summary[wer_key(sweep.decoder, VAL_UNSEEN)], percent) if best and scores_unseen(sweep) else None,
         show_kernels=any("gpu.attention_kernel" in t.params for t in sweep.trials), figures=figures, heatmaps=heatmap_figures, failed=failed,
         samples=sample_transcripts(groups, sweep.decoder), best=best, baseline=baseline, headline=sweep.headline,
         headline_row=effect_rows(sweep)[0] if sweep.headline else None,
         plotly_js=get_plotlyjs(), figures_json=json.dumps(list(figures) + [h[0] for h in heatmap_figures]),
         colors=colors, percent=percent, mean_pm=mean_pm, pm=with_muted_spread,
-        decoder=DECODER_LABELS.get(sweep.decoder, ""),
+        decoder="" if sweep.decoder == ATTENTION else DECODERS[sweep.decoder],
     )

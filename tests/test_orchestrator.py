@@ -322,3 +322,11 @@ def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path, whe
     # The parent and both trials (when stopped while making the trials' runs: those made so far).
     assert len(runs) == 3 or when == "starting", output + logs
     assert {r.info.status for r in runs} == {"KILLED"}, output + logs
+
+
+def test_each_trial_picks_its_best_checkpoint_by_the_metric_the_report_ranks_by():
+    from orchestrator.expand import expand
+    from orchestrator.spec import load_spec
+
+    spec = load_spec(ROOT / "experiments" / "smoke.yaml")
+    assert {trial.config.eval.select_metric for trial in expand(spec).trials} == {spec.report.metric}

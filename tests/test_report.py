@@ -250,11 +250,12 @@ def test_a_report_ranked_by_a_ctc_metric_shows_and_compares_that_decoders_wer(tm
         for record in trial["utterances"]:
             record.update(word_errors_ctc_lm=record["word_errors"] // 2, hypothesis_ctc_lm="the ctc words")
         wer = sum(r["word_errors_ctc_lm"] for r in trial["utterances"]) / 100
-        trial["metrics"].update({"val/wer_ctc_lm": [(4, wer)], "val/cer_ctc_lm": [(4, wer / 3)]})
+        trial["metrics"].update({"val/wer_ctc_lm": [(4, wer)], "val/cer_ctc_lm": [(4, wer / 3)],
+                                 "val_unseen/wer_ctc_lm": [(4, wer + 0.2)]})  # unseen voices: 20 points worse
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     write_synthetic_sweep(uri, tmp_path / "artifacts", "ctc", spec, trials)
     sweep = load_sweep(uri, "ctc")
-    assert sweep.decoder == "_ctc_lm"
+    assert sweep.decoder == "ctc_lm"
     dense = next(g for g in sweep.groups if g.name == "dense")
     assert dense.summary["val/wer_ctc_lm"][0] == pytest.approx(0.15)  # errors // 2: 15 of 100 words, both seeds
     headline = sweep.headline  # ranked by the CTC + LM WER: moe off (10 and 12 errors) beats moe on (11, 13)
@@ -262,6 +263,8 @@ def test_a_report_ranked_by_a_ctc_metric_shows_and_compares_that_decoders_wer(tm
     assert headline.bootstrap.difference == pytest.approx((10 + 12) / 200 - (15 + 15) / 200)
     page = build_report(uri, "ctc", tmp_path / "report.html").read_text()
     assert "WER (CTC + LM)" in page and "Δ WER (CTC + LM)" in page
+    assert "unseen-voice WER</th>" in page and page.count(">+20.00<") >= 3  # the gap, per configuration
+    assert "On voices it never heard in training" in page and "learnt the voices more than the speech" in page
     transcripts = re.sub(r"<[^>]+>", " ", page.split("id=\"transcripts\"")[1].split("</section>")[0])
     assert "ctc" in transcripts and "frog" not in transcripts  # the CTC + LM hypotheses, not the attention ones
 
