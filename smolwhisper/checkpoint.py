@@ -152,9 +152,7 @@ def _replace_directory(new: Path, target: Path) -> None:
 
 def read_config(directory: str | PathLike) -> tuple[ModelConfig, InferenceConfig]:
     model_config, inference, _ = _read_config_file(Path(directory))
-    # Liger's kernels are a training-time acceleration of the same math (its LayerNorm holds the same
-    # tensors): a checkpoint trained with them is loaded, decoded and exported anywhere without.
-    return dataclasses.replace(model_config, liger=False), inference
+    return model_config, inference
 
 
 def _read_config_file(directory: Path) -> tuple[ModelConfig, InferenceConfig, dict]:
@@ -180,7 +178,9 @@ def _read_config_file(directory: Path) -> tuple[ModelConfig, InferenceConfig, di
         inference = from_dict(InferenceConfig, config.get("inference", {}), "inference")
     except ConfigError as error:
         raise CheckpointError(f"{file}: {error}") from None
-    return model_config, inference, config
+    # Liger's kernels are a training-time acceleration of the same math (its LayerNorm holds the same
+    # tensors): a checkpoint trained with them is loaded, decoded and exported anywhere without.
+    return dataclasses.replace(model_config, liger=False), inference, config
 
 
 def load(path: str | PathLike, device: str | torch.device = "cpu") -> tuple[Whisper, Tokenizer]:

@@ -218,6 +218,24 @@ def test_two_ranks_stay_equal_when_one_rank_has_an_empty_micro_batch(corpus, tmp
     assert step == 3 and difference == 0.0
 
 
+def test_a_checkpoint_trained_with_liger_loads_transcribes_and_exports_without_cuda(tmp_path):
+    from smolwhisper.convert import export_model
+    from smolwhisper.decoding import DecodingOptions, decode
+    from smolwhisper.tokenizer import train_bpe
+
+    tokenizer = train_bpe(["the cat sat on the mat"] * 20, vocab_size=300)
+    saved = checkpoint.save(randomize(Whisper(model_preset("test", n_vocab=tokenizer.n_vocab))), tokenizer,
+                            tmp_path / "ckpt")
+    config = json.loads((saved / "config.json").read_text())
+    config["model"]["liger"] = True  # as a run trained with model.liger: true on a GPU saves it
+    (saved / "config.json").write_text(json.dumps(config))
+    model, tokenizer = checkpoint.load(saved)
+    assert not model.config.liger
+    results = decode(model, tokenizer, torch.randn(1, 80, 200), options=DecodingOptions(sample_len=5))
+    assert len(results) == 1
+    assert (export_model(saved, "openai", tmp_path / "openai.pt")).exists()
+
+
 # --- host synchronisations ---------------------------------------------------------------------
 
 READ_BACKS = [(torch.Tensor, name) for name in ("item", "tolist", "cpu", "numpy", "nonzero", "__bool__", "__int__",
