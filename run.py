@@ -53,7 +53,8 @@ def report(argv: list[str]) -> int:
     from pathlib import Path
 
     from orchestrator.tracking import default_uri
-    from reports.build import ReportError, build_report
+    from reports import build_report
+    from reports.build import ReportError
 
     parser = argparse.ArgumentParser(prog="run.py report", description=report.__doc__)
     parser.add_argument("sweep", help="the sweep's spec file or its name")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from helpers import write_synthetic_sweep  # noqa: E402
-from reports.build import build_report  # noqa: E402
+from reports import build_report  # noqa: E402
 
 MOE_LAYERS = 4
 LOAD_EVERY = 20

@@ -40,7 +40,7 @@ from smolwhisper.data.loader import BucketBatchSampler, Collator
 from smolwhisper.data.manifest import AudioFileDataset, load_manifest
 from smolwhisper.data.synth import ENGINES, UNSEEN_ENGINE_SPLIT, UNSEEN_SPLIT, SynthConfig, synthesize_corpus
 from smolwhisper.evaluation import evaluate, run_lexicon
-from smolwhisper.metric_names import DECODERS, needs_word_lm, scored_decoders, select_metric, wer_key
+from smolwhisper.metric_names import DECODER_LABELS, needs_word_lm, scored_decoders, select_metric, wer_key
 from smolwhisper.train import Distributed, Trainer
 from smolwhisper.transcribe import evaluate as transcribe_evaluate
 
@@ -124,7 +124,7 @@ def print_table(ours: dict, tiny: dict, sets: dict, cfg) -> None:
                  for d in decoders]
         print(f"{split:<20} {len(dataset):>5} " + " ".join(cells) + f" {100 * tiny[split]['wer']:>8.1f}%"
               + f"   ({SPLITS[split]})")
-    print("decoders: " + "; ".join(f"{d}: {DECODERS[d]}" for d in decoders))
+    print("decoders: " + "; ".join(f"{d}: {DECODER_LABELS[d]}" for d in decoders))
     if HEADLINE in ours:
         key = select_metric(cfg)  # the strongest decoder scored
         print(f"\nheadline, unseen voices: {100 * ours[HEADLINE][key]:.1f}% WER ({key}), "

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smolwhisper.config import ConfigError, RunConfig, run_config_from_dict, to_dict
-from smolwhisper.metric_names import logged_metrics, ranking_metrics
+from smolwhisper.metric_names import check_select_metric, logged_metrics, ranking_metrics
 
 from .spec import Spec, SpecError
 
@@ -120,6 +120,7 @@ def _make_trial(spec: Spec, variant: str, seed: int, overrides: dict[str, Any], 
         values.setdefault(section, {})[name] = value
     try:
         config = run_config_from_dict(values)
+        check_select_metric(config)
     except ConfigError as error:
         raise SpecError(f"{_blame(str(error), origin, paths, spec)}: {error}") from None
     return Trial(_name(variant, applicable, seed, grid_keys), variant, seed, applicable, config,

@@ -1,5 +1,5 @@
 """Sweep reports: one self-contained HTML page per sweep, built from MLflow (see build.py)."""
 
-from .build import build_report
+from .html import build_report
 
 __all__ = ["build_report"]

@@ -4,7 +4,7 @@ Everything comes through MLflow's tracking API (so a remote tracking server work
 local SQLite store): the parent run and its spec artifact, the child runs' params, tags, metric
 histories, and their summary.json and per-utterance hypothesis artifacts.
 
-    build_report(tracking_uri, "moe-sweep")  ->  runs/moe-sweep/report.html
+    load_sweep(tracking_uri, "moe-sweep")  ->  Sweep (reports.html.build_report writes its page)
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ import math
 import os
 import re
 import tempfile
-import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -518,17 +516,3 @@ def device_hours(sweep: Sweep) -> tuple[float, str]:
     gpus, cpus = int(resources.get("gpus", 0) or 0), int(resources.get("cpus", 1) or 1)
     seconds = sum(t.wall_time_s for t in sweep.trials if math.isfinite(t.wall_time_s))
     return (seconds * gpus / 3600, "GPU-hours") if gpus else (seconds * cpus / 3600, "CPU-hours")
-
-
-def build_report(tracking_uri: str, sweep: str, out: Path | None = None) -> Path:
-    """Write the sweep's self-contained HTML report; returns its path (default runs/<name>/report.html)."""
-    from .html import render
-
-    started = time.perf_counter()
-    data = load_sweep(tracking_uri, sweep)
-    out = Path(out) if out else Path("runs") / data.name / "report.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out.write_text(render(data, generated, tracking_uri), encoding="utf-8")
-    print(f"report: {out} ({out.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
-    return out

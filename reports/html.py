@@ -10,6 +10,7 @@ import difflib
 import html
 import json
 import math
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,9 +20,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
-from smolwhisper.metric_names import ATTENTION, DECODERS, VAL_UNSEEN, cer_key, decoder_suffix, wer_key
+from smolwhisper.metric_names import ATTENTION, DECODER_LABELS, VAL_UNSEEN, cer_key, decoder_suffix, wer_key
 
-from .build import Group, Sweep, Trial, best_and_baseline, device_hours, display, ranked
+from .build import Group, Sweep, Trial, best_and_baseline, device_hours, display, load_sweep, ranked
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
@@ -397,5 +398,17 @@ def render(sweep: Sweep, generated: str, tracking_uri: str) -> str:
         headline_row=effect_rows(sweep)[0] if sweep.headline else None,
         plotly_js=get_plotlyjs(), figures_json=json.dumps(list(figures) + [h[0] for h in heatmap_figures]),
         colors=colors, percent=percent, mean_pm=mean_pm, pm=with_muted_spread,
-        decoder="" if sweep.decoder == ATTENTION else DECODERS[sweep.decoder],
+        decoder="" if sweep.decoder == ATTENTION else DECODER_LABELS[sweep.decoder],
     )
+
+
+def build_report(tracking_uri: str, sweep: str, out: Path | None = None) -> Path:
+    """Write the sweep's self-contained HTML report; returns its path (default runs/<name>/report.html)."""
+    started = time.perf_counter()
+    data = load_sweep(tracking_uri, sweep)
+    out = Path(out) if out else Path("runs") / data.name / "report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out.write_text(render(data, generated, tracking_uri), encoding="utf-8")
+    print(f"report: {out} ({out.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
+    return out

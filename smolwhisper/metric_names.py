@@ -17,10 +17,7 @@ one that `logged_metrics` says every trial logs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .config import RunConfig
+from .config import DECODERS, ConfigError, RunConfig
 
 TRAIN_LOSS = "train/loss"
 TRAIN_LR = "train/lr"
@@ -43,9 +40,8 @@ SKIPPED_PREFIX = "data/skipped_"
 TRAIN_METRICS = (TRAIN_LOSS, TRAIN_LR, TRAIN_GRAD_NORM, TRAIN_TOKENS_PER_S, TRAIN_AUDIO_S_PER_S, TRAIN_UTTERANCES)
 ATTENTION = "attention"  # the model's own decoder, whose metrics carry no suffix
 
-# The decoders validation can score (smolwhisper/joint_decoding.py implements them), weakest first
-# by how much of the model and LM they use, with the label reports give them: one line a decoder.
-DECODERS: dict[str, str] = {
+# The label reports give each decoder of config.DECODERS: one line a decoder.
+DECODER_LABELS: dict[str, str] = {
     ATTENTION: "attention",
     "ctc": "CTC greedy",
     "rescore": "CTC n-best, attention rescoring",
@@ -94,10 +90,7 @@ def moe_load_key(layer: int, expert: int) -> str:
 
 
 def scored_decoders(cfg: RunConfig) -> list[str]:
-    """eval.decoders; when empty, attention, with a CTC head ctc, and with eval.ctc_lm ctc_lm."""
-    if cfg.eval.decoders:
-        return list(cfg.eval.decoders)
-    return [ATTENTION, *(["ctc"] if cfg.model.ctc_weight > 0 else []), *(["ctc_lm"] if cfg.eval.ctc_lm else [])]
+    return cfg.scored_decoders
 
 
 def needs_word_lm(cfg: RunConfig) -> bool:
@@ -109,7 +102,16 @@ def select_metric(cfg: RunConfig) -> str:
     if cfg.eval.select_metric:
         return cfg.eval.select_metric
     scored = scored_decoders(cfg)
-    return wer_key(max(scored, key=list(DECODERS).index))
+    return wer_key(max(scored, key=DECODERS.index))
+
+
+def check_select_metric(cfg: RunConfig) -> None:
+    """eval.select_metric must be a metric the run logs at each evaluation (ConfigError otherwise)."""
+    logged = {name for name in logged_metrics(cfg) if name.startswith((f"{VAL}/", f"{VAL_UNSEEN}/"))}
+    if cfg.eval.select_metric and cfg.eval.select_metric not in logged:
+        raise ConfigError(f"eval.select_metric: {cfg.eval.select_metric!r} is not allowed; allowed: a metric this "
+                          f"run logs at each evaluation: {', '.join(ranking_metrics(logged))} "
+                          f"(decoders scored: {', '.join(scored_decoders(cfg))})")
 
 
 def scores_unseen(cfg: RunConfig) -> bool:

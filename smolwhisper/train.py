@@ -197,6 +197,7 @@ class Trainer:
 
     def build(self, resume: str) -> None:
         cfg, env = self.cfg, self.env
+        names.check_select_metric(cfg)
         torch.manual_seed(cfg.train.seed + env.rank)
         self.datasets = self.open_data()
         self.tokenizer = self.build_tokenizer()

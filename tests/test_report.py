@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports.build import build_report, load_sweep
+from reports import build_report
+from reports.build import load_sweep
 from reports.html import word_diff
 from reports.stats import mean_std, paired_bootstrap_wer
 

@@ -306,7 +306,8 @@ def test_select_metric_defaults_to_the_strongest_decoder_scored_and_refuses_one_
                                                                "eval.decoders": "[attention, ctc, rescore]"}))
     assert select_metric(cfg) == "val/wer_rescore"
     with pytest.raises(ConfigError, match=r"eval.select_metric: 'val/wer_ctc' is not allowed; allowed: a metric"):
-        load_run_config(None, overrides(corpus, tmp_path, **{"eval.select_metric": "val/wer_ctc"}))
+        Trainer(load_run_config(None, overrides(corpus, tmp_path, **{"eval.select_metric": "val/wer_ctc"})),
+                Distributed())
     with pytest.raises(ConfigError, match=r"eval.decoders\[1\]: 'joint' is not allowed; reads the CTC head"):
         load_run_config(None, overrides(corpus, tmp_path, **{"eval.decoders": "[attention, joint]"}))
 

@@ -21,7 +21,8 @@ from ...config import ConfigError
 from .corpus import (ALL_SPLITS, SPLITS, UNSEEN_ENGINE_SPLIT, UNSEEN_SPLIT, UNSEEN_VALIDATION_SPLIT, Augmentation,
                      CorpusInfo, PlannedUtterance, SynthConfig, plan_corpus, synthesize_corpus)
 from .engines import ENGINES, available_engines
-from .sentences import SentenceGenerator, number_to_words
+from .generator import SentenceGenerator
+from .sentences import number_to_words
 
 __all__ = ["SynthConfig", "CorpusInfo", "PlannedUtterance", "Augmentation", "plan_corpus", "synthesize_corpus",
            "available_engines", "ENGINES", "SPLITS", "ALL_SPLITS", "UNSEEN_SPLIT", "UNSEEN_VALIDATION_SPLIT",

@@ -35,7 +35,7 @@ from ...config import ConfigError
 from .augment import (CODECS, active_speech_power, babble, coloured_noise, reverberate, speed_perturb,  # noqa: F401
                       telephone_band, vocal_tract_length_perturb)
 from .engines import ENGINES, SAMPLE_RATE, SpeechRequest, available_engines, synthesize_batch
-from .sentences import SentenceGenerator
+from .generator import SentenceGenerator
 
 PLAN_VERSION = 6  # bump when the plan or the audio pipeline changes, so old corpora are not reused
 # Splits with voices heard in training, then those with held-out voices (validation_unseen_voices is

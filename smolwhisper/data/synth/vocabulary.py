@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .sentences import words_of
+
 LEXICON_FILE = Path(__file__).with_name("lexicon.tsv")
 UNRANKED = 10**6  # a form outside wordfreq's list: picked only by frequency, never to cover it
 
@@ -235,8 +237,6 @@ def english_coverage(texts, top_n: int = 20000) -> dict:
     `missing_top_1000`, the thousand most frequent words they lack (less NOT_SPOKEN_AS_WRITTEN);
     `distinct_words`."""
     from wordfreq import top_n_list, word_frequency
-
-    from .sentences import words_of
 
     words = {w for text in texts for w in words_of(text)}
     top = top_n_list("en", top_n)
