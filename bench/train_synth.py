@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from smolwhisper import checkpoint, train_state
+from smolwhisper import checkpoint, run_files
 from smolwhisper.config import load_run_config
 from smolwhisper.data.loader import BucketBatchSampler, Collator
 from smolwhisper.data.manifest import AudioFileDataset, load_manifest
@@ -98,7 +98,7 @@ def split_sets(corpus: Path, max_utterances: int) -> dict[str, AudioFileDataset]
 
 
 def score_ours(run_dir: Path, cfg, sets: dict) -> dict[str, dict]:
-    model, tokenizer = checkpoint.load(train_state.complete_checkpoints(run_dir)[-1])
+    model, tokenizer = checkpoint.load(run_files.complete_checkpoints(run_dir)[-1])
     cfg = dataclasses.replace(cfg, model=model.config)
     lexicon = run_lexicon(cfg.eval, tokenizer, run_dir) if needs_word_lm(cfg) else None
     return {split: evaluate(model, tokenizer, test_loader(cfg, tokenizer, dataset), cfg, torch.device("cpu"), False,

@@ -32,6 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import ConfigError, ModelConfig, _check_types, from_dict, to_dict
 from .model import Whisper
+from .run_files import CheckpointError, WriteError, sync_directory
 from .tokenizer import TOKENIZER_FILE, Tokenizer
 
 WEIGHTS_FILE = "model.safetensors"
@@ -54,15 +55,6 @@ class InferenceConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "inference")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory that is missing a file or holds something unexpected."""
-
-
-class WriteError(OSError):
-    """A checkpoint or run file that could not be written (disk full, quota, permissions): the message
-    names it, and what was there before is left as it was."""
 
 
 def save(model: Whisper, tokenizer: Tokenizer, directory: str | PathLike,
@@ -104,19 +96,6 @@ def sha256_of(path: Path) -> str:
         while chunk := file.read(1 << 22):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def sync_directory(directory: Path, files: bool = False) -> None:
-    """fsync `directory` (its entries: a rename into it is then on disk), and with `files` each file in it
-    first, so that after a power cut a checkpoint is whole or absent, never a set of empty files."""
-    for file in directory.iterdir() if files else ():
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def unwrap(model: torch.nn.Module) -> Whisper:

@@ -135,7 +135,7 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
                                f"char_errors{suffix}": record[f"char_errors{suffix}"], f"chars{suffix}": record["reference_chars"]})
             lines.append(json.dumps(record))
     if hypotheses_path is not None:
-        from .train_state import write_atomic
+        from .run_files import write_atomic
 
         write_atomic(Path(hypotheses_path), "\n".join(lines) + "\n")
     model.train(was_training)

@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import dataclasses
 import functools
-import json
 import os
 import signal
 import sys
@@ -26,11 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from . import checkpoint, metric_names as names, train_state
+from . import checkpoint, metric_names as names, run_files, train_state
 from .accelerator import attention_kernels, peak_flops, profile_cuda_kernels, resolve_device
 from .audio import HOP_LENGTH, SAMPLE_RATE
 from .config import ConfigError, RunConfig, load_run_config, to_dict
@@ -45,7 +43,8 @@ from .metric_names import VAL, VAL_UNSEEN, needs_word_lm, select_metric
 from .model import Whisper
 from .optim import build_optimizer, lr_at
 from .tokenizer import Tokenizer, train_bpe
-from .tracking import TrackingError, flatten, make_tracker
+from . import tracking
+from .tracking import RunMirror, TrackingError
 
 
 # Under train.compile, batch lengths are rounded up to these multiples (mel frames, decoder tokens).
@@ -184,16 +183,29 @@ class Trainer:
         self.run_dir = Path(cfg.train.out_dir).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if env.is_main:
-            self.lock = lock_run_dir(self.run_dir)
+            try:
+                self.lock = run_files.lock(self.run_dir)
+            except run_files.RunDirBusy as error:
+                raise TrainingError(str(error)) from None
         self.start_time = time.time()
-        # First, so that the MLflow writer's start-up (2 s of imports) overlaps the build below.
-        self.tracker = make_tracker(cfg.tracking.mlflow_uri, cfg.tracking.experiment, cfg.tracking.run_name, env.rank)
+        self.mirror = self.open_mirror() if env.is_main else None
         try:
             self.build(resume)
         except BaseException as error:
-            with contextlib.suppress(TrackingError):  # the error that stopped the build comes first
-                self.tracker.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            if self.mirror:
+                with contextlib.suppress(TrackingError):  # the error that stopped the build comes first
+                    self.mirror.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
             raise
+
+    def open_mirror(self) -> RunMirror | None:
+        """The MLflow run this directory is mirrored into, when the trainer tracks its own run:
+        tracking.mlflow_uri or MLFLOW_TRACKING_URI names a store (MLFLOW_RUN_ID a run to join). Under
+        run.py neither is set: the trial's Ray actor mirrors the directory."""
+        uri = self.cfg.tracking.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        if not uri:
+            return None
+        return tracking.mirror(uri, self.run_dir, self.cfg.tracking.experiment, self.cfg.tracking.run_name,
+                               os.environ.pop("MLFLOW_RUN_ID", ""))
 
     def build(self, resume: str) -> None:
         cfg, env = self.cfg, self.env
@@ -286,7 +298,7 @@ class Trainer:
 
     def resume(self, resume: str) -> None:
         if resume == "auto":
-            found = train_state.complete_checkpoints(self.run_dir)
+            found = run_files.complete_checkpoints(self.run_dir)
             if not found:
                 return
             path = found[-1]
@@ -321,8 +333,9 @@ class Trainer:
 
     def fit(self) -> dict:
         cfg = self.cfg
-        self.save_resolved_config()
-        self.tracker.log_params({**flatten(to_dict(cfg)), **{f"params.{k}": v for k, v in self.model.param_counts().items()}})
+        if self.env.is_main:
+            run_files.write_config(self.run_dir, to_dict(cfg))
+            run_files.update_params(self.run_dir, {f"params.{k}": v for k, v in self.model.param_counts().items()})
         progress = self.progress_bar()
         status = "FAILED"
         try:
@@ -348,7 +361,8 @@ class Trainer:
             except checkpoint.WriteError as error:  # a full disk: the error that stopped the run comes first
                 self.log(f"summary.json not written: {error}")
                 summary = {"status": status}
-            self.tracker.finish(status)
+            if self.mirror:
+                self.mirror.finish(status)
         return summary
 
     def finished(self) -> bool:
@@ -401,7 +415,7 @@ class Trainer:
         self.nonfinite_steps += stats.nonfinite_steps
         self.nonfinite_streak = self.nonfinite_streak + stats.steps if stats.nonfinite_steps == stats.steps else 0
         if self.nonfinite_streak >= NONFINITE_STEPS_LIMIT:
-            found = train_state.complete_checkpoints(self.run_dir)
+            found = run_files.complete_checkpoints(self.run_dir)
             raise TrainingError(f"non-finite training loss ({stats.loss}) or gradients in the last {self.nonfinite_streak} "
                                 f"steps, up to step {self.step}; last good checkpoint: {found[-1] if found else 'none yet'}")
         metrics = {names.TRAIN_LOSS: stats.loss, names.TRAIN_LR: stats.lr, names.TRAIN_GRAD_NORM: stats.grad_norm,
@@ -431,7 +445,7 @@ class Trainer:
         out, kernel_names = profile_cuda_kernels(lambda: self.forward_backward(batch))
         self.attention_kernel = attention_kernels(kernel_names)
         self.log(f"attention kernels: {self.attention_kernel}")
-        self.tracker.log_params({"gpu.attention_kernel": self.attention_kernel})
+        run_files.update_params(self.run_dir, {"gpu.attention_kernel": self.attention_kernel})
         return out
 
     def advance_clock(self, elapsed: float) -> None:
@@ -493,17 +507,16 @@ class Trainer:
         if self.env.is_main:
             metrics = {}
             for prefix, split in self.evaluation_splits.items():
-                hypotheses = self.run_dir / "hypotheses" / f"{'' if prefix == VAL else prefix + '_'}step_{self.step:08d}.jsonl"
+                hypotheses = run_files.hypotheses_path(self.run_dir, self.step, prefix)
                 metrics.update(evaluate(self.model, self.tokenizer, self.evaluation_loader(split), self.cfg,
                                         self.env.device, self.bf16, hypotheses, self.lexicon, prefix=prefix))
-                self.tracker.log_artifact(str(hypotheses))
             self.last_metrics.update(metrics)
             self.record(metrics)
             selected = metrics[select_metric(self.cfg)]
             if selected < self.best_metric:
                 self.best_metric = selected
-                checkpoint.save(self.model, self.tokenizer, self.run_dir / "checkpoints" / "best")
-                train_state.write_json(self.run_dir / "checkpoints" / "best" / "metrics.json",
+                checkpoint.save(self.model, self.tokenizer, run_files.best_dir(self.run_dir))
+                run_files.write_json(run_files.best_dir(self.run_dir) / "metrics.json",
                                        {"step": self.step, "select_metric": select_metric(self.cfg), **metrics})
             if self.env.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.env.device)  # evaluation's peak is not training's
@@ -544,7 +557,8 @@ class Trainer:
             rng = [None] * self.env.world_size
             dist.all_gather_object(rng, train_state.rng_state())
         if self.env.is_main:
-            self.tracker.flush()
+            if self.mirror:
+                self.mirror.flush()  # a crash after this checkpoint loses no logged step it will not redo
             state = {"step": self.step, "optimizer": self.optimizer.state_dict(),
                      "sampler": self.sampler.state_dict(batches_done=self.batches_done),
                      "rng": rng, "best_metric": self.best_metric, "skipped": dict(self.skipped),
@@ -554,33 +568,27 @@ class Trainer:
             self.log(f"checkpoint: {path}")
         self.env.barrier()
 
-    def save_resolved_config(self) -> None:
-        if self.env.is_main:
-            train_state.write_atomic(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
-
     def write_summary(self, status: str) -> dict:
         summary = {"status": status, "step": self.step, "max_steps": self.cfg.train.max_steps,
                    "wall_time_s": time.time() - self.start_time, "train_seconds": self.train_seconds,
                    "select_metric": select_metric(self.cfg),
                    "best_metric": None if self.best_metric == float("inf") else self.best_metric,
                    "metrics": self.last_metrics, "params": self.model.param_counts(),
-                   "skipped": dict(self.skipped), "mlflow_run_id": self.tracker.run_id,
+                   "skipped": dict(self.skipped), "mlflow_run_id": self.mirror.run_id if self.mirror else None,
                    "config": to_dict(self.cfg)}
         if self.env.is_main:
-            train_state.write_json(self.run_dir / "summary.json", summary)
-            self.tracker.log_artifact(str(self.run_dir / "summary.json"))
-            self.tracker.log_artifact(str(self.run_dir / "config.yaml"))
+            run_files.write_json(self.run_dir / run_files.SUMMARY_FILE, summary)
         return summary
 
     # ---------------------------------------------------------------------------------- console
 
     def record(self, metrics: dict[str, float]) -> None:
-        """To MLflow, to metrics.jsonl (what the orchestrator streams without MLflow), to the console."""
+        """To metrics.jsonl (which the MLflow mirror and the orchestrator read) and the console."""
         if not self.env.is_main:
             return
-        self.tracker.log_metrics(metrics, self.step)
-        with open(self.run_dir / "metrics.jsonl", "a") as file:
-            file.write(json.dumps({"step": self.step, "time": time.time(), **metrics}) + "\n")
+        run_files.append_metrics(self.run_dir, self.step, metrics)
+        if self.mirror:
+            self.mirror.sync()
         self.log_line(metrics)
 
     def log(self, message: str) -> None:
@@ -618,23 +626,6 @@ def _interrupt(signum, frame) -> None:
     # cut short the clean-up that writes summary.json and marks the run KILLED. SIGKILL still works.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
-
-
-def lock_run_dir(run_dir: Path):
-    """Two trainers writing one run directory would corrupt each other's checkpoints."""
-    import fcntl
-
-    handle = open(run_dir / ".trainer.lock", "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        raise TrainingError(f"another trainer (pid {handle.read().strip() or '?'}) is writing to {run_dir}; "
-                            f"stop it or choose another train.out_dir") from None
-    handle.truncate(0)
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
 
 
 def die_with_torchrun() -> None:

@@ -199,7 +199,7 @@ def test_runtime_switches_may_be_edited_and_nan_weights_are_refused(saved, tmp_p
 
 def test_a_full_disk_while_checkpointing_names_the_file_and_keeps_the_last_good_checkpoint(
         tmp_path, small_tokenizer, monkeypatch):
-    from smolwhisper import train_state
+    from smolwhisper import run_files, train_state
 
     model = Whisper(model_preset("test"))
     run_dir = tmp_path / "run"
@@ -215,7 +215,7 @@ def test_a_full_disk_while_checkpointing_names_the_file_and_keeps_the_last_good_
                                                     r"\(.*file write failed; .* MB free there\); the last good "
                                                     r"checkpoint is .*step_00000003"):
         train_state.save_checkpoint(run_dir, 6, model, small_tokenizer, {"step": 6}, keep_last=1)
-    assert train_state.complete_checkpoints(run_dir) == [first]
+    assert run_files.complete_checkpoints(run_dir) == [first]
     assert {p.name: p.read_bytes() for p in first.iterdir()} == before
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step_00000003"]  # nothing half-written
     assert train_state.load_trainer_state(first) == {"step": 3}
@@ -224,7 +224,7 @@ def test_a_full_disk_while_checkpointing_names_the_file_and_keeps_the_last_good_
 def test_a_full_disk_while_writing_the_weights_or_a_run_file(tmp_path, small_tokenizer, monkeypatch):
     import errno
 
-    from smolwhisper import train_state
+    from smolwhisper import run_files, train_state
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -236,13 +236,13 @@ def test_a_full_disk_while_writing_the_weights_or_a_run_file(tmp_path, small_tok
         train_state.save_checkpoint(tmp_path / "run", 2, model, small_tokenizer, {}, keep_last=1)
     assert list((tmp_path / "run" / "checkpoints").iterdir()) == []
 
-    train_state.write_json(tmp_path / "summary.json", {"status": "RUNNING"})
+    run_files.write_json(tmp_path / "summary.json", {"status": "RUNNING"})
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it
-    monkeypatch.setattr(train_state.os, "fsync", no_space)
+    monkeypatch.setattr(run_files.os, "fsync", no_space)
     with pytest.raises(checkpoint.WriteError, match=r"cannot write .*summary.json: No space left on device"):
-        train_state.write_json(tmp_path / "summary.json", {"status": "FAILED"})
+        run_files.write_json(tmp_path / "summary.json", {"status": "FAILED"})
     assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "RUNNING"}
     assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["summary.json"]
 

@@ -13,7 +13,7 @@ import yaml
 
 from orchestrator.expand import expand
 from orchestrator.spec import SpecError, load_spec
-from smolwhisper import train_state
+from smolwhisper import run_files
 
 from helpers import write_tone_corpus
 
@@ -214,7 +214,7 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     dense = sweep_dir / "runs" / "t" / "trials" / "dense,seed=0"
     deadline = time.time() + 180
-    while not train_state.complete_checkpoints(dense / "run") and time.time() < deadline:
+    while not run_files.complete_checkpoints(dense / "run") and time.time() < deadline:
         time.sleep(0.2)
     for pid in trainer_pids(dense):
         os.kill(pid, signal.SIGKILL)  # a crash: no clean-up of any kind
@@ -269,7 +269,7 @@ def test_rerun_after_the_orchestrator_was_killed_finishes_only_what_was_left(swe
     while time.time() < deadline and not (
             "FINISHED" in (trials / "short,seed=0" / "run" / "summary.json").read_text(errors="replace")
             if (trials / "short,seed=0" / "run" / "summary.json").exists() else False) or \
-            not train_state.complete_checkpoints(trials / "long,seed=0" / "run"):
+            not run_files.complete_checkpoints(trials / "long,seed=0" / "run"):
         time.sleep(0.2)
     orchestrator.kill()  # SIGKILL: no clean-up in the orchestrator at all
     orchestrator.wait()

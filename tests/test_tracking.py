@@ -1,95 +1,76 @@
-"""The trainer's MLflow tracker: a writer process that keeps what it was sent, even if the trainer dies."""
+"""MLflow through its own client: a run directory mirrored into a run, each step once, whatever dies."""
+
+import json
 
 import pytest
 
-from smolwhisper.tracking import MLflowTracker, TrackingError
+from smolwhisper import run_files, tracking
 
 
-def test_writer_creates_a_run_and_keeps_metrics_sent_before_the_trainer_died(tmp_path, monkeypatch):
+@pytest.fixture
+def store(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    tracker = MLflowTracker(uri, "standalone", "run-a")
-    tracker.log_params({"model.top_k": 2})
-    for step in (1, 2, 3):
-        tracker.log_metrics({"train/loss": 4.0 - step}, step)
-    run_id = tracker.run_id  # answered by the writer, once the metrics before it are handled
-    tracker.process.stdin.close()  # what the writer sees when the trainer is SIGKILLed
-    assert tracker.process.wait(60) == 0
-
-    client = MlflowClient(uri)
-    run = client.get_run(run_id)
-    assert run.info.run_name == "run-a" and run.info.status == "RUNNING"  # the orchestrator settles it
-    assert run.data.params == {"model.top_k": "2"}
-    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "train/loss")] == [(1, 3.0), (2, 2.0), (3, 1.0)]
+    return uri, MlflowClient(uri)
 
 
-def test_writer_failure_is_raised_in_the_trainer_naming_the_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_RUN_ID", "0123456789abcdef")  # no such run in this store
-    tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "x", "")
-    tracker.log_metrics({"train/loss": 1.0}, 1)
-    with pytest.raises(TrackingError, match="mlflow.db.*0123456789abcdef"):
-        tracker.flush()
+def history(client, run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
 
 
-def test_finish_returns_while_a_forked_child_still_holds_the_writers_input(tmp_path, monkeypatch):
-    # DataLoader workers of a new epoch are forked after the writer started and inherit its stdin.
-    import multiprocessing
-    import time
-
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "forked", "")
-    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(120,))
-    child.start()
-    try:
-        start = time.monotonic()
-        tracker.finish("FINISHED")
-        assert tracker.process.returncode == 0 and time.monotonic() - start < 50
-    finally:
-        child.kill()
-
-
-def test_the_sweeps_shared_writer_serves_trainers_at_once_and_outlives_a_shutdown_until_they_finish(
-        tmp_path, monkeypatch):
-    from mlflow.tracking import MlflowClient
-
-    from orchestrator.tracking import SharedWriter
-    from smolwhisper.tracking import WRITER_SOCKET_ENV
-
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    experiment = client.create_experiment("shared")
-    run_ids = [client.create_run(experiment).info.run_id for _ in range(2)]
-    writer = SharedWriter()
-    monkeypatch.setenv(WRITER_SOCKET_ENV, writer.address)
-    trackers = []
-    for run_id in run_ids:
-        monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
-        trackers.append(MLflowTracker(uri, "shared", ""))
-    assert all(t.process is None for t in trackers)  # no writer process of their own
+def test_a_mirror_logs_config_params_metrics_and_artifacts_of_a_run_directory(store, tmp_path):
+    uri, client = store
+    run_dir = tmp_path / "run"
+    run_files.write_config(run_dir, {"model": {"top_k": 2}, "train": {"seed": 0}})
+    run_files.update_params(run_dir, {"params.total": 1000})
     for step in (1, 2):
-        for i, tracker in enumerate(trackers):
-            tracker.log_metrics({"train/loss": 10.0 * i + step}, step)
-    trackers[0].finish("FINISHED")
-    closing = __import__("threading").Thread(target=writer.close)
-    closing.start()  # the orchestrator is done, but the second trainer still logs and then dies
-    trackers[1].log_metrics({"train/loss": 13.0}, 3)
-    trackers[1].flush()
-    for end in (trackers[1].writes, trackers[1].reads, trackers[1].connection):  # what dying does
-        end.close()
-    closing.join(60)
-    assert writer.process.returncode == 0
-    assert [m.value for m in client.get_metric_history(run_ids[0], "train/loss")] == [1.0, 2.0]
-    assert [m.value for m in client.get_metric_history(run_ids[1], "train/loss")] == [11.0, 12.0, 13.0]
-    assert client.get_run(run_ids[0]).info.status == "FINISHED"
+        run_files.append_metrics(run_dir, step, {"train/loss": 4.0 - step})
+    run_files.write_json(run_files.hypotheses_path(run_dir, 2), {"id": "u0"})
+    mirror = tracking.mirror(uri, run_dir, "standalone", "run-a")
+    mirror.sync()
+    run_files.append_metrics(run_dir, 2, {"val/wer": 0.5})
+    run_files.write_json(run_dir / run_files.SUMMARY_FILE, {"status": "FINISHED"})
+    mirror.finish()
+
+    run = client.get_run(mirror.run_id)
+    assert run.info.run_name == "run-a" and run.info.status == "FINISHED"
+    assert run.data.params == {"model.top_k": "2", "train.seed": "0", "params.total": "1000"}
+    assert history(client, mirror.run_id, "train/loss") == [(1, 3.0), (2, 2.0)]
+    assert history(client, mirror.run_id, "val/wer") == [(2, 0.5)]
+    artifacts = {a.path for a in client.list_artifacts(mirror.run_id)}
+    assert artifacts == {"step_00000002.jsonl", "summary.json", "config.yaml"}
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on runs
 
 
-def test_a_trainer_that_finds_no_shared_writer_on_its_node_starts_its_own(tmp_path, monkeypatch):
-    from smolwhisper.tracking import WRITER_SOCKET_ENV
+def test_a_new_mirror_logs_what_mlflow_lacks_once_per_step(store, tmp_path):
+    # The mirror dies after logging steps 1-3 but before it noted how far it got; the trainer resumes
+    # from its step-2 checkpoint and writes steps 3 and 4 again (step 3 with another value).
+    uri, client = store
+    run_dir = tmp_path / "run"
+    for step in (1, 2, 3):
+        run_files.append_metrics(run_dir, step, {"train/loss": float(step)})
+    first = tracking.mirror(uri, run_dir, "resumed")
+    first.sync()
+    first.flush()
+    (run_dir / tracking.MIRROR_FILE).unlink()  # as if the mirror had died before writing it
+    for step in (3, 4):
+        run_files.append_metrics(run_dir, step, {"train/loss": 10.0 * step})
+    second = tracking.RunMirror(first.client, first.run_id, run_dir)
+    second.sync()
+    second.flush()
+    assert history(client, first.run_id, "train/loss") == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 40.0)]
+    third = tracking.RunMirror(first.client, first.run_id, run_dir)  # picks up where the second noted
+    assert third.metrics.offset == (run_dir / run_files.METRICS_FILE).stat().st_size
+    assert json.loads((run_dir / tracking.MIRROR_FILE).read_text())["run_id"] == first.run_id
 
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    monkeypatch.setenv(WRITER_SOCKET_ENV, str(tmp_path / "on-another-node.sock"))
-    tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "fallback", "")
-    assert tracker.process is not None and tracker.run_id
-    tracker.finish("FINISHED")
+
+def test_an_unreachable_store_is_named(tmp_path):
+    with pytest.raises(tracking.TrackingError, match=r"MLflow store .*mlflow.db.*0123456789abcdef"):
+        tracking.mirror(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "run", run_id="0123456789abcdef")
+
+
+def test_flatten_turns_a_config_into_dotted_parameters():
+    assert tracking.flatten({"model": {"top_k": 2, "moe": {"n": 4}}, "seed": 1}) == {
+        "model.top_k": 2, "model.moe.n": 4, "seed": 1}

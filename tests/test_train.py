@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from smolwhisper import checkpoint, train_state
+from smolwhisper import checkpoint, run_files
 from smolwhisper.config import ConfigError, load_run_config, model_preset
 from smolwhisper.model import Whisper
 from smolwhisper.train import Distributed, Trainer, main
@@ -62,7 +62,7 @@ def test_fit_writes_summary_checkpoints_and_hypotheses(corpus, tmp_path):
     assert summary["status"] == "FINISHED" and summary["step"] == 6
     for key in ("train/loss", "val/loss", "val/wer", "val/cer"):
         assert key in summary["metrics"]
-    assert [p.name for p in train_state.complete_checkpoints(tmp_path / "run")] == ["step_00000006"]
+    assert [p.name for p in run_files.complete_checkpoints(tmp_path / "run")] == ["step_00000006"]
     model, tokenizer = checkpoint.load(tmp_path / "run" / "checkpoints" / "best")
     assert tokenizer.n_vocab == 300 == model.config.n_vocab
     hypotheses = (tmp_path / "run" / "hypotheses" / "step_00000006.jsonl").read_text().splitlines()
@@ -151,7 +151,7 @@ def test_time_budget_ends_the_run_on_time_with_its_lr_schedule_run_down(corpus, 
     lrs = [row["train/lr"] for row in rows if "train/lr" in row]
     assert len(lrs) == 10 and lrs[2:] == sorted(lrs[2:], reverse=True)  # cosine after the two warmup steps
     assert lrs[-1] == pytest.approx(3e-4 + 0.5 * (1 + math.cos(math.pi * 4.5 / 4.8)) * (3e-3 - 3e-4))
-    assert train_state.complete_checkpoints(tmp_path / "run")[-1].name == "step_00000010"
+    assert run_files.complete_checkpoints(tmp_path / "run")[-1].name == "step_00000010"
     resumed = Trainer(load_run_config(None, args), Distributed())
     assert resumed.train_seconds == 5.0 and resumed.finished()
 
@@ -185,12 +185,12 @@ def test_killed_while_checkpointing_leaves_the_last_checkpoint_loadable(corpus, 
     while process.stdout.readline().strip() != "ready":
         assert process.poll() is None, "the training process died before it was ready"
     deadline = time.time() + 120
-    while len(train_state.complete_checkpoints(tmp_path / "run")) < 2 and time.time() < deadline:
+    while len(run_files.complete_checkpoints(tmp_path / "run")) < 2 and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)  # somewhere inside the next checkpoint write
     process.send_signal(signal.SIGKILL)
     process.wait()
-    newest = train_state.complete_checkpoints(tmp_path / "run")[-1]
+    newest = run_files.complete_checkpoints(tmp_path / "run")[-1]
     model, _ = checkpoint.load(newest)
     assert model.config.n_text_state == 192
     resumed = Trainer(load_run_config(None, args), Distributed())
