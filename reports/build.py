@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import tempfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ import numpy as np
 import yaml
 
 from smolwhisper.metric_names import ATTENTION, VAL_UNSEEN, cer_key, decoder_of, decoder_suffix, wer_key
+from smolwhisper.run_files import hypotheses_step
 
 from .stats import PairedBootstrap, mean_std, paired_bootstrap_wer
 
@@ -35,7 +35,6 @@ HISTORY_PREFIXES = ("val/wer", "val_unseen/wer")
 MAX_CURVE_POINTS = 400  # per trial and curve: a laptop-sized chart cannot show more, and the page stays small
 # Params that differ between trials without being an ablation axis.
 NOT_AXES = ("train.seed", "train.out_dir", "train.progress", "params.", "tracking.", "gpu.")
-HYPOTHESES_FILE = re.compile(r"step_(\d+)\.jsonl$")
 
 
 class ReportError(ValueError):
@@ -228,7 +227,8 @@ def read_trial(client, run) -> Trial:
         trial.wall_time_s = float(summary.get("wall_time_s", math.nan))
     elif run.info.end_time:  # crashed before writing a summary: the run's own clock, queueing included
         trial.wall_time_s = (run.info.end_time - run.info.start_time) / 1000
-    steps = {int(m.group(1)): path for path in artifacts if (m := HYPOTHESES_FILE.search(path))}
+    # the validation split's evaluations (the unseen-voice split's files carry a prefix of their own)
+    steps = {step: path for path in artifacts if (step := hypotheses_step(path)) is not None}
     if steps:
         trial.hypotheses_step = max(steps)
         trial.utterances = read_hypotheses(download_text(client, run_id, steps[trial.hypotheses_step]))

@@ -107,7 +107,8 @@ def write_synthetic_sweep(tracking_uri: str, artifact_dir, name: str, spec: dict
     """A parent run and one child run per trial, tagged and logged as orchestrator/ and train.py do.
 
     Each trial: {"trial_id", "variant", "seed", "status", "params": {...}, "metrics": {key: [(step, value)]},
-    "utterances": [hypothesis records] (optional), "eval_step", "wall_time_s", "log_tail" (optional)}.
+    "utterances" and "unseen_utterances": [hypothesis records] (optional), "eval_step", "wall_time_s",
+    "log_tail" (optional)}.
     Returns the parent run id.
     """
     import json
@@ -140,10 +141,11 @@ def write_synthetic_sweep(tracking_uri: str, artifact_dir, name: str, spec: dict
                 client.log_batch(run, metrics=points[i:i + 1000])
             trial_dir = Path(directory) / run
             trial_dir.mkdir()
-            if trial.get("utterances") is not None:
-                path = trial_dir / f"step_{trial.get('eval_step', 0):08d}.jsonl"
-                path.write_text("".join(json.dumps(r) + "\n" for r in trial["utterances"]))
-                client.log_artifact(run, str(path))
+            for prefix, key in (("", "utterances"), ("val_unseen_", "unseen_utterances")):
+                if trial.get(key) is not None:
+                    path = trial_dir / f"{prefix}step_{trial.get('eval_step', 0):08d}.jsonl"
+                    path.write_text("".join(json.dumps(r) + "\n" for r in trial[key]))
+                    client.log_artifact(run, str(path))
             if trial["status"] != "FAILED" or "wall_time_s" in trial:
                 summary = {"status": trial["status"], "wall_time_s": trial.get("wall_time_s", 60.0)}
                 (trial_dir / "summary.json").write_text(json.dumps(summary))

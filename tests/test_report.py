@@ -253,6 +253,9 @@ def test_a_report_ranked_by_a_ctc_metric_shows_and_compares_that_decoders_wer(tm
         wer = sum(r["word_errors_ctc_lm"] for r in trial["utterances"]) / 100
         trial["metrics"].update({"val/wer_ctc_lm": [(4, wer)], "val/cer_ctc_lm": [(4, wer / 3)],
                                  "val_unseen/wer_ctc_lm": [(4, wer + 0.2)]})  # unseen voices: 20 points worse
+        # the unseen-voice split's records, beside the validation ones: never mixed into the comparisons
+        trial["unseen_utterances"] = [{**r, "id": f"unseen{i}", "word_errors_ctc_lm": 20}
+                                      for i, r in enumerate(trial["utterances"])]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     write_synthetic_sweep(uri, tmp_path / "artifacts", "ctc", spec, trials)
     sweep = load_sweep(uri, "ctc")
