@@ -5,7 +5,8 @@ A trial is a Tune function trainable that starts
 streams the trainer's metrics.jsonl back to Tune, and writes the trainer's output to
 <trial>/train.log. Tune retries a failed trial up to `retries` times; the trainer then resumes
 from its own last checkpoint in <trial>/run (Ray's checkpoints are not needed, and trial
-directories of ours survive Tune's own, which move on restore).
+directories of ours survive Tune's own, which move on restore). Each attempt names its Ray node in
+train.log and in the MLflow tag `smolwhisper.node_id`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +51,13 @@ def run_trial(config: dict, launches: dict[str, Launch]) -> None:
 
 def run_torchrun(launch: Launch) -> int:
     """torchrun the trainer, reporting its metrics to Tune as they come; its exit status."""
+    import ray
     from ray import tune
 
     from smolwhisper.tracking import WRITER_SOCKET_ENV
 
     trial_dir = Path(launch.trial_dir)
+    node_id = ray.get_runtime_context().get_node_id()
     env = {**os.environ, "MLFLOW_TRACKING_URI": launch.mlflow_uri, "MLFLOW_RUN_ID": launch.mlflow_run_id,
            WRITER_SOCKET_ENV: launch.writer_address,
            "OMP_NUM_THREADS": str(max(1, launch.cpus // launch.nproc_per_node)), "PYTHONUNBUFFERED": "1"}
@@ -61,10 +66,16 @@ def run_torchrun(launch: Launch) -> int:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={launch.nproc_per_node}", "-m", "smolwhisper.train",
                "--config", str(trial_dir / "config.yaml")]
+    if not (trial_dir / "config.yaml").is_file():
+        raise TrialFailed(f"{launch.trial_id}: node {node_id} ({socket.gethostname()}) does not see "
+                          f"{trial_dir / 'config.yaml'}: every node needs the sweep's working directory "
+                          f"(code, data and runs/) at the same path, on storage they share")
     metrics = MetricsTail(trial_dir / "run" / "metrics.jsonl")
     with open(trial_dir / "train.log", "a") as log:
-        log.write(f"\n=== attempt started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command)}\n")
+        log.write(f"\n=== attempt started {time.strftime('%Y-%m-%d %H:%M:%S')} on node {node_id} "
+                  f"({socket.gethostname()}): {' '.join(command)}\n")
         log.flush()
+        tagging = tag_node(launch, node_id, log)
         # Not a new session: Ray SIGTERMs the worker's process group when it stops a trial, and
         # torchrun then stops its ranks (they run in sessions of their own, out of killpg's reach).
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=launch.workdir)
@@ -76,7 +87,25 @@ def run_torchrun(launch: Launch) -> int:
                 tune.report(row)
         finally:
             stop(process)
+            tagging.join(30)  # the tag is worth a wait, not a hung trial
     return process.returncode
+
+
+def tag_node(launch: Launch, node_id: str, log) -> threading.Thread:
+    """Tag the trial's MLflow run with the node of this attempt, from a thread: importing mlflow takes
+    seconds, which the trainer's start-up hides. A failure is a line in the log, not a failed trial."""
+    def tag() -> None:
+        try:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(launch.mlflow_uri).set_tag(launch.mlflow_run_id, "smolwhisper.node_id", node_id)
+        except Exception as error:  # noqa: BLE001 - the trainer reports a tracking store it cannot use
+            log.write(f"warning: could not tag the MLflow run with node {node_id}: {type(error).__name__}: {error}\n")
+            log.flush()
+
+    thread = threading.Thread(target=tag, daemon=True)
+    thread.start()
+    return thread
 
 
 def _exited(process: subprocess.Popen, wait_s: float) -> bool:
@@ -170,10 +199,18 @@ def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, r
             else:
                 ray.init(include_dashboard=False, log_to_driver=False)
         if not ctrl_c.interrupted:
+            warn_of_sqlite_across_nodes(launches[0].mlflow_uri, sum(node["Alive"] for node in ray.nodes()))
             tuner(launches, sweep_dir, max_concurrent, retries, ctrl_c).fit()
     finally:
         signal.signal(signal.SIGINT, previous)
     return ctrl_c.interrupted
+
+
+def warn_of_sqlite_across_nodes(uri: str, n_nodes: int) -> None:
+    if n_nodes > 1 and uri.startswith("sqlite:"):
+        print(f"warning: trials on {n_nodes} Ray nodes log into the SQLite store {uri}, which the other nodes "
+              f"reach only on shared storage, where SQLite's locking is unsafe (NFS): give tracking.mlflow_uri "
+              f"an MLflow tracking server (http://HEAD:5000) or a database (postgresql://...)", flush=True)
 
 
 def tuner(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries: int, stopper):
