@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import ConfigError, ModelConfig, _check_types, from_dict, to_dict
+from .config import ConfigError, InferenceConfig, ModelConfig, from_dict, to_dict
 from .model import Whisper
 from .run_files import CheckpointError, WriteError, sync_directory
 from .tokenizer import TOKENIZER_FILE, Tokenizer
@@ -41,20 +40,6 @@ FORMAT_NAME = "smolwhisper"
 CONFIG_KEYS = ("format", "model", "inference", "weights_sha256", "tokenizer_sha256")
 # How the model computes, not what: config.json may switch these without the weights changing.
 RUNTIME_SWITCHES = ("flash", "liger", "activation_checkpointing", "moe_grouped_mm")
-
-
-@dataclass
-class InferenceConfig:
-    """How this checkpoint wants to be decoded; decided by how it was trained."""
-
-    # Whisper's own weights saw 30 s of padded audio, never a mask: their input must be padded the
-    # same way. Models trained here with mel masks decode variable-length input as it is.
-    pad_to_30s: bool = False
-    # Whether the model predicts Whisper's timestamp tokens (long-form seeking uses them).
-    timestamps: bool = False
-
-    def __post_init__(self) -> None:
-        _check_types(self, "inference")
 
 
 def save(model: Whisper, tokenizer: Tokenizer, directory: str | PathLike,

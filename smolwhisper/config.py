@@ -161,6 +161,20 @@ class ModelConfig:
         return notes
 
 
+@dataclass
+class InferenceConfig:
+    """How this checkpoint wants to be decoded; decided by how it was trained."""
+
+    # Whisper's own weights saw 30 s of padded audio, never a mask: their input must be padded the
+    # same way. Models trained here with mel masks decode variable-length input as it is.
+    pad_to_30s: bool = False
+    # Whether the model predicts Whisper's timestamp tokens (long-form seeking uses them).
+    timestamps: bool = False
+
+    def __post_init__(self) -> None:
+        _check_types(self, "inference")
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Exactly OpenAI's Whisper tiny.en.
     "tiny.en": {},

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import checkpoint
-from .checkpoint import InferenceConfig
+from .config import InferenceConfig
 from .config import ModelConfig
 from .ctranslate2_format import CT2Model, read_model_bin
 from .interop import config_from_hf, config_from_openai, from_hf, from_openai, hf_config, openai_dims, to_hf, to_openai

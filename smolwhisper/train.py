@@ -31,8 +31,7 @@ from torch.utils.data import DataLoader
 from . import checkpoint, metric_names as names, run_files, train_state
 from .accelerator import attention_kernels, peak_flops, profile_cuda_kernels, resolve_device
 from .audio import HOP_LENGTH, SAMPLE_RATE
-from .config import ConfigError, RunConfig, load_run_config, to_dict
-from .checkpoint import InferenceConfig
+from .config import ConfigError, InferenceConfig, RunConfig, load_run_config, to_dict
 from .ctc_lm import LexiconDecoder
 from .data.features import CachedFeatures, build_feature_cache, cache_path
 from .data.base import Utterance

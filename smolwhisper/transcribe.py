@@ -227,7 +227,7 @@ def transcribe_files(model: Whisper, tokenizer: Tokenizer, sources: Sequence[str
 def options_for(model: Whisper, beam_size: int = 1, best_of: int | None = None, sample_len: int | None = None,
                 fallback: bool = True, timestamps: bool = True) -> TranscribeOptions:
     """Transcription options as the checkpoint's InferenceConfig says (padding to 30 s, timestamps)."""
-    from .checkpoint import InferenceConfig
+    from .config import InferenceConfig
 
     inference = getattr(model, "inference_config", None) or InferenceConfig()
     return TranscribeOptions(

@@ -7,7 +7,8 @@ import torch
 from safetensors import safe_open
 
 from smolwhisper import checkpoint
-from smolwhisper.checkpoint import CheckpointError, InferenceConfig
+from smolwhisper.checkpoint import CheckpointError
+from smolwhisper.config import InferenceConfig
 from smolwhisper.config import model_preset
 from smolwhisper.model import Whisper
 from smolwhisper.tokenizer import train_bpe

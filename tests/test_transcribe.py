@@ -8,7 +8,7 @@ import torch
 
 from smolwhisper import checkpoint, cli
 from smolwhisper.audio import SAMPLE_RATE, AudioError, load_audio
-from smolwhisper.checkpoint import InferenceConfig
+from smolwhisper.config import InferenceConfig
 from smolwhisper.config import model_preset
 from smolwhisper.decoding import DecodingOptions
 from smolwhisper.metrics import normalize_english, wer
@@ -194,7 +194,8 @@ def tone_corpus(tmp_path_factory):
 def _trained_run(corpus, run_dir, max_utterances: int) -> dict:
     """A run directory as training leaves it (config.yaml, word LM, checkpoints/best with its
     metrics), its model randomised so every decoder says something; returns the logged metrics."""
-    from smolwhisper.config import load_run_config
+    from smolwhisper import run_files
+    from smolwhisper.config import load_run_config, to_dict
     from smolwhisper.train import Distributed, Trainer
 
     settings = {"model.preset": "test", "model.n_text_ctx": 32, "model.ctc_weight": 0.3, "data.source": str(corpus),
@@ -203,7 +204,7 @@ def _trained_run(corpus, run_dir, max_utterances: int) -> dict:
                 "eval.ctc_lm": True, "eval.max_utterances": max_utterances, "eval.max_batch_s": 5}
     trainer = Trainer(load_run_config(None, [f"{k}={v}" for k, v in settings.items()]), Distributed())
     randomize(trainer.model, seed=4)
-    trainer.save_resolved_config()
+    run_files.write_config(run_dir, to_dict(trainer.cfg))  # as fit() does first
     return trainer.evaluate()  # logs the metrics and saves checkpoints/best with them
 
 
