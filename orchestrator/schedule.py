@@ -11,7 +11,6 @@ train.log and in the MLflow tag `smolwhisper.node_id`.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -21,6 +20,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from smolwhisper import run_files
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Launch:
     gpus: int
     mlflow_uri: str
     mlflow_run_id: str
-    writer_address: str = ""  # the sweep's shared MLflow writer (smolwhisper.tracking --serve)
+    max_steps: int = 0  # for the console's step of max
 
 
 class TrialFailed(RuntimeError):
@@ -50,17 +51,15 @@ def run_trial(config: dict, launches: dict[str, Launch]) -> None:
 
 
 def run_torchrun(launch: Launch) -> int:
-    """torchrun the trainer, reporting its metrics to Tune as they come; its exit status."""
+    """torchrun the trainer; report its metrics to Tune and mirror its run directory into the trial's
+    MLflow run as they come (the trainer itself imports no mlflow); its exit status."""
     import ray
     from ray import tune
 
-    from smolwhisper.tracking import WRITER_SOCKET_ENV
-
     trial_dir = Path(launch.trial_dir)
     node_id = ray.get_runtime_context().get_node_id()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": launch.mlflow_uri, "MLFLOW_RUN_ID": launch.mlflow_run_id,
-           WRITER_SOCKET_ENV: launch.writer_address,
-           "OMP_NUM_THREADS": str(max(1, launch.cpus // launch.nproc_per_node)), "PYTHONUNBUFFERED": "1"}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    env.update(OMP_NUM_THREADS=str(max(1, launch.cpus // launch.nproc_per_node)), PYTHONUNBUFFERED="1")
     if launch.gpus == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU trial keeps whatever it inherited otherwise
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -70,42 +69,79 @@ def run_torchrun(launch: Launch) -> int:
         raise TrialFailed(f"{launch.trial_id}: node {node_id} ({socket.gethostname()}) does not see "
                           f"{trial_dir / 'config.yaml'}: every node needs the sweep's working directory "
                           f"(code, data and runs/) at the same path, on storage they share")
-    metrics = MetricsTail(trial_dir / "run" / "metrics.jsonl")
+    metrics = run_files.MetricsReader(trial_dir / "run")
     with open(trial_dir / "train.log", "a") as log:
         log.write(f"\n=== attempt started {time.strftime('%Y-%m-%d %H:%M:%S')} on node {node_id} "
                   f"({socket.gethostname()}): {' '.join(command)}\n")
         log.flush()
-        tagging = tag_node(launch, node_id, log)
+        mirror = TrialMirror(launch, node_id, log)
         # Not a new session: Ray SIGTERMs the worker's process group when it stops a trial, and
         # torchrun then stops its ranks (they run in sessions of their own, out of killpg's reach).
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=launch.workdir)
         try:
             while not _exited(process, wait_s=0.25):
-                for row in metrics.new_rows():
-                    tune.report(row)
-            for row in metrics.new_rows():
-                tune.report(row)
+                report(tune, metrics.new_rows())
+                mirror.sync(every_s=MIRROR_EVERY_S)
+            report(tune, metrics.new_rows())
         finally:
             stop(process)
-            tagging.join(30)  # the tag is worth a wait, not a hung trial
+            mirror.close()
     return process.returncode
 
 
-def tag_node(launch: Launch, node_id: str, log) -> threading.Thread:
-    """Tag the trial's MLflow run with the node of this attempt, from a thread: importing mlflow takes
-    seconds, which the trainer's start-up hides. A failure is a line in the log, not a failed trial."""
-    def tag() -> None:
+MIRROR_EVERY_S = 2.0  # how often a trial's new metrics and files go to MLflow while it runs
+
+
+def report(tune, rows: list[dict]) -> None:
+    """metrics.jsonl lines to Tune, numbers only (what Tune takes as metrics)."""
+    for row in rows:
+        tune.report({k: v for k, v in row.items() if isinstance(v, (int, float))})
+
+
+class TrialMirror:
+    """The trial's run directory mirrored into its MLflow run (smolwhisper.tracking.RunMirror), tagged
+    with the node of this attempt. The mirror is opened in a thread, so that importing mlflow and
+    opening the store overlap the trainer's start; a tracking failure is a line in train.log, never a
+    failed trial: the orchestrator mirrors the directory again when the sweep ends."""
+
+    def __init__(self, launch: Launch, node_id: str, log):
+        self.launch, self.node_id, self.log = launch, node_id, log
+        self.mirror, self.last_sync = None, 0.0
+        self.opening = threading.Thread(target=self.open, daemon=True)
+        self.opening.start()
+
+    def open(self) -> None:
+        from smolwhisper import tracking
+
         try:
-            from mlflow.tracking import MlflowClient
+            self.mirror = tracking.mirror(self.launch.mlflow_uri, Path(self.launch.trial_dir) / "run",
+                                          run_id=self.launch.mlflow_run_id)
+            self.mirror.client.set_tag(self.mirror.run_id, "smolwhisper.node_id", self.node_id)
+        except Exception as error:  # noqa: BLE001 - any failure of the store: noted, the trial goes on
+            self.warn(error)
 
-            MlflowClient(launch.mlflow_uri).set_tag(launch.mlflow_run_id, "smolwhisper.node_id", node_id)
-        except Exception as error:  # noqa: BLE001 - the trainer reports a tracking store it cannot use
-            log.write(f"warning: could not tag the MLflow run with node {node_id}: {type(error).__name__}: {error}\n")
-            log.flush()
+    def sync(self, every_s: float = 0.0) -> None:
+        if self.mirror is None or time.monotonic() - self.last_sync < every_s:
+            return
+        try:
+            self.mirror.sync()
+        except Exception as error:  # noqa: BLE001
+            self.warn(error)
+        self.last_sync = time.monotonic()
 
-    thread = threading.Thread(target=tag, daemon=True)
-    thread.start()
-    return thread
+    def close(self) -> None:
+        self.opening.join(60)
+        self.sync()
+        if self.mirror is not None:
+            try:
+                self.mirror.flush()
+            except Exception as error:  # noqa: BLE001
+                self.warn(error)
+
+    def warn(self, error: Exception) -> None:
+        self.log.write(f"warning: MLflow ({self.launch.mlflow_uri}): {type(error).__name__}: {error}\n")
+        self.log.flush()
+        self.mirror = None
 
 
 def _exited(process: subprocess.Popen, wait_s: float) -> bool:
@@ -125,29 +161,6 @@ def stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-class MetricsTail:
-    """New rows of a growing JSONL file, numbers only (what Tune accepts as metrics)."""
-
-    def __init__(self, path: Path):
-        self.path, self.offset = path, 0
-
-    def new_rows(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        with open(self.path) as file:
-            file.seek(self.offset)
-            text = file.read()
-        complete = text[: text.rfind("\n") + 1]
-        self.offset += len(complete.encode())
-        rows = []
-        for line in complete.splitlines():
-            try:
-                rows.append({k: v for k, v in json.loads(line).items() if isinstance(v, (int, float))})
-            except json.JSONDecodeError:
-                continue
-        return rows
 
 
 def log_tail(path: Path, n_lines: int = 40) -> str:
@@ -182,10 +195,13 @@ def ctrl_c_stopper():
 
 
 def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries: int,
-                 address: str | None) -> bool:
-    """Runs the trials; True when Ctrl-C stopped them."""
+                 address: str | None, metric: str = "val/wer") -> bool:
+    """Runs the trials, one console line each (`metric` is the ranked one); True when Ctrl-C stopped them."""
     import ray
 
+    from .console import send_ray_logs_to, sweep_console
+
+    send_ray_logs_to(sweep_dir / "ray.log")
     ctrl_c = ctrl_c_stopper()
     # Ours from before ray.init, so that a Ctrl-C while Ray starts takes the same path as one later.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
@@ -200,7 +216,8 @@ def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, r
                 ray.init(include_dashboard=False, log_to_driver=False)
         if not ctrl_c.interrupted:
             warn_of_sqlite_across_nodes(launches[0].mlflow_uri, sum(node["Alive"] for node in ray.nodes()))
-            tuner(launches, sweep_dir, max_concurrent, retries, ctrl_c).fit()
+            console = sweep_console({launch.trial_id: launch.max_steps for launch in launches}, metric)
+            tuner(launches, sweep_dir, max_concurrent, retries, ctrl_c, console).fit()
     finally:
         signal.signal(signal.SIGINT, previous)
     return ctrl_c.interrupted
@@ -213,7 +230,7 @@ def warn_of_sqlite_across_nodes(uri: str, n_nodes: int) -> None:
               f"an MLflow tracking server (http://HEAD:5000) or a database (postgresql://...)", flush=True)
 
 
-def tuner(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries: int, stopper):
+def tuner(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries: int, stopper, console=None):
     from ray import tune
 
     first = launches[0]
@@ -226,7 +243,8 @@ def tuner(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries:
                                     trial_dirname_creator=lambda trial: _safe(trial.config["trial_id"])),
         run_config=tune.RunConfig(name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=str(sweep_dir / "ray"), stop=stopper,
-                                  failure_config=tune.FailureConfig(max_failures=retries), verbose=1),
+                                  failure_config=tune.FailureConfig(max_failures=retries),
+                                  callbacks=[console] if console else [], verbose=0),
     )
 
 

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import yaml
 
+from smolwhisper import run_files
 from smolwhisper.config import to_dict
 from smolwhisper.metric_names import ATTENTION, DECODERS, cer_key, wer_key
 
 from .expand import Expansion, Trial, expand
 from .schedule import Launch, _safe, log_tail, run_with_ray
 from .spec import Spec, load_spec
-from .tracking import SharedWriter, SweepTracking, default_uri
+from .tracking import SweepTracking, default_uri
 
 
 def trials_table(trials: list[Trial], spec: Spec) -> str:
@@ -34,8 +35,7 @@ def trials_table(trials: list[Trial], spec: Spec) -> str:
 
 
 def summary_of(trial_dir: Path) -> dict:
-    path = trial_dir / "run" / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return run_files.read_summary(trial_dir / "run")
 
 
 def is_finished(trial_dir: Path, trial: Trial) -> bool:
@@ -44,7 +44,7 @@ def is_finished(trial_dir: Path, trial: Trial) -> bool:
             and summary_of(trial_dir).get("status") == "FINISHED")
 
 
-def prepare_trial_dir(trial: Trial, trial_dir: Path, mlflow_uri: str) -> None:
+def prepare_trial_dir(trial: Trial, trial_dir: Path) -> None:
     """Write the trial's resolved config; a directory left by a different config starts over."""
     record = trial_dir / "trial.json"
     if record.exists() and json.loads(record.read_text()).get("config_hash") != trial.config_hash:
@@ -53,7 +53,8 @@ def prepare_trial_dir(trial: Trial, trial_dir: Path, mlflow_uri: str) -> None:
     config = to_dict(trial.config)
     config["train"]["out_dir"] = str(trial_dir / "run")
     config["train"]["progress"] = False
-    config["tracking"].update(mlflow_uri=mlflow_uri, run_name=trial.trial_id)
+    # No tracking URI for the trainer: the trial's Ray actor mirrors its run directory into MLflow.
+    config["tracking"].update(mlflow_uri="", run_name=trial.trial_id)
     (trial_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     record.write_text(json.dumps({"trial_id": trial.trial_id, "variant": trial.variant, "seed": trial.seed,
                                   "config_hash": trial.config_hash, "overrides": trial.overrides}, indent=2))
@@ -94,22 +95,20 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
         if trial not in todo:
             print(f"skip {trial.trial_id}: finished earlier with the same config")
     interrupted, launches = False, []
-    writer = SharedWriter() if todo else None  # nothing to run: no writer to start and wait for
     try:
         for trial in todo:
             trial_dir = trial_dirs[trial.trial_id]
-            prepare_trial_dir(trial, trial_dir, uri)
+            prepare_trial_dir(trial, trial_dir)
             run_id = tracking.child_run(trial, trial_dir, restart)
             launches.append(Launch(trial.trial_id, str(trial_dir), str(workdir), spec.resources.nproc_per_node,
-                                   spec.resources.cpus, spec.resources.gpus, uri, run_id, writer.address))
+                                   spec.resources.cpus, spec.resources.gpus, uri, run_id, trial.config.train.max_steps))
         if launches:
             prepare_data(todo, workdir)
-            interrupted = run_with_ray(launches, sweep_dir, spec.max_concurrent, spec.retries, address)
+            interrupted = run_with_ray(launches, sweep_dir, spec.max_concurrent, spec.retries, address,
+                                       spec.report.metric)
     except KeyboardInterrupt:
         interrupted = True
     wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
-    if writer:
-        writer.close()
     recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in expansion.trials}
     # Killed by anything but our Ctrl-C (and out of retries) is a failure, as the issue's retries rule has it.
     statuses = {trial_id: "FINISHED" if status == "FINISHED" else "KILLED" if interrupted else "FAILED"
@@ -119,7 +118,9 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     tracking.finish("KILLED" if interrupted else "FAILED" if failures else "FINISHED")
     print(results_table(expansion.trials, trial_dirs, spec.report.metric))
     write_report(uri, spec, sweep_dir / "report.html")
-    print(f"\nMLflow store: {uri}\n  browse it with: mlflow ui --backend-store-uri {uri}")
+    browse = (f"open {uri} in a browser" if uri.startswith(("http://", "https://"))
+              else f"browse it with: mlflow ui --backend-store-uri {uri}")
+    print(f"\nMLflow: {uri}\n  {browse}")
     if failures:
         print(f"\n{len(failures)} trial(s) failed: {', '.join(failures)}")
     if interrupted:
@@ -130,26 +131,13 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
 
 def wait_for_trainers(run_dirs: list[Path], timeout_s: float = 60.0) -> None:
     """Tune can return while stopped trainers still write their summaries: wait until each has
-    let go of its run directory's lock (see smolwhisper.train.lock_run_dir)."""
-    import fcntl
+    let go of its run directory."""
     import time
 
     deadline = time.monotonic() + timeout_s
     for run_dir in run_dirs:
-        lock = run_dir / ".trainer.lock"
-        if not lock.exists():
-            continue
-        with open(lock) as handle:
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        print(f"warning: a trainer still holds {lock} after {timeout_s:.0f} s")
-                        break
-                    time.sleep(0.2)
+        if not run_files.wait_unlocked(run_dir, max(0.0, deadline - time.monotonic())):
+            print(f"warning: a trainer still holds {run_dir} after {timeout_s:.0f} s")
 
 
 def write_report(uri: str, spec: Spec, out: Path) -> None:
@@ -166,14 +154,17 @@ def write_report(uri: str, spec: Spec, out: Path) -> None:
 
 def close_trials(trials: list[Trial], trial_dirs: dict[str, Path], tracking: SweepTracking,
                  statuses: dict[str, str]) -> None:
-    """Give every child run its final status, with the log attached and its tail where it failed."""
+    """Give every child run what MLflow still lacks of its run directory (anything a killed mirror did
+    not log), the log, its final status and, where it failed, its log tail."""
+    from smolwhisper.tracking import RunMirror
+
     for trial in trials:
         trial_dir = trial_dirs[trial.trial_id]
         run_id_file = trial_dir / "mlflow_run_id"
         if not run_id_file.exists():
             continue
         run_id, status = run_id_file.read_text().strip(), statuses[trial.trial_id]
-        tracking.log_artifact(run_id, trial_dir / "train.log")
+        RunMirror(tracking.client, run_id, trial_dir / "run").finish(status, trial_dir / "train.log")
         tracking.close_trial(run_id, status, "" if status == "FINISHED" else log_tail(trial_dir / "train.log"))
 
 

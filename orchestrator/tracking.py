@@ -1,22 +1,20 @@
 """MLflow glue for a sweep: one parent run, one nested child run per trial, created here before any
 trial starts (four processes creating a new SQLite store at once fail in its schema migration).
 
-The trainer joins its child run through MLFLOW_RUN_ID and logs into it; the orchestrator only
-tags runs and marks those the trainer could not close (crashed, killed hard).
+Each trial's Ray actor mirrors the trainer's run directory into its child run
+(smolwhisper.tracking.RunMirror); the orchestrator records the trial's axis values as tags when it
+creates the run, and at the end logs what a killed mirror missed and gives every run its status.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
+
+from smolwhisper.tracking import AXIS_TAG, EXPERIMENT_TAGS
 
 from .expand import Trial
 
@@ -53,6 +51,8 @@ class SweepTracking:
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(
             experiment, artifact_location=artifact_location(uri, experiment))
+        for key, value in EXPERIMENT_TAGS.items():  # MLflow's UI then opens the experiment on its runs
+            self.client.set_experiment_tag(self.experiment_id, key, value)
         self.tags = {"smolwhisper.spec": spec_name, "smolwhisper.git_commit": git_commit(),
                      "smolwhisper.host": socket.gethostname()}
         self.parent_id = self._reuse(sweep_dir / "mlflow_parent_run_id", restart) or self._create_parent(spec_name)
@@ -80,7 +80,8 @@ class SweepTracking:
             return run_id
         tags = {**self.tags, "mlflow.parentRunId": self.parent_id, "smolwhisper.trial_id": trial.trial_id,
                 "smolwhisper.variant": trial.variant, "smolwhisper.config_hash": trial.config_hash,
-                "smolwhisper.seed": str(trial.seed)}
+                "smolwhisper.seed": str(trial.seed),
+                **{f"{AXIS_TAG}{key}": str(value) for key, value in trial.overrides.items()}}
         run = self.client.create_run(self.experiment_id, run_name=trial.trial_id, tags=tags)
         _write(trial_dir / "mlflow_run_id", run.info.run_id)
         return run.info.run_id
@@ -118,35 +119,3 @@ def _use_sqlite_wal(uri: str) -> None:
         connection = sqlite3.connect(uri[len("sqlite:///"):])
         connection.execute("PRAGMA journal_mode=WAL")
         connection.close()
-
-
-class SharedWriter:
-    """The sweep's MLflow writer process (`python -m smolwhisper.tracking --serve`), which the trainers
-    on this node log through. Started before Ray, so that its mlflow import overlaps Ray's start-up."""
-
-    def __init__(self):
-        self.directory = tempfile.mkdtemp(prefix="smolwhisper-mlflow-")  # short: socket paths have ~100 bytes
-        self.address = os.path.join(self.directory, "writer.sock")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "smolwhisper.tracking", "--serve", self.address, "--parent", str(os.getpid())],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
-        deadline = time.monotonic() + 30  # it listens within a fraction of a second, before importing mlflow
-        while not os.path.exists(self.address) and self.process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def close(self, timeout_s: float = 120.0) -> None:
-        """Once the trainers have stopped: wait until it has written what they sent, then clean up."""
-        if self.process.poll() is None:
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
-                    control.connect(self.address)
-                    control.sendall((json.dumps({"op": "shutdown"}) + "\n").encode())
-            except OSError:
-                pass
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                print(f"warning: the MLflow writer did not finish within {timeout_s:.0f} s; stopping it")
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.directory, ignore_errors=True)

@@ -24,6 +24,7 @@ import yaml
 
 from smolwhisper.metric_names import ATTENTION, VAL_UNSEEN, cer_key, decoder_of, decoder_suffix, wer_key
 from smolwhisper.run_files import hypotheses_step
+from smolwhisper.tracking import AXIS_TAG
 
 from .stats import PairedBootstrap, mean_std, paired_bootstrap_wer
 
@@ -57,6 +58,14 @@ class Trial:
     hypotheses_step: int | None = None
     axes: dict[str, str | None] = field(default_factory=dict)  # None: the axis does not apply
     group: str = ""
+    # The values its spec gave it (the run's smolwhisper.axis.* tags, set when the orchestrator made
+    # it): only the keys that apply to it, and there even if the trial failed before logging anything.
+    spec_values: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Where its axis values come from: the spec's, or for a run made without them its params."""
+        return self.spec_values or self.params
 
     @property
     def throughput(self) -> float:
@@ -220,7 +229,8 @@ def read_trial(client, run) -> Trial:
     trial = Trial(run_id=run_id, trial_id=tags.get("smolwhisper.trial_id", run.info.run_name),
                   variant=tags.get("smolwhisper.variant", "base"), seed=tags.get("smolwhisper.seed", ""),
                   status=run.info.status, params=dict(run.data.params), metrics=dict(run.data.metrics),
-                  curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""))
+                  curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""),
+                  spec_values={k[len(AXIS_TAG):]: v for k, v in tags.items() if k.startswith(AXIS_TAG)})
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     if "summary.json" in artifacts:
         summary = json.loads(download_text(client, run_id, "summary.json"))
@@ -279,52 +289,32 @@ def read_hypotheses(text: str) -> dict[str, dict]:
 
 def varying_axes(trials: list[Trial]) -> list[str]:
     """Config keys that differ between trials, except the seed, paths and those the variant decides."""
-    trials = [t for t in trials if t.params]  # a trial that failed before logging its config says nothing here
-    keys = sorted({k for t in trials for k in t.params})
+    trials = [t for t in trials if t.settings]
+    keys = sorted({k for t in trials for k in t.settings})
     axes = []
     variants = {t.variant for t in trials}
     for key in keys:
         if key.startswith(NOT_AXES):
             continue
-        if len({t.params.get(key) for t in trials}) < 2:
+        if len({t.settings.get(key) for t in trials}) < 2:
             continue
         by_variant = defaultdict(set)
         for t in trials:
-            by_variant[t.variant].add(t.params.get(key))
+            by_variant[t.variant].add(t.settings.get(key))
         if len(variants) > 1 and all(len(values) == 1 for values in by_variant.values()):
             continue  # set by the variant itself (e.g. model.decoder_ffn): the variant column says it
         axes.append(key)
     return axes
 
 
-def applies(trial: Trial, key: str) -> bool:
-    """Whether an axis means anything for this trial (expert counts do not, for a dense decoder)."""
-    from orchestrator.expand import APPLIES_ONLY_WHEN
-
-    if key not in APPLIES_ONLY_WHEN:
-        return True
-    decider, values = APPLIES_ONLY_WHEN[key]
-    return trial.params.get(decider) in {str(v) for v in values}
-
-
 def display(value: str | None) -> str:
     return {"True": "on", "False": "off", None: "–"}.get(value, value)
-
-
-def axes_from_trial_id(trial: Trial, axes: list[str]) -> dict[str, str | None]:
-    """Axis values of a trial that failed before logging its config, read back from its id
-    ("moe,noisy_topk=on,seed=2", as orchestrator/expand.py names trials)."""
-    named = dict(part.split("=", 1) for part in trial.trial_id.split(",") if "=" in part)
-    spelled = {"on": "True", "off": "False"}
-    return {key: spelled.get(named[key.split(".")[-1]], named[key.split(".")[-1]])
-            if key.split(".")[-1] in named else None for key in axes}
 
 
 def assign_groups(trials: list[Trial], axes: list[str], metric: str = "val/wer") -> list[Group]:
     groups: dict[tuple, Group] = {}
     for trial in trials:
-        trial.axes = ({key: trial.params.get(key) if applies(trial, key) else None for key in axes} if trial.params
-                      else axes_from_trial_id(trial, axes))
+        trial.axes = {key: trial.settings.get(key) for key in axes}
         label = ",".join([trial.variant] + [f"{key.split('.')[-1]}={display(v)}"
                                             for key, v in trial.axes.items() if v is not None])
         key = (trial.variant, tuple(trial.axes.values()))

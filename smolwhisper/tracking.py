@@ -22,8 +22,9 @@ from typing import Any
 from . import run_files
 
 MIRROR_FILE = ".mlflow_mirror.json"
-WRITER_SOCKET_ENV = "SMOLWHISPER_MLFLOW_WRITER"  # read by nothing now; the orchestrator still sets it
 MAX_BATCH = 1000  # metrics per log_batch call: MLflow's limit
+# A trial's run carries, per config key its sweep spec set (variant, grid, seed), the tag AXIS_TAG + key.
+AXIS_TAG = "smolwhisper.axis."
 # Tags that make MLflow 3's UI open an experiment on its training runs, not on its GenAI traces.
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 

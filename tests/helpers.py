@@ -106,7 +106,8 @@ def write_tone_corpus(root, n_train: int = 48, n_validation: int = 6, seed: int 
 def write_synthetic_sweep(tracking_uri: str, artifact_dir, name: str, spec: dict, trials: list[dict]) -> str:
     """A parent run and one child run per trial, tagged and logged as orchestrator/ and train.py do.
 
-    Each trial: {"trial_id", "variant", "seed", "status", "params": {...}, "metrics": {key: [(step, value)]},
+    Each trial: {"trial_id", "variant", "seed", "status", "params": {...}, "axes": {key: value the spec gave it}
+    (optional), "metrics": {key: [(step, value)]},
     "utterances" and "unseen_utterances": [hypothesis records] (optional), "eval_step", "wall_time_s",
     "log_tail" (optional)}.
     Returns the parent run id.
@@ -131,7 +132,8 @@ def write_synthetic_sweep(tracking_uri: str, artifact_dir, name: str, spec: dict
             run = client.create_run(experiment, run_name=trial["trial_id"], tags={
                 **tags, "mlflow.parentRunId": parent, "smolwhisper.trial_id": trial["trial_id"],
                 "smolwhisper.variant": trial["variant"], "smolwhisper.seed": str(trial["seed"]),
-                "smolwhisper.config_hash": f"hash-{trial['trial_id']}"}).info.run_id
+                "smolwhisper.config_hash": f"hash-{trial['trial_id']}",
+                **{f"smolwhisper.axis.{k}": str(v) for k, v in trial.get("axes", {}).items()}}).info.run_id
             params = [Param(k, str(v)) for k, v in trial.get("params", {}).items()]
             for i in range(0, len(params), 100):
                 client.log_batch(run, params=params[i:i + 100])
@@ -195,11 +197,13 @@ def report_sweep() -> tuple[dict, list[dict]]:
                        "hypothesis": " ".join(w[:-1] + ["frog"]) if errors[i] > 5 else " ".join(w),
                        "word_errors": errors[i], "reference_words": 20, "char_errors": errors[i],
                        "reference_chars": 80} for i, w in enumerate(words)]
+        axes = {"model.decoder_ffn": variant, "train.seed": seed, **({} if noisy is None else {"model.noisy_topk": noisy})}
         trials.append({"trial_id": f"{label},seed={seed}", "variant": variant, "seed": seed, "status": "FINISHED",
-                       "params": params, "metrics": metrics, "utterances": utterances, "eval_step": 4,
+                       "params": params, "axes": axes, "metrics": metrics, "utterances": utterances, "eval_step": 4,
                        "wall_time_s": 1800.0})
-    # failed before it logged its config: only its id says which configuration it was
+    # failed before it logged its config: the tags the orchestrator gave its run say which configuration it was
     trials.append({"trial_id": "moe,noisy_topk=on,seed=2", "variant": "moe", "seed": 2, "status": "FAILED",
-                   "params": {}, "metrics": {"train/loss": [(1, 5.0)]}, "wall_time_s": 600.0,
+                   "params": {}, "axes": {"model.decoder_ffn": "moe", "model.noisy_topk": True, "train.seed": 2},
+                   "metrics": {"train/loss": [(1, 5.0)]}, "wall_time_s": 600.0,
                    "log_tail": "Traceback (most recent call last):\nRuntimeError: boom <at> step 2"})
     return spec, trials

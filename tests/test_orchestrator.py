@@ -237,11 +237,13 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
         assert runs[name].data.tags["smolwhisper.config_hash"]
         assert runs[name].data.params["train.seed"] == name[-1]
         # parallel trials into one SQLite store: no logged step is missing
-        steps = {m.step for m in client.get_metric_history(run_id, "train/loss")}
-        assert steps == {1, *range(2, 25, 2)}, name
+        steps = [m.step for m in client.get_metric_history(run_id, "train/loss")]
+        assert sorted(steps) == [1, *range(2, 25, 2)], name  # each step once, the resumed trial's too
+        assert runs[name].data.tags["smolwhisper.axis.train.seed"] == name[-1]  # set when the run was made
         assert [m.step for m in client.get_metric_history(run_id, "val/wer")] == [24]
         assert {"summary.json", "config.yaml", "train.log", "step_00000024.jsonl"} <= {
             a.path for a in client.list_artifacts(run_id)}
+    assert client.get_experiment_by_name("t").tags["mlflow.experimentKind"] == "custom_model_development"
     broken = runs["broken,seed=0"]
     assert broken.info.status == "FAILED"
     assert "data.validation_split: 'nowhere' is not in" in broken.data.tags["smolwhisper.log_tail"]

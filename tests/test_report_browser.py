@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.build import build_report
+from reports import build_report
 
 from helpers import report_sweep, write_synthetic_sweep
 

@@ -1,0 +1,111 @@
+"""What a person reads during a sweep: one line per trial (status, step of max, loss, the ranked metric,
+elapsed, ETA), redrawn in place on a terminal and printed when something changes otherwise. Ray's
+and Tune's own messages go to <sweep>/ray.log instead of the console."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class TrialLine:
+    trial_id: str
+    max_steps: int
+    status: str = "PENDING"
+    step: int = 0
+    loss: float | None = None
+    metric: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    attempts: int = 0
+
+    def render(self, width: int, metric_name: str, now: float) -> str:
+        elapsed = ((self.ended or now) - self.started) if self.started else 0.0
+        eta = elapsed / self.step * (self.max_steps - self.step) if self.step and self.status == "RUNNING" else None
+        retry = f" (attempt {self.attempts})" if self.attempts > 1 else ""
+        return (f"{self.trial_id:<{width}}  {self.status + retry:<20} {self.step:>6}/{self.max_steps:<6} "
+                f"{_number(self.loss, '.3f'):>8}  {_number(self.metric, '.1%'):>{max(8, len(metric_name))}}  "
+                f"{_duration(elapsed):>7}  {_duration(eta):>7}")
+
+
+def _number(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
+
+
+def sweep_console(max_steps: dict[str, int], metric: str, stream=None):
+    """A Tune callback that keeps the lines up to date and draws them."""
+    from ray import tune
+
+    class SweepConsole(tune.Callback):
+        def __init__(self):
+            self.lines = {trial_id: TrialLine(trial_id, steps) for trial_id, steps in max_steps.items()}
+            self.stream = stream or sys.stdout
+            self.live = self.stream.isatty()
+            self.drawn, self.last_draw = 0, 0.0
+            self.width = max(len("trial"), *(len(t) for t in max_steps))
+
+        def line(self, trial) -> TrialLine:
+            return self.lines[trial.config["trial_id"]]
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            line = self.line(trial)
+            line.status, line.attempts = "RUNNING", line.attempts + 1
+            line.started = line.started or time.time()
+            self.draw(force=True)
+
+        on_trial_restore = on_trial_start
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            line = self.line(trial)
+            line.step = int(result.get("step", line.step))
+            line.loss = result.get("train/loss", line.loss)
+            line.metric = result.get(metric, line.metric)
+            self.draw()
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self.end(trial, "FINISHED")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self.end(trial, "ERROR")
+
+        def end(self, trial, status: str) -> None:
+            line = self.line(trial)
+            line.status, line.ended = status, time.time()
+            self.draw(force=True)
+
+        def draw(self, force: bool = False) -> None:
+            now = time.time()
+            if not force and now - self.last_draw < (1.0 if self.live else 60.0):
+                return
+            header = (f"{'trial':<{self.width}}  {'status':<20} {'step':>13} {'loss':>8}  "
+                      f"{metric:>{max(8, len(metric))}}  {'elapsed':>7}  {'ETA':>7}")
+            text = [header] + [line.render(self.width, metric, now) for line in self.lines.values()]
+            if self.live and self.drawn:
+                self.stream.write(f"\x1b[{self.drawn}F\x1b[J")  # back to the first line drawn, clear below
+            self.stream.write("\n".join(text) + "\n")
+            self.stream.flush()
+            self.drawn, self.last_draw = len(text), now
+
+    return SweepConsole()
+
+
+def send_ray_logs_to(path: Path) -> None:
+    """Ray's and Tune's loggers write to `path`, not to the console."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name in ("ray", "ray.tune", "ray.train", "ray.air"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
