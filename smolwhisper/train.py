@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import gc
 import os
 import signal
 import sys
@@ -85,6 +86,14 @@ def setup_distributed(device: str) -> Distributed:
         dist.init_process_group("cpu:gloo,cuda:nccl" if resolved.type == "cuda" else "gloo",
                                 timeout=timedelta(hours=2))
     return Distributed(rank, world_size, resolved)
+
+
+def end_distributed(env: Distributed) -> None:
+    """Destroys the process group after the DDP wrapper that uses it: DDP keeps reference cycles, and a
+    gloo group torn down under a live reducer can abort the process at exit (`terminate called`)."""
+    if env.world_size > 1:
+        gc.collect()
+        dist.destroy_process_group()
 
 
 @dataclasses.dataclass
@@ -659,8 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             Trainer(cfg, env, resume=args.resume).fit()
         finally:
-            if env.world_size > 1:
-                dist.destroy_process_group()
+            end_distributed(env)
     except (ConfigError, TrainingError, TrackingError, FileNotFoundError, checkpoint.WriteError,
             checkpoint.CheckpointError) as error:
         print(f"smolwhisper.train: error: {error}", file=sys.stderr)

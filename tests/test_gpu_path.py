@@ -193,7 +193,7 @@ def test_two_ranks_stay_equal_when_one_rank_has_an_empty_micro_batch(corpus, tmp
         "import json, sys, torch\n"
         "import torch.distributed as dist\n"
         "from smolwhisper.config import load_run_config\n"
-        "from smolwhisper.train import Trainer, setup_distributed\n"
+        "from smolwhisper.train import Trainer, end_distributed, setup_distributed\n"
         "cfg = load_run_config(None, sys.argv[2:])\n"
         "env = setup_distributed('cpu')\n"
         "t = Trainer(cfg, env)\n"
@@ -209,11 +209,14 @@ def test_two_ranks_stay_equal_when_one_rank_has_an_empty_micro_batch(corpus, tmp
         "dist.all_gather(both, flat)\n"
         "if env.rank == 0: open(sys.argv[1], 'w').write(json.dumps([t.step, (both[0] - both[1]).abs().max().item()]))\n"
         "dist.barrier()\n"
-        "dist.destroy_process_group()\n")
+        # as main() does: the trainer goes before its process group
+        "del t, next_batch, empty_first\n"
+        "end_distributed(env)\n")
     out = tmp_path / "result.json"
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", str(script),
-                    str(out), *run_args(corpus, tmp_path / "two", **{"optim.grad_accum": 2})],
-                   check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+                           str(script), str(out), *run_args(corpus, tmp_path / "two", **{"optim.grad_accum": 2})],
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
     step, difference = json.loads(out.read_text())
     assert step == 3 and difference == 0.0
 

@@ -119,7 +119,7 @@ def test_ddp_on_two_cpu_ranks_matches_one_process_with_the_same_global_batch(cor
         "import json, sys\n"
         "import torch.distributed as dist\n"
         "from smolwhisper.config import load_run_config\n"
-        "from smolwhisper.train import Trainer, setup_distributed\n"
+        "from smolwhisper.train import Trainer, end_distributed, setup_distributed\n"
         "cfg = load_run_config(None, sys.argv[2:])\n"
         "env = setup_distributed('cpu')\n"
         "t = Trainer(cfg, env)\n"
@@ -127,13 +127,16 @@ def test_ddp_on_two_cpu_ranks_matches_one_process_with_the_same_global_batch(cor
         "if env.rank == 0: open(sys.argv[1], 'w').write(json.dumps(losses))\n"
         # gloo can abort a rank whose peer tears down right after a broadcast: end in step, as fit() does
         "dist.barrier()\n"
-        "dist.destroy_process_group()\n")
+        # as main() does: the trainer goes before its process group
+        "del t\n"
+        "end_distributed(env)\n")
     out = tmp_path / "ddp_losses.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-                    # a time budget too, so that rank 0's clock is broadcast every step
-                    str(script), str(out), *overrides(corpus, tmp_path / "two", **{"train.max_minutes": 60})],
-                   check=True, env=env, capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+                           # a time budget too, so that rank 0's clock is broadcast every step
+                           str(script), str(out), *overrides(corpus, tmp_path / "two", **{"train.max_minutes": 60})],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
     assert json.loads(out.read_text()) == pytest.approx(expected, abs=1e-4)
 
 
