@@ -92,6 +92,10 @@ class ModelConfig:
     # makes a small model trained from scratch align audio and text far sooner. 0 is plain Whisper:
     # no head at all.
     ctc_weight: float = 0.0
+    # Cross-entropy against targets smoothed towards the uniform distribution (Szegedy et al. 2016;
+    # ESPnet's and WeNet's recipes use 0.1): a decoder trained on little data stays less sure of
+    # itself, which joint decoding and rescoring need to weigh it against the CTC head. 0 is Whisper.
+    label_smoothing: float = 0.0
 
     # Optional accelerations, one switch each.
     flash: bool = True  # fused SDPA kernels; False forces the math backend
@@ -125,6 +129,8 @@ class ModelConfig:
         for name in ("load_balance_coef", "router_z_coef"):
             if getattr(self, name) < 0:
                 _fail(f"{prefix}.{name}", getattr(self, name), "must be >= 0")
+        if not 0 <= self.label_smoothing < 1:
+            _fail(f"{prefix}.label_smoothing", self.label_smoothing, "must be in [0, 1): 0 is none, 0.1 is usual")
         if not 0 <= self.ctc_weight < 1:
             _fail(f"{prefix}.ctc_weight", self.ctc_weight,
                   "must be in [0, 1): 0 is plain Whisper; the attention decoder keeps a share of the loss")

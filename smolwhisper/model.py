@@ -441,7 +441,8 @@ class Whisper(nn.Module):
         if fused:
             loss = self.fused_loss(self.decoder.token_embedding.weight, out.hidden.flatten(0, 1), targets.flatten())
         elif targets is not None:
-            loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+            loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
+                                   label_smoothing=self.config.label_smoothing)
         zero = audio_features.new_zeros((), dtype=torch.float32)
         stats = out.moe_stats
         return ModelOutput(
@@ -525,4 +526,4 @@ def _enable_liger(model: Whisper):
             if isinstance(child, LayerNorm):
                 setattr(parent, name, LigerLayerNorm(child.normalized_shape[0], eps=child.eps))
     log.info("liger: LayerNorm and the fused linear cross-entropy use Liger Triton kernels")
-    return LigerFusedLinearCrossEntropyLoss(ignore_index=-100)
+    return LigerFusedLinearCrossEntropyLoss(ignore_index=-100, label_smoothing=model.config.label_smoothing)

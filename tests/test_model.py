@@ -206,3 +206,21 @@ def test_ctc_head_is_left_out_of_exports():
     assert "ctc.weight" in model.state_dict()
     assert not [name for name in interop.to_hf(model.state_dict()) if "ctc" in name]
     assert not [name for name in interop.to_openai(model.state_dict()) if "ctc" in name]
+
+
+def test_label_smoothing_mixes_the_uniform_distribution_into_the_targets():
+    torch.manual_seed(0)
+    eps = 0.1
+    smooth = randomize(Whisper(model_preset("test", label_smoothing=eps))).eval()
+    plain = Whisper(model_preset("test"))
+    plain.load_state_dict(smooth.state_dict())
+    mel, tokens = torch.randn(2, 80, 100), torch.randint(0, 250, (2, 6))
+    targets = tokens.roll(-1, dims=1)
+    targets[1, 4:] = -100
+    with torch.no_grad():
+        out = smooth(mel, tokens, targets=targets)
+        nll = plain(mel, tokens, targets=targets).loss
+        log_probs = out.logits.log_softmax(-1)[targets != -100]
+    assert torch.allclose(out.loss, (1 - eps) * nll - eps * log_probs.mean(-1).mean(), atol=1e-5)
+    with pytest.raises(ConfigError, match="model.label_smoothing"):
+        model_preset("test", label_smoothing=1.0)
