@@ -24,7 +24,7 @@ class TrialLine:
     attempts: int = 0
 
     def render(self, width: int, metric_name: str, now: float) -> str:
-        elapsed = ((self.ended or now) - self.started) if self.started else 0.0
+        elapsed = ((self.ended or now) - self.started) if self.started is not None else 0.0
         eta = elapsed / self.step * (self.max_steps - self.step) if self.step and self.status == "RUNNING" else None
         retry = f" (attempt {self.attempts})" if self.attempts > 1 else ""
         return (f"{self.trial_id:<{width}}  {self.status + retry:<20} {self.step:>6}/{self.max_steps:<6} "

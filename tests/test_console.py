@@ -1,0 +1,70 @@
+"""The sweep console: one line per trial, redrawn in place on a terminal, printed on changes elsewhere."""
+
+import io
+import re
+from types import SimpleNamespace
+
+from orchestrator import console as console_module
+from orchestrator.console import TrialLine, sweep_console
+
+METRIC = "val/wer_rescore_lm"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def trial(trial_id: str):
+    return SimpleNamespace(config={"trial_id": trial_id})
+
+
+def frames(text: str) -> list[str]:
+    """What a terminal shows after each redraw: the text after each 'cursor up N lines, clear below'."""
+    return re.split(r"\x1b\[\d+F\x1b\[J", text)
+
+
+def test_a_terminal_sees_one_line_per_trial_redrawn_in_place_with_step_loss_metric_and_eta(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(console_module.time, "time", lambda: clock[0])
+    screen = Terminal()
+    console = sweep_console({"dense,seed=0": 700, "moe-4x2,seed=0": 700}, METRIC, stream=screen)
+    console.on_trial_start(0, [], trial("dense,seed=0"))
+    clock[0] += 100
+    console.on_trial_result(0, [], trial("dense,seed=0"), {"step": 350, "train/loss": 3.21, METRIC: 0.856})
+    console.on_trial_start(0, [], trial("moe-4x2,seed=0"))
+    clock[0] += 100
+    console.on_trial_complete(0, [], trial("dense,seed=0"))
+
+    shown = frames(screen.getvalue())
+    assert len(shown) == 4  # every event redraws once the clock has moved or the status changed
+    last = shown[-1].splitlines()
+    assert len(last) == 3 and last[0].split() == ["trial", "status", "step", "loss", METRIC, "elapsed", "ETA"]
+    assert last[1].split() == ["dense,seed=0", "FINISHED", "350/700", "3.210", "85.6%", "3m20s", "-"]
+    assert last[2].split() == ["moe-4x2,seed=0", "RUNNING", "0/700", "-", "-", "1m40s", "-"]
+    # mid-run: half the steps in 100 s leaves 100 s to go
+    assert shown[1].splitlines()[1].split()[-2:] == ["1m40s", "1m40s"]
+
+
+def test_a_log_file_gets_the_table_on_status_changes_and_at_most_once_a_minute_otherwise(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(console_module.time, "time", lambda: clock[0])
+    log = io.StringIO()
+    console = sweep_console({"a": 10}, METRIC, stream=log)
+    console.on_trial_start(0, [], trial("a"))
+    for step in range(1, 10):
+        clock[0] += 10
+        console.on_trial_result(0, [], trial("a"), {"step": step, "train/loss": 1.0})
+    clock[0] += 30
+    console.on_trial_error(0, [], trial("a"))
+    text = log.getvalue()
+    assert "\x1b[" not in text  # no cursor movement outside a terminal
+    tables = text.count("trial  ")
+    assert tables == 3  # start, the result a minute later (step 6), the error
+    assert "ERROR" in text.splitlines()[-1]
+
+
+def test_a_retried_trial_shows_its_attempt_and_keeps_its_first_start():
+    line = TrialLine("t", 100, status="RUNNING", step=20, started=0.0, attempts=2)
+    assert line.render(1, METRIC, now=40.0).split()[1:5] == ["RUNNING", "(attempt", "2)", "20/100"]
+    assert line.render(1, METRIC, now=40.0).split()[-2:] == ["0m40s", "2m40s"]
