@@ -23,13 +23,13 @@ import torch
 
 from smolwhisper import checkpoint
 from smolwhisper.config import load_run_config
-from smolwhisper.ctc_lm import WORD_LM_FILE, LexiconDecoder, WordNgramLM
+from smolwhisper.inference.ctc_lm import WORD_LM_FILE, LexiconDecoder, WordNgramLM
 from smolwhisper.data.loader import Collator, features
-from smolwhisper.evaluation import (decoder_options, evaluation_loader, hypothesis_record, lexicon_search,
-                                    open_run_split)
-from smolwhisper.joint_decoding import DECODERS, decode_features
+from smolwhisper.inference.evaluation import (decoder_options, evaluation_loader, hypothesis_record, lexicon_search,
+                                              open_run_split)
+from smolwhisper.inference.joint_decoding import DECODERS, decode_features
 from smolwhisper.metric_names import decoder_suffix
-from smolwhisper.metrics import normalize_english, normalize_gigaspeech
+from smolwhisper.inference.metrics import normalize_english, normalize_gigaspeech
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from smolwhisper.config import load_run_config  # noqa: E402
-from smolwhisper.moe import MoEFeedForward  # noqa: E402
+from smolwhisper.model.moe import MoEFeedForward  # noqa: E402
 from smolwhisper.train import Distributed, Trainer, setup_distributed  # noqa: E402
 
 LOSS_TOLERANCE = 0.03  # relative: bf16 kernels differ in rounding, not in the function

@@ -14,10 +14,10 @@ import time
 import torch
 import transformers
 
-from smolwhisper import interop
+from smolwhisper.interop import weights as interop
 from smolwhisper.config import model_preset
 from smolwhisper.model import Whisper
-from smolwhisper.moe import MoEFeedForward
+from smolwhisper.model.moe import MoEFeedForward
 
 
 def seconds_per_step(step, repeats: int) -> float:

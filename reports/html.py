@@ -198,7 +198,7 @@ def expert_load_figure(group: Group) -> go.Figure | None:
 # ------------------------------------------------------------------------------- transcripts
 
 def normalizer_for(trial: Trial):
-    from smolwhisper.metrics import normalize_english, normalize_gigaspeech
+    from smolwhisper.inference.metrics import normalize_english, normalize_gigaspeech
 
     return normalize_gigaspeech if trial.params.get("eval.normalizer") == "gigaspeech" else normalize_english
 

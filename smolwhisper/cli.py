@@ -43,8 +43,8 @@ def smoke(presets: list[str], device: str, seconds: float, batch_size: int, n_to
 # with `set_defaults(func=...)`; func(args) returns the exit status.
 SUBCOMMAND_MODULES: list[str] = [
     "smolwhisper.data.synth",
-    "smolwhisper.convert",
-    "smolwhisper.transcribe",
+    "smolwhisper.interop.convert",
+    "smolwhisper.inference.transcribe",
 ]
 
 

@@ -375,7 +375,7 @@ class TrainConfig:
             _fail("train.max_minutes", self.max_minutes, "must be >= 0 (0: no time budget)")
 
 
-# The decoders an evaluation can score (eval.decoders; smolwhisper/joint_decoding.py implements
+# The decoders an evaluation can score (eval.decoders; smolwhisper/inference/joint_decoding.py implements
 # them), weakest first by how much of the model and word LM they use.
 DECODERS = ("attention", "ctc", "rescore", "joint", "ctc_lm", "joint_lm", "rescore_lm")
 
@@ -393,7 +393,7 @@ class EvalConfig:
     # 0: no limit but max_tokens.
     max_tokens_per_second: float = 30.0
     # A model with a CTC head is also scored with a lexicon and a word n-gram LM of ctc_lm_order
-    # learned from the training transcripts (val/wer_ctc_lm; smolwhisper/ctc_lm.py): log P_ctc +
+    # learned from the training transcripts (val/wer_ctc_lm; smolwhisper/inference/ctc_lm.py): log P_ctc +
     # ctc_lm_weight * log P_lm + ctc_word_bonus per word, by prefix beam search of ctc_beam_size.
     ctc_lm: bool = False
     ctc_lm_order: int = 3
@@ -404,7 +404,7 @@ class EvalConfig:
     # interpolated with weight lm_general_weight, and the lexicon holds them. 0: transcripts only.
     lm_general_words: int = 0
     lm_general_weight: float = 0.1
-    # The decoders each evaluation scores (smolwhisper/joint_decoding.py), as val/wer_<decoder> and
+    # The decoders each evaluation scores (smolwhisper/inference/joint_decoding.py), as val/wer_<decoder> and
     # val/cer_<decoder> (val/wer for attention). Empty: attention, ctc with a CTC head, and ctc_lm
     # with eval.ctc_lm. An *_lm decoder builds the word LM.
     decoders: list[str] = dataclasses.field(default_factory=list)

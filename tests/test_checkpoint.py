@@ -200,7 +200,8 @@ def test_runtime_switches_may_be_edited_and_nan_weights_are_refused(saved, tmp_p
 
 def test_a_full_disk_while_checkpointing_names_the_file_and_keeps_the_last_good_checkpoint(
         tmp_path, small_tokenizer, monkeypatch):
-    from smolwhisper import run_files, train_state
+    from smolwhisper import run_files
+    from smolwhisper.train import state as train_state
 
     model = Whisper(model_preset("test"))
     run_dir = tmp_path / "run"
@@ -225,7 +226,8 @@ def test_a_full_disk_while_checkpointing_names_the_file_and_keeps_the_last_good_
 def test_a_full_disk_while_writing_the_weights_or_a_run_file(tmp_path, small_tokenizer, monkeypatch):
     import errno
 
-    from smolwhisper import run_files, train_state
+    from smolwhisper import run_files
+    from smolwhisper.train import state as train_state
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -249,7 +251,7 @@ def test_a_full_disk_while_writing_the_weights_or_a_run_file(tmp_path, small_tok
 
 
 def test_a_damaged_trainer_state_names_the_file(tmp_path, small_tokenizer):
-    from smolwhisper import train_state
+    from smolwhisper.train import state as train_state
 
     step = train_state.save_checkpoint(tmp_path, 1, Whisper(model_preset("test")), small_tokenizer, {"x": 1}, 1)
     truncate(step / "trainer_state.pt")

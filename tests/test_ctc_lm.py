@@ -1,4 +1,4 @@
-"""CTC decoding with a lexicon and a word n-gram LM (smolwhisper/ctc_lm.py)."""
+"""CTC decoding with a lexicon and a word n-gram LM (smolwhisper/inference/ctc_lm.py)."""
 
 import json
 import math
@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from smolwhisper.ctc_lm import LexiconDecoder, LexiconSearch, WordNgramLM
-from smolwhisper.decoding import ctc_greedy
+from smolwhisper.inference.ctc_lm import LexiconDecoder, LexiconSearch, WordNgramLM
+from smolwhisper.inference.decoding import ctc_greedy
 from smolwhisper.tokenizer import train_bpe
 
 TEXTS = ["the cat sat on the mat", "the dog sat on the log", "a cat ate the fish", "hello all", "café au lait"]
@@ -89,7 +89,7 @@ def test_the_search_scores_words_with_the_whole_ngram_history():
 
 
 def test_an_open_vocabulary_lm_decodes_a_word_the_transcripts_never_hold(tokenizer, tmp_path):
-    from smolwhisper.ctc_lm import train_word_lm
+    from smolwhisper.inference.ctc_lm import train_word_lm
 
     text = " the cat sat on the rug"  # "rug" is in no training transcript
     assert "rug" not in {w for t in TEXTS for w in t.split()}

@@ -1,4 +1,5 @@
-"""CTC prefix scores and the CTC prefix beam search against sums over every alignment (smolwhisper/ctc_prefix.py)."""
+"""CTC prefix scores and the CTC prefix beam search against sums over every alignment
+(smolwhisper/inference/ctc_prefix.py)."""
 
 import itertools
 import math
@@ -7,7 +8,7 @@ from collections import defaultdict
 import pytest
 import torch
 
-from smolwhisper.ctc_prefix import CTCPrefixScorer, ctc_log_likelihoods, ctc_prefix_beam_search
+from smolwhisper.inference.ctc_prefix import CTCPrefixScorer, ctc_log_likelihoods, ctc_prefix_beam_search
 
 N_CLASSES = 4  # tokens 0, 1, 2 and blank (3)
 BLANK = N_CLASSES - 1

@@ -7,9 +7,9 @@ import torch
 from smolwhisper import checkpoint
 from smolwhisper.audio import N_FRAMES, N_SAMPLES, load_audio, log_mel_spectrogram, pad_or_trim
 from smolwhisper.config import model_preset
-from smolwhisper.decoding import (ApplyTimestampRules, DecodingOptions, MaximumLikelihoodRanker, SuppressBlank,
-                                  SuppressTokens, compression_ratio, ctc_greedy, decode, decode_with_fallback,
-                                  needs_fallback, suppressed_tokens)
+from smolwhisper.inference.decoding import (ApplyTimestampRules, DecodingOptions, MaximumLikelihoodRanker,
+                                            SuppressBlank, SuppressTokens, compression_ratio, ctc_greedy, decode,
+                                            decode_with_fallback, needs_fallback, suppressed_tokens)
 from smolwhisper.model import Whisper
 from smolwhisper.tokenizer import Tokenizer, train_bpe
 
@@ -97,7 +97,7 @@ def test_fallback_raises_the_temperature_only_for_failing_results(small):
 
 
 def test_needs_fallback_follows_whisper_thresholds():
-    from smolwhisper.decoding import DecodingResult
+    from smolwhisper.inference.decoding import DecodingResult
 
     def result(ratio, avg_logprob, no_speech_prob):
         return DecodingResult([1], "x", avg_logprob, avg_logprob * 2, ratio, 0.0, no_speech_prob)
@@ -194,7 +194,7 @@ def speech_mels(tmp_path_factory):
 def test_real_tiny_en_beam_search_never_scores_below_greedy(tiny_en, speech_mels):
     model, tokenizer = tiny_en
     features, _ = model.encoder(speech_mels)
-    from smolwhisper.decoding import decode_features
+    from smolwhisper.inference.decoding import decode_features
 
     greedy = decode_features(model, tokenizer, features, options=DecodingOptions())
     beam_1 = decode_features(model, tokenizer, features, options=DecodingOptions(beam_size=1))

@@ -9,7 +9,6 @@ import pytest
 import soundfile
 import torch
 
-from smolwhisper import train
 from smolwhisper.config import load_run_config, model_preset
 from smolwhisper.data.base import MISSING_FILE, UNREADABLE_AUDIO
 from smolwhisper.data.features import CachedFeatures, build_feature_cache, cache_path, utterance_log_mel
@@ -17,7 +16,7 @@ from smolwhisper.data.loader import Collator, features
 from smolwhisper.data.manifest import load_manifest
 from smolwhisper.model import Whisper
 from smolwhisper.tokenizer import train_bpe
-from smolwhisper.train import Distributed, Trainer
+from smolwhisper.train import Distributed, Trainer, recipe
 
 from helpers import write_tone_corpus
 
@@ -97,7 +96,7 @@ def test_trainer_on_the_cache_trains_and_resumes_exactly(corpus, tmp_path):
 def test_an_unchanged_corpus_reuses_its_cache_and_a_rewritten_file_gets_a_new_one(tmp_path, monkeypatch):
     corpus = write_tone_corpus(tmp_path / "corpus", n_train=6, n_validation=2)
     builds = []
-    monkeypatch.setattr(train, "build_feature_cache",
+    monkeypatch.setattr(recipe, "build_feature_cache",
                         lambda dataset, *args, **kwargs: builds.append(dataset.name) or build_feature_cache(
                             dataset, *args, **kwargs))
     first = make_trainer(corpus, tmp_path / "a", tmp_path / "cache")

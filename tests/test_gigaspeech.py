@@ -11,7 +11,7 @@ import soundfile
 from smolwhisper.data.base import GARBAGE_TAG, UNREADABLE_AUDIO, Skipped, Utterance
 from smolwhisper.data.gigaspeech import GigaSpeechStream, GigaSpeechUnavailable, load_gigaspeech
 from smolwhisper.data.manifest import open_source
-from smolwhisper.metrics import normalize_gigaspeech, wer
+from smolwhisper.inference.metrics import normalize_gigaspeech, wer
 
 # (segment_id, text as GigaSpeech writes it, begin_time, end_time, sample rate of the audio)
 SPLITS = {

@@ -15,11 +15,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from smolwhisper import checkpoint, model as model_module
-from smolwhisper.accelerator import attention_kernels, peak_flops, resolve_device
+from smolwhisper import checkpoint
+from smolwhisper.train.accelerator import attention_kernels, peak_flops, resolve_device
 from smolwhisper.config import ConfigError, load_run_config, model_preset
 from smolwhisper.model import PackedRows, Whisper
-from smolwhisper.moe import MoEFeedForward
+from smolwhisper.model import whisper as model_module
+from smolwhisper.model.moe import MoEFeedForward
 from smolwhisper.train import Distributed, Trainer
 
 from helpers import randomize, write_tone_corpus
@@ -166,10 +167,10 @@ def test_a_tiny_moe_training_step_compiles_without_graph_breaks(bf16):
 def test_a_compiled_run_over_variable_length_batches_compiles_a_bounded_number_of_graphs(corpus, tmp_path, monkeypatch):
     from torch._dynamo.utils import counters
 
-    from smolwhisper import train
+    from smolwhisper.train import recipe
 
     compile_ = torch.compile
-    monkeypatch.setattr(train.torch, "compile", lambda model, **kw: compile_(model, backend="aot_eager", **kw))
+    monkeypatch.setattr(recipe.torch, "compile", lambda model, **kw: compile_(model, backend="aot_eager", **kw))
     torch._dynamo.reset()
     counters.clear()
     trainer = Trainer(load_run_config(None, run_args(corpus, tmp_path / "run", **{
@@ -222,8 +223,8 @@ def test_two_ranks_stay_equal_when_one_rank_has_an_empty_micro_batch(corpus, tmp
 
 
 def test_a_checkpoint_trained_with_liger_loads_transcribes_and_exports_without_cuda(tmp_path):
-    from smolwhisper.convert import export_model
-    from smolwhisper.decoding import DecodingOptions, decode
+    from smolwhisper.interop.convert import export_model
+    from smolwhisper.inference.decoding import DecodingOptions, decode
     from smolwhisper.tokenizer import train_bpe
 
     tokenizer = train_bpe(["the cat sat on the mat"] * 20, vocab_size=300)

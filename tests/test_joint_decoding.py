@@ -1,4 +1,4 @@
-"""Joint CTC/attention decoding and attention rescoring (smolwhisper/joint_decoding.py), each against
+"""Joint CTC/attention decoding and attention rescoring (smolwhisper/inference/joint_decoding.py), each against
 the search or the brute-force score it must reduce to."""
 
 import math
@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from smolwhisper.config import model_preset
-from smolwhisper.ctc_lm import LexiconDecoder, LexiconSearch, WordNgramLM
-from smolwhisper.ctc_prefix import ctc_prefix_beam_search
-from smolwhisper.decoding import DecodingTask
-from smolwhisper.joint_decoding import (DECODERS, DecoderOptions, decode_batch, joint_beam_search, pick_best,
-                                        rescoring_scores)
+from smolwhisper.inference.ctc_lm import LexiconDecoder, LexiconSearch, WordNgramLM
+from smolwhisper.inference.ctc_prefix import ctc_prefix_beam_search
+from smolwhisper.inference.decoding import DecodingTask
+from smolwhisper.inference.joint_decoding import (DECODERS, DecoderOptions, decode_batch, joint_beam_search, pick_best,
+                                                  rescoring_scores)
 from smolwhisper.model import Whisper
 from smolwhisper.tokenizer import train_bpe
 

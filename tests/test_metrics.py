@@ -1,6 +1,6 @@
 import pytest
 
-from smolwhisper.metrics import cer, error_counts, normalize_english, normalize_gigaspeech, wer
+from smolwhisper.inference.metrics import cer, error_counts, normalize_english, normalize_gigaspeech, wer
 
 
 def test_wer_counts_substitutions_deletions_insertions_over_reference_words():

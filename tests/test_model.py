@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from smolwhisper import interop
+from smolwhisper.interop import weights as interop
 from smolwhisper.config import ConfigError, model_preset
 from smolwhisper.model import KVCache, Whisper
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from smolwhisper.moe import HAS_GROUPED_MM, MoEFeedForward, routing_stats
+from smolwhisper.model.moe import HAS_GROUPED_MM, MoEFeedForward, routing_stats
 
 
 def make_moe(n_experts=4, top_k=2, noisy=False, grouped=True, seed=0) -> MoEFeedForward:

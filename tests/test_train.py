@@ -161,7 +161,7 @@ def test_time_budget_ends_the_run_on_time_with_its_lr_schedule_run_down(corpus, 
 
 def test_lr_follows_whichever_of_steps_and_time_is_further_along():
     from smolwhisper.config import OptimConfig
-    from smolwhisper.optim import lr_at
+    from smolwhisper.train.optim import lr_at
 
     cfg = OptimConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10)
     assert lr_at(4, cfg, 1000, time_spent=0.9) == pytest.approx(5e-4)  # warmup counts steps
@@ -286,12 +286,12 @@ def test_ctc_lm_evaluation_scores_lexicon_decoding_with_an_lm_saved_in_the_run(c
 
 
 def test_checkpoints_best_follows_eval_select_metric_where_decoders_disagree(corpus, tmp_path, monkeypatch):
-    from smolwhisper import train
+    from smolwhisper.train import recipe
 
     # Two evaluations whose attention and CTC WERs disagree on the better step.
     scripted = iter([{"val/loss": 1.0, "val/wer": 0.5, "val/cer": 0.3, "val/wer_ctc": 0.9, "val/cer_ctc": 0.5},
                      {"val/loss": 1.0, "val/wer": 0.8, "val/cer": 0.4, "val/wer_ctc": 0.3, "val/cer_ctc": 0.2}] * 2)
-    monkeypatch.setattr(train, "evaluate", lambda *args, **kwargs: dict(next(scripted)))
+    monkeypatch.setattr(recipe, "evaluate", lambda *args, **kwargs: dict(next(scripted)))
     for metric, best_step in (("val/wer", 3), ("val/wer_ctc", 6)):
         args = overrides(corpus, tmp_path / metric.replace("/", "_"), **{
             "model.ctc_weight": 0.3, "eval.every_steps": 3, "eval.select_metric": metric})

@@ -10,12 +10,12 @@ from smolwhisper import checkpoint, cli
 from smolwhisper.audio import SAMPLE_RATE, AudioError, load_audio
 from smolwhisper.config import InferenceConfig
 from smolwhisper.config import model_preset
-from smolwhisper.decoding import DecodingOptions
-from smolwhisper.metrics import normalize_english, wer
+from smolwhisper.inference.decoding import DecodingOptions
+from smolwhisper.inference.metrics import normalize_english, wer
 from smolwhisper.model import Whisper
 from smolwhisper.tokenizer import train_bpe
-from smolwhisper.transcribe import (Segment, TranscribeOptions, Transcript, expand_inputs, format_transcript,
-                                    transcribe_audio, transcribe_files)
+from smolwhisper.inference.transcribe import (Segment, TranscribeOptions, Transcript, expand_inputs, format_transcript,
+                                              transcribe_audio, transcribe_files)
 
 from helpers import ESPEAK_VOICES, HARVARD_SENTENCES, espeak, imported_tiny_en, randomize
 
@@ -250,7 +250,7 @@ def test_evaluate_on_a_runs_checkpoint_takes_the_new_decoders_and_names_bad_flag
 def test_transcribe_takes_every_decoder_name(runs, tone_corpus, capsys):
     best = str(runs[0][0] / "checkpoints" / "best")
     audio = str(tone_corpus / "validation" / "000.wav")
-    from smolwhisper.joint_decoding import DECODERS
+    from smolwhisper.inference.joint_decoding import DECODERS
 
     capsys.readouterr()
     for decoder in DECODERS:

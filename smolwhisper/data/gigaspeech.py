@@ -18,7 +18,7 @@ What we make of them (`normalize_transcript`):
 - utterances with a garbage tag are dropped and counted as `garbage_tag` (the GigaSpeech README
   asks for this in training; they are dropped from evaluation splits too, since an empty
   reference cannot pass the dataset's empty-transcript filter).
-Scoring with `smolwhisper.metrics.normalize_gigaspeech` gives the same words from our text as from
+Scoring with `smolwhisper.inference.metrics.normalize_gigaspeech` gives the same words from our text as from
 the original, so references can be taken from here.
 
 Audio is read with `decode=False` and decoded by libsndfile (soundfile), not FFmpeg/torchcodec.
@@ -38,7 +38,7 @@ import torch
 
 from ..audio import SAMPLE_RATE, AudioError, load_audio
 from ..audio import decode_audio as decode_file_like
-from ..metrics import GIGASPEECH_GARBAGE_TAGS, GIGASPEECH_PUNCTUATION
+from ..inference.metrics import GIGASPEECH_GARBAGE_TAGS, GIGASPEECH_PUNCTUATION
 from .base import (GARBAGE_TAG, MISSING_FILE, UNREADABLE_AUDIO, Entry, Skipped, SpeechDataset, Utterance,
                    _metadata_problem)
 

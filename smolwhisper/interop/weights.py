@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from .config import ModelConfig
+from ..config import ModelConfig
 
 # (our pattern, Hugging Face pattern); {i} is a layer index.
 _HF_BLOCK = [

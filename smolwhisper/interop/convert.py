@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import checkpoint
-from .config import InferenceConfig
-from .config import ModelConfig
-from .ctranslate2_format import CT2Model, read_model_bin
-from .interop import config_from_hf, config_from_openai, from_hf, from_openai, hf_config, openai_dims, to_hf, to_openai
-from .model import Whisper
-from .tokenizer import TOKENIZER_FILE, Tokenizer
+from .. import checkpoint
+from ..config import InferenceConfig
+from ..config import ModelConfig
+from ..model import Whisper
+from ..tokenizer import TOKENIZER_FILE, Tokenizer
+from .ctranslate2 import CT2Model, read_model_bin
+from .weights import config_from_hf, config_from_openai, from_hf, from_openai, hf_config, openai_dims, to_hf, to_openai
 
 WHISPER_INFERENCE = InferenceConfig(pad_to_30s=True, timestamps=True)
 ENGLISH_ONLY_VOCAB = 51864

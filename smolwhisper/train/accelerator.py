@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import torch
 
-from .config import ConfigError
+from ..config import ConfigError
 
 T = TypeVar("T")
 

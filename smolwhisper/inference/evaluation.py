@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from .config import EvalConfig, RunConfig
+from ..config import EvalConfig, RunConfig
+from ..metric_names import VAL, cer_key, decoder_suffix, scored_decoders, wer_key
+from ..model import Whisper
+from ..tokenizer import Tokenizer
 from .ctc_lm import WORD_LM_FILE, LexiconDecoder, LexiconSearch, WordNgramLM, train_word_lm
 from .joint_decoding import DecoderOptions, decode_batch
-from .metric_names import VAL, cer_key, decoder_suffix, scored_decoders, wer_key
 from .metrics import error_counts, normalize_english, normalize_gigaspeech
-from .model import Whisper
-from .tokenizer import Tokenizer
 
 
 def evaluation_subset(n_utterances: int, max_utterances: int) -> list[int] | None:
@@ -39,8 +39,8 @@ def open_run_split(cfg: RunConfig, data: str | None = None, split: str | None = 
     """(source, split name, dataset) of a run's evaluation as the trainer reads it: its data.source
     (or `data`) with its duration filters, its validation split (or `split`), from its log-mel cache
     where it trained on one (built if gone). Errors name --data / --split, the flags that choose them."""
-    from .config import ConfigError
-    from .data.manifest import open_source
+    from ..config import ConfigError
+    from ..data.manifest import open_source
 
     source = data or (cfg.data.synth_dir if cfg.data.source == "synthetic" else cfg.data.source)
     try:
@@ -53,7 +53,7 @@ def open_run_split(cfg: RunConfig, data: str | None = None, split: str | None = 
         raise ConfigError(f"--split: {split!r} is not in {source}; it has {', '.join(sorted(splits))}")
     dataset = splits[split]
     if cfg.data.feature_cache:
-        from .data.features import CachedFeatures, build_feature_cache, cache_path
+        from ..data.features import CachedFeatures, build_feature_cache, cache_path
 
         path = cache_path(dataset, cfg.model.n_mels, cfg.data.cache_dir)
         if not path.exists():
@@ -64,7 +64,7 @@ def open_run_split(cfg: RunConfig, data: str | None = None, split: str | None = 
 
 def evaluation_loader(dataset, max_utterances: int, max_batch_s: float, collate, num_workers: int = 0) -> DataLoader:
     """The split's evaluation batches: the eval.max_utterances subset, bucketed by duration, in order."""
-    from .data.loader import BucketBatchSampler
+    from ..data.loader import BucketBatchSampler
 
     subset = evaluation_subset(len(dataset), max_utterances)
     durations = list(dataset.durations_s) if subset is None else [dataset.entries[i].duration_s for i in subset]
@@ -107,7 +107,7 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
     """Validation loss in eval mode over the loader, and WER/CER of each decoder (the run's
     scored_decoders by default), named `prefix`/..., with one hypothesis record per utterance written
     to `hypotheses_path`."""
-    from .data.loader import features
+    from ..data.loader import features
 
     decoders = list(decoders or scored_decoders(cfg))
     options = options or decoder_options(cfg.eval)
@@ -135,7 +135,7 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
                                f"char_errors{suffix}": record[f"char_errors{suffix}"], f"chars{suffix}": record["reference_chars"]})
             lines.append(json.dumps(record))
     if hypotheses_path is not None:
-        from .run_files import write_atomic
+        from ..run_files import write_atomic
 
         write_atomic(Path(hypotheses_path), "\n".join(lines) + "\n")
     model.train(was_training)

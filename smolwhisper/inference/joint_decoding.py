@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..metric_names import DECODERS, LM_DECODERS
+from ..model import Whisper
+from ..tokenizer import Tokenizer
 from .ctc_lm import FusionState, LexiconDecoder, LexiconFusion
 from .ctc_prefix import CTCPrefixScorer, ctc_log_likelihoods, ctc_prefix_beam_search
 from .decoding import BeamSearchDecoder, CachedDecoder, DecodingOptions, DecodingTask, ctc_greedy
-from .metric_names import DECODERS, LM_DECODERS
-from .model import Whisper
-from .tokenizer import Tokenizer
 
 NEG_INF = float("-inf")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .tokenizer import Tokenizer
+from ..tokenizer import Tokenizer
 
 WORD_LM_FILE = "word_lm.json"  # where a training run with eval.ctc_lm saves its LM, in the run directory
 NEG_INF = float("-inf")
@@ -314,7 +314,7 @@ class LexiconDecoder:
 
 
 # ---------------------------------------------------------------------------------------------
-# Shallow fusion in a search that grows hypotheses token by token (smolwhisper/joint_decoding.py):
+# Shallow fusion in a search that grows hypotheses token by token (smolwhisper/inference/joint_decoding.py):
 # the same lexicon and word scores as the frame-synchronous search above, as a mask of the tokens
 # each hypothesis may take next and the LM score that a token ending a word adds.
 

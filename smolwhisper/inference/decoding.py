@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Categorical
 
-from .audio import CHUNK_LENGTH, HOP_LENGTH, SAMPLE_RATE
-from .model import KVCache, Whisper
-from .tokenizer import Tokenizer
+from ..audio import CHUNK_LENGTH, HOP_LENGTH, SAMPLE_RATE
+from ..model import KVCache, Whisper
+from ..tokenizer import Tokenizer
 
 # Whisper's transcribe() defaults for the temperature fallback.
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .config import OptimConfig
+from ..config import OptimConfig
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:

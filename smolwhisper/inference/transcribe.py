@@ -24,13 +24,13 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from .audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, AudioError, load_audio, log_mel_spectrogram, pad_or_trim
+from ..audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, AudioError, load_audio, log_mel_spectrogram, pad_or_trim
+from ..model import Whisper
+from ..tokenizer import Tokenizer
 from .ctc_lm import LexiconDecoder, LexiconSearch
 from .decoding import (COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD, TEMPERATURES,
                        DecodingOptions, DecodingResult, decode_with_fallback)
 from .joint_decoding import DECODERS, LM_DECODERS, DecoderOptions, decode_features
-from .model import Whisper
-from .tokenizer import Tokenizer
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au", ".w64", ".caf"}
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt")
@@ -227,7 +227,7 @@ def transcribe_files(model: Whisper, tokenizer: Tokenizer, sources: Sequence[str
 def options_for(model: Whisper, beam_size: int = 1, best_of: int | None = None, sample_len: int | None = None,
                 fallback: bool = True, timestamps: bool = True) -> TranscribeOptions:
     """Transcription options as the checkpoint's InferenceConfig says (padding to 30 s, timestamps)."""
-    from .config import InferenceConfig
+    from ..config import InferenceConfig
 
     inference = getattr(model, "inference_config", None) or InferenceConfig()
     return TranscribeOptions(
@@ -301,7 +301,7 @@ def lexicon_for(decoder: str, model: Whisper, tokenizer: Tokenizer, checkpoint_d
                 word_lm: str | PathLike | None = None, search: LexiconSearch = LexiconSearch()) -> LexiconDecoder | None:
     """The word LM and lexicon that --decoder needs (the *_lm decoders), by default the one the training
     run saved (eval.ctc_lm); None for the others. Fails where the model has no CTC head to decode."""
-    from .config import ConfigError
+    from ..config import ConfigError
     from .ctc_lm import WORD_LM_FILE, WordNgramLM
 
     if decoder != "attention" and model.ctc is None:
@@ -331,7 +331,7 @@ DECODER_FLAGS = ("ctc_weight", "joint_beam_size", "rescore_beam_size")
 
 def _flag_error(error: ValueError):
     """A config error ('eval.ctc_beam_size: ...', 'DecoderOptions.ctc_weight: ...') named by its flag."""
-    from .config import ConfigError
+    from ..config import ConfigError
 
     field, _, reason = str(error).partition(": ")
     flag = "--" + field.rsplit(".", 1)[-1].replace("_", "-")
@@ -359,7 +359,7 @@ def _decoder_options(args: argparse.Namespace, eval_config, **overrides) -> Deco
 
 
 def _options_from_args(args: argparse.Namespace, model: Whisper, tokenizer: Tokenizer, **kwargs) -> TranscribeOptions:
-    from .config import EvalConfig
+    from ..config import EvalConfig
     from .evaluation import lexicon_search
 
     eval_config = _eval_config(args, EvalConfig())
@@ -370,7 +370,7 @@ def _options_from_args(args: argparse.Namespace, model: Whisper, tokenizer: Toke
 
 
 def _transcribe_command(args: argparse.Namespace) -> int:
-    from . import checkpoint
+    from .. import checkpoint
 
     model, tokenizer = checkpoint.load(args.checkpoint, device=args.device)
     options = _options_from_args(args, model, tokenizer, best_of=args.best_of, fallback=not args.no_fallback,
@@ -404,7 +404,7 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, dataset, options: TranscribeO
              limit: int | None = None, progress: bool = False) -> dict:
     """Corpus WER and CER (sclite counting, after `normalizer`) of a `SpeechDataset`; unreadable items
     are skipped and counted by reason. Writes one JSON line per utterance to `hypotheses_path`."""
-    from .data.base import Skipped
+    from ..data.base import Skipped
     from .metrics import error_counts, normalize_english, normalize_gigaspeech
 
     normalize = {"english": normalize_english, "gigaspeech": normalize_gigaspeech}[normalizer]
@@ -443,9 +443,9 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, dataset, options: TranscribeO
 
 
 def _evaluate_command(args: argparse.Namespace) -> int:
-    from . import checkpoint
-    from .config import ConfigError
-    from .data.manifest import open_source
+    from .. import checkpoint
+    from ..config import ConfigError
+    from ..data.manifest import open_source
 
     config_path = run_config_of(args.checkpoint)
     if config_path is not None:
@@ -474,12 +474,12 @@ def _evaluate_command(args: argparse.Namespace) -> int:
 def _evaluate_run(args: argparse.Namespace, config_path: Path) -> int:
     """Score a training run's checkpoint as the run scores itself: its config's data filters, decoder
     settings, eval.max_utterances subset, batches, features and precision (evaluation.evaluate)."""
-    from . import checkpoint
-    from .config import ConfigError, load_run_config
-    from .data.loader import Collator
+    from .. import checkpoint
+    from ..config import ConfigError, load_run_config
+    from ..data.loader import Collator
     from .evaluation import evaluate as evaluate_split
     from .evaluation import evaluation_loader, lexicon_search, open_run_split
-    from .metric_names import cer_key, wer_key
+    from ..metric_names import cer_key, wer_key
 
     if args.limit is not None:
         raise ConfigError("--limit: a training run's checkpoint is scored on its evaluation subset; "

@@ -29,22 +29,23 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from . import checkpoint, metric_names as names, run_files, train_state
+from .. import checkpoint, metric_names as names, run_files
+from ..audio import HOP_LENGTH, SAMPLE_RATE
+from ..config import ConfigError, InferenceConfig, RunConfig, load_run_config, to_dict
+from ..data.features import CachedFeatures, build_feature_cache, cache_path
+from ..data.base import Utterance
+from ..data.loader import BucketBatchSampler, Collator, features, pad_frames, spec_augment
+from ..data.manifest import open_source
+from ..inference.ctc_lm import LexiconDecoder
+from ..inference.evaluation import evaluate, evaluation_loader, run_lexicon, save_word_lm
+from ..metric_names import VAL, VAL_UNSEEN, needs_word_lm, select_metric
+from ..model import Whisper
+from ..tokenizer import Tokenizer, train_bpe
+from .. import tracking
+from ..tracking import RunMirror, TrackingError
+from . import state as train_state
 from .accelerator import attention_kernels, peak_flops, profile_cuda_kernels, resolve_device
-from .audio import HOP_LENGTH, SAMPLE_RATE
-from .config import ConfigError, InferenceConfig, RunConfig, load_run_config, to_dict
-from .ctc_lm import LexiconDecoder
-from .data.features import CachedFeatures, build_feature_cache, cache_path
-from .data.base import Utterance
-from .data.loader import BucketBatchSampler, Collator, features, pad_frames, spec_augment
-from .data.manifest import open_source
-from .evaluation import evaluate, evaluation_loader, run_lexicon, save_word_lm
-from .metric_names import VAL, VAL_UNSEEN, needs_word_lm, select_metric
-from .model import Whisper
 from .optim import build_optimizer, lr_at
-from .tokenizer import Tokenizer, train_bpe
-from . import tracking
-from .tracking import RunMirror, TrackingError
 
 
 # Under train.compile, batch lengths are rounded up to these multiples (mel frames, decoder tokens).
@@ -286,7 +287,7 @@ class Trainer:
         return {**datasets, **{split: CachedFeatures(datasets[split], path) for split, path in paths.items()}}
 
     def ensure_synthetic_corpus(self) -> str:
-        from .data.synth import SynthConfig, synthesize_corpus
+        from ..data.synth import SynthConfig, synthesize_corpus
 
         out = Path(self.cfg.data.synth_dir)
         if self.env.is_main:
@@ -678,6 +679,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

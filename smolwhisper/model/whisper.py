@@ -24,7 +24,7 @@ try:
 except ImportError:  # torch < 2.10
     varlen_attn = None
 
-from .config import ConfigError, ModelConfig
+from ..config import ConfigError, ModelConfig
 from .moe import MoEFeedForward
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint
-from .run_files import STATE_FILE, CheckpointError, WriteError, _write_synced, complete_checkpoints, step_dir
+from .. import checkpoint
+from ..run_files import STATE_FILE, CheckpointError, WriteError, _write_synced, complete_checkpoints, step_dir
 
 
 def rng_state() -> dict:
