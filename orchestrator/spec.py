@@ -19,7 +19,6 @@ Errors name the spec path of the offending key, e.g. `sweep.grid.model.top_k[2]`
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from smolwhisper.config import ConfigError, run_config_from_dict
+from smolwhisper.config import ConfigError, run_config_from_dict, suggestion
 
 
 class SpecError(ValueError):
@@ -274,8 +273,7 @@ def _known_field(key: Any, where: str) -> None:
     section, name = _dotted(key, where)
     known = [f.name for f in fields(SECTIONS[section].default_factory())]
     if name not in known:
-        close = difflib.get_close_matches(name, known, n=1)
-        raise SpecError(f"{where}: unknown field {key!r}" + (f"; did you mean '{section}.{close[0]}'?" if close else ""))
+        raise SpecError(f"{where}: unknown field {key!r}; {suggestion(name, known, prefix=section + '.')}")
 
 
 def _mapping(value: Any, where: str) -> dict:
@@ -292,9 +290,7 @@ def _mapping_or_empty(value: Any, where: str) -> dict:
 def _reject_unknown(raw: dict, allowed: tuple[str, ...], where: str) -> None:
     for key in raw:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
-            raise SpecError(f"{where + '.' if where else ''}{key}: unknown key; {hint}")
+            raise SpecError(f"{where + '.' if where else ''}{key}: unknown key; {suggestion(key, allowed)}")
 
 
 def _dataclass(cls: type, raw: Any, where: str):

@@ -4,7 +4,7 @@ Everything comes through MLflow's tracking API (so a remote tracking server work
 local SQLite store): the parent run and its spec artifact, the child runs' params, tags, metric
 histories, and their summary.json and per-utterance hypothesis artifacts.
 
-    load_sweep(tracking_uri, "moe-sweep")  ->  Sweep (reports.html.build_report writes its page)
+    load_sweep(tracking_uri, "moe-sweep")  ->  SweepResult (reports.html.build_report writes its page)
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class ReportError(ValueError):
 
 
 @dataclass
-class Trial:
+class TrialResult:
+    """One trial's MLflow run as the report reads it back (orchestrator.expand.Trial is the trial to run)."""
+
     run_id: str
     trial_id: str
     variant: str
@@ -103,11 +105,11 @@ class Group:
     name: str
     variant: str
     axes: dict[str, str | None]
-    trials: list[Trial]
+    trials: list[TrialResult]
     summary: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (mean, std) over seeds
 
     @property
-    def finished(self) -> list[Trial]:
+    def finished(self) -> list[TrialResult]:
         return [t for t in self.trials if t.status == "FINISHED"]
 
 
@@ -161,12 +163,15 @@ class SwitchCheck:
 
 
 @dataclass
-class Sweep:
+class SweepResult:
+    """A sweep's parent run, its trials and what the report computes of them (orchestrator.spec.Sweep is
+    the spec)."""
+
     name: str
     experiment: str
     parent: Any  # mlflow Run
     spec: dict
-    trials: list[Trial]
+    trials: list[TrialResult]
     axes: list[str]
     groups: list[Group] = field(default_factory=list)
     baseline_variant: str = ""
@@ -207,7 +212,7 @@ def _spec_of(client, parent) -> dict:
     return {}
 
 
-def read_trials(client, experiment_id: str, parent_id: str, workers: int = 8) -> list[Trial]:
+def read_trials(client, experiment_id: str, parent_id: str, workers: int = 8) -> list[TrialResult]:
     runs, token = [], None
     while True:
         page = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'",
@@ -222,11 +227,11 @@ def read_trials(client, experiment_id: str, parent_id: str, workers: int = 8) ->
     return sorted(trials, key=lambda t: t.trial_id)
 
 
-def read_trial(client, run) -> Trial:
+def read_trial(client, run) -> TrialResult:
     tags, run_id = run.data.tags, run.info.run_id
     curves = {key: thin(*history(client, run_id, key)) for key in run.data.metrics
               if key in HISTORY_KEYS or key.startswith(HISTORY_PREFIXES)}
-    trial = Trial(run_id=run_id, trial_id=tags.get("smolwhisper.trial_id", run.info.run_name),
+    trial = TrialResult(run_id=run_id, trial_id=tags.get("smolwhisper.trial_id", run.info.run_name),
                   variant=tags.get("smolwhisper.variant", "base"), seed=tags.get("smolwhisper.seed", ""),
                   status=run.info.status, params=dict(run.data.params), metrics=dict(run.data.metrics),
                   curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""),
@@ -287,7 +292,7 @@ def read_hypotheses(text: str) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------------- computing
 
-def varying_axes(trials: list[Trial]) -> list[str]:
+def varying_axes(trials: list[TrialResult]) -> list[str]:
     """Config keys that differ between trials, except the seed, paths and those the variant decides."""
     trials = [t for t in trials if t.settings]
     keys = sorted({k for t in trials for k in t.settings})
@@ -311,7 +316,7 @@ def display(value: str | None) -> str:
     return {"True": "on", "False": "off", None: "–"}.get(value, value)
 
 
-def assign_groups(trials: list[Trial], axes: list[str], metric: str = "val/wer") -> list[Group]:
+def assign_groups(trials: list[TrialResult], axes: list[str], metric: str = "val/wer") -> list[Group]:
     groups: dict[tuple, Group] = {}
     for trial in trials:
         trial.axes = {key: trial.settings.get(key) for key in axes}
@@ -354,7 +359,7 @@ def axis_order(values: set[str]) -> list[str]:
     return sorted(values, key=key)
 
 
-def axis_effects(trials: list[Trial], axes: list[str], baseline_variant: str, n_resamples: int = 2000,
+def axis_effects(trials: list[TrialResult], axes: list[str], baseline_variant: str, n_resamples: int = 2000,
                  seed: int = 0, decoder: str = ATTENTION) -> list[Effect]:
     """For each axis and each non-reference value: the paired WER difference against the reference.
 
@@ -382,10 +387,10 @@ def axis_effects(trials: list[Trial], axes: list[str], baseline_variant: str, n_
     return effects
 
 
-def matched_pairs(trials: list[Trial], axis: str, value_of, reference: str, value: str) -> list[tuple[Trial, Trial]]:
+def matched_pairs(trials: list[TrialResult], axis: str, value_of, reference: str, value: str) -> list[tuple[TrialResult, TrialResult]]:
     others = [a for a in (trials[0].axes if trials else {}) if a != axis]
 
-    def match(a: Trial, b: Trial) -> bool:
+    def match(a: TrialResult, b: TrialResult) -> bool:
         return a.seed == b.seed and all(a.axes.get(k) is None or b.axes.get(k) is None or a.axes[k] == b.axes[k]
                                         for k in others) and (axis == "variant" or a.variant == b.variant)
 
@@ -393,7 +398,7 @@ def matched_pairs(trials: list[Trial], axis: str, value_of, reference: str, valu
     return [(a, b) for b in trials if value_of(b) == value for a in arm_a if match(a, b)]
 
 
-def paired_effect(axis: str, reference: str, value: str, pairs: list[tuple[Trial, Trial]], n_resamples: int,
+def paired_effect(axis: str, reference: str, value: str, pairs: list[tuple[TrialResult, TrialResult]], n_resamples: int,
                   seed: int, decoder: str = ATTENTION) -> Effect | None:
     """None where the matched trials share no utterance scored by `decoder` (e.g. different validation sets)."""
     errors = f"word_errors{decoder_suffix(decoder)}"
@@ -412,7 +417,7 @@ def paired_effect(axis: str, reference: str, value: str, pairs: list[tuple[Trial
     return Effect(axis, reference, value, len(pairs), bootstrap, seed_mean)
 
 
-def switch_checks(trials: list[Trial], groups: list[Group], axes: list[str]) -> list[SwitchCheck]:
+def switch_checks(trials: list[TrialResult], groups: list[Group], axes: list[str]) -> list[SwitchCheck]:
     """For each acceleration axis: speed, MFU and memory of its value over its reference, and whether
     the matched loss curves part by more than seed noise (a numerical bug in a kernel, not an effect)."""
     usable = [t for t in trials if t.status == "FINISHED" and "train/loss" in t.curves]
@@ -458,14 +463,14 @@ def ranked(groups: list[Group], metric: str) -> list[Group]:
     return sorted(groups, key=key)
 
 
-def best_and_baseline(sweep: Sweep) -> tuple[Group | None, Group | None]:
+def best_and_baseline(sweep: SweepResult) -> tuple[Group | None, Group | None]:
     """The best group, and the best group of the baseline variant (the strongest baseline is the fair one)."""
     order = [g for g in ranked(sweep.groups, sweep.metric) if not math.isnan(g.summary[sweep.metric][0])]
     baselines = [g for g in order if g.variant == sweep.baseline_variant]
     return (order[0] if order else None), (baselines[0] if baselines else None)
 
 
-def headline_effect(sweep: Sweep, n_resamples: int = 2000) -> Effect | None:
+def headline_effect(sweep: SweepResult, n_resamples: int = 2000) -> Effect | None:
     """Best group against the baseline group, trials paired by seed."""
     best, baseline = best_and_baseline(sweep)
     if not best or not baseline or best is baseline:
@@ -476,7 +481,7 @@ def headline_effect(sweep: Sweep, n_resamples: int = 2000) -> Effect | None:
     return paired_effect("group", baseline.name, best.name, pairs, n_resamples, 0, sweep.decoder) if pairs else None
 
 
-def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> Sweep:
+def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> SweepResult:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -485,7 +490,7 @@ def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> Sweep:
     if not trials:
         raise ReportError(f"sweep {sweep!r} (run {parent.info.run_id}) has no trial runs yet")
     axes = varying_axes(trials)
-    result = Sweep(name=parent.data.tags.get("smolwhisper.spec", parent.info.run_name),
+    result = SweepResult(name=parent.data.tags.get("smolwhisper.spec", parent.info.run_name),
                    experiment=client.get_experiment(experiment_id).name, parent=parent, spec=spec,
                    trials=trials, axes=axes)
     report_options = spec.get("report") or {}
@@ -500,7 +505,7 @@ def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> Sweep:
     return result
 
 
-def device_hours(sweep: Sweep) -> tuple[float, str]:
+def device_hours(sweep: SweepResult) -> tuple[float, str]:
     """Wall time of every trial (failed ones too: they used the machine) times its devices."""
     resources = sweep.spec.get("resources") or {}
     gpus, cpus = int(resources.get("gpus", 0) or 0), int(resources.get("cpus", 1) or 1)

@@ -1,4 +1,4 @@
-"""Turn a computed Sweep into one self-contained HTML page: plotly charts, tables, transcripts.
+"""Turn a computed SweepResult into one self-contained HTML page: plotly charts, tables, transcripts.
 
 plotly.js is inlined once (offline, no CDN); each chart is a JSON figure drawn by Plotly.newPlot.
 The page layout lives in template.html (Jinja2, autoescaped).
@@ -22,7 +22,7 @@ from plotly.offline import get_plotlyjs
 
 from smolwhisper.metric_names import ATTENTION, DECODER_LABELS, VAL_UNSEEN, cer_key, decoder_suffix, wer_key
 
-from .build import Group, Sweep, Trial, best_and_baseline, device_hours, display, load_sweep, ranked
+from .build import Group, SweepResult, TrialResult, best_and_baseline, device_hours, display, load_sweep, ranked
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
@@ -81,7 +81,7 @@ def colors_of(groups: list[Group]) -> dict[str, str]:
     return {g.name: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
 
 
-def curve_figure(trials: list[Trial], key: str, colors: dict[str, str], title: str, y_title: str,
+def curve_figure(trials: list[TrialResult], key: str, colors: dict[str, str], title: str, y_title: str,
                  y_percent: bool = False) -> go.Figure | None:
     fig, shown = go.Figure(), set()
     for trial in trials:
@@ -142,7 +142,7 @@ def scatter_vs(groups: list[Group], colors: dict[str, str], metric: str, x_key: 
     return fig
 
 
-def effects_figure(sweep: Sweep) -> go.Figure | None:
+def effects_figure(sweep: SweepResult) -> go.Figure | None:
     effects = sweep.effects + ([sweep.headline] if sweep.headline else [])
     if not effects:
         return None
@@ -197,7 +197,7 @@ def expert_load_figure(group: Group) -> go.Figure | None:
 
 # ------------------------------------------------------------------------------- transcripts
 
-def normalizer_for(trial: Trial):
+def normalizer_for(trial: TrialResult):
     from smolwhisper.inference.metrics import normalize_english, normalize_gigaspeech
 
     return normalize_gigaspeech if trial.params.get("eval.normalizer") == "gigaspeech" else normalize_english
@@ -258,7 +258,7 @@ def sample_transcripts(groups: list[Group], decoder: str = ATTENTION) -> list[di
 
 # ------------------------------------------------------------------------------------- page
 
-def scores_unseen(sweep: Sweep) -> bool:
+def scores_unseen(sweep: SweepResult) -> bool:
     return any(wer_key(sweep.decoder, VAL_UNSEEN) in t.metrics for t in sweep.trials)
 
 
@@ -268,7 +268,7 @@ def unseen_gap(group: Group, decoder: str) -> tuple[float, str]:
     return gap, "–" if math.isnan(gap) else points(gap)
 
 
-def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: Group | None) -> list[dict]:
+def table_rows(sweep: SweepResult, groups: list[Group], best: Group | None, baseline: Group | None) -> list[dict]:
     rows, wer, cer = [], wer_key(sweep.decoder), cer_key(sweep.decoder)
     unseen = wer_key(sweep.decoder, VAL_UNSEEN)
     for g in groups:
@@ -297,7 +297,7 @@ def table_rows(sweep: Sweep, groups: list[Group], best: Group | None, baseline: 
     return rows
 
 
-def trial_rows(sweep: Sweep) -> list[dict]:
+def trial_rows(sweep: SweepResult) -> list[dict]:
     rows, wer, cer = [], wer_key(sweep.decoder), cer_key(sweep.decoder)
     for t in sweep.trials:
         rows.append({"id": t.trial_id, "group": t.group, "seed": t.seed, "status": t.status,
@@ -310,7 +310,7 @@ def trial_rows(sweep: Sweep) -> list[dict]:
     return rows
 
 
-def effect_rows(sweep: Sweep) -> list[dict]:
+def effect_rows(sweep: SweepResult) -> list[dict]:
     rows = []
     for e in ([sweep.headline] if sweep.headline else []) + sweep.effects:
         b = e.bootstrap
@@ -329,7 +329,7 @@ def ratio(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.2f}×"
 
 
-def switch_rows(sweep: Sweep) -> list[dict]:
+def switch_rows(sweep: SweepResult) -> list[dict]:
     rows = []
     for check in sweep.switch_checks:
         noise = ("no seed spread: tolerance 2% of the loss" if math.isnan(check.seed_noise)
@@ -344,7 +344,7 @@ def switch_rows(sweep: Sweep) -> list[dict]:
     return rows
 
 
-def header(sweep: Sweep, generated: str, tracking_uri: str) -> dict:
+def header(sweep: SweepResult, generated: str, tracking_uri: str) -> dict:
     tags = sweep.parent.data.tags
     resources = sweep.spec.get("resources") or {}
     hours, unit = device_hours(sweep)
@@ -364,7 +364,7 @@ def header(sweep: Sweep, generated: str, tracking_uri: str) -> dict:
     }
 
 
-def render(sweep: Sweep, generated: str, tracking_uri: str) -> str:
+def render(sweep: SweepResult, generated: str, tracking_uri: str) -> str:
     groups = ranked(sweep.groups, sweep.metric)
     colors = colors_of(groups)
     best, baseline = best_and_baseline(sweep)

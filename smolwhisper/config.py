@@ -207,6 +207,12 @@ def model_preset(name: str, **overrides: Any) -> ModelConfig:
     return from_dict(ModelConfig, {**PRESETS[name], **overrides}, "model")
 
 
+def suggestion(name: Any, allowed: list[str] | tuple[str, ...], prefix: str = "") -> str:
+    """The closest allowed name as a did-you-mean, or the list of allowed names when none is close."""
+    close = difflib.get_close_matches(str(name), list(allowed), n=1)
+    return f"did you mean {prefix + close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+
+
 def from_dict(cls: type, values: dict[str, Any], prefix: str) -> Any:
     """Build dataclass `cls` from a plain mapping, rejecting unknown keys with a suggestion."""
     if not isinstance(values, dict):
@@ -214,9 +220,7 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str) -> Any:
     known = {f.name for f in fields(cls)}
     for key in values:
         if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(sorted(known))}"
-            raise ConfigError(f"{prefix}.{key}: unknown field{hint}")
+            raise ConfigError(f"{prefix}.{key}: unknown field; {suggestion(key, sorted(known))}")
     return cls(**values)
 
 
@@ -502,9 +506,7 @@ def _sections(values: Any) -> dict[str, dict[str, Any]]:
     sections = {}
     for name, section in values.items():
         if name not in SECTIONS:
-            close = difflib.get_close_matches(str(name), list(SECTIONS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(SECTIONS)}"
-            raise ConfigError(f"{name}: unknown section{hint}")
+            raise ConfigError(f"{name}: unknown section; {suggestion(name, list(SECTIONS))}")
         if section is not None and not isinstance(section, dict):
             raise ConfigError(f"{name}: expected a mapping of fields, got {type(section).__name__} {section!r}")
         sections[name] = dict(section or {})

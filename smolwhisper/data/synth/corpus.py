@@ -32,6 +32,7 @@ import soundfile
 from tqdm import tqdm
 
 from ...config import ConfigError
+from ...run_files import write_atomic
 from .augment import (CODECS, active_speech_power, babble, coloured_noise, reverberate, speed_perturb,  # noqa: F401
                       telephone_band, vocal_tract_length_perturb)
 from .engines import ENGINES, SAMPLE_RATE, SpeechRequest, available_engines, synthesize_batch
@@ -413,12 +414,6 @@ def plan_fingerprint(config: SynthConfig, availability: dict[str, bool | str]) -
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def _info_from_record(out_dir: Path, record: dict, cached: bool) -> CorpusInfo:
     return CorpusInfo(out_dir, {s: out_dir / f"{s}.jsonl" for s in record["hours"]}, record["hours"],
                       record["engine_counts"], record["missing_engines"], record["n_failed"], cached)
@@ -471,12 +466,12 @@ def synthesize_corpus(config: SynthConfig, out_dir: str | Path, workers: int | N
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_stale_audio(out_dir, fingerprint)
     record = {"status": "incomplete", "fingerprint": fingerprint, "config": config.to_dict()}
-    _write_text_atomically(out_dir / CORPUS_FILE, json.dumps(record, indent=2) + "\n")
+    write_atomic(out_dir / CORPUS_FILE, json.dumps(record, indent=2) + "\n")
 
     durations, errors = _run_batches(plan_batches(plan, config.batch_size), out_dir, config.seed,
                                      workers or os.cpu_count() or 1, progress)
     record = _write_manifests(out_dir, plan, durations, errors, config, fingerprint, missing)
-    _write_text_atomically(out_dir / CORPUS_FILE, json.dumps(record, indent=2) + "\n")
+    write_atomic(out_dir / CORPUS_FILE, json.dumps(record, indent=2) + "\n")
     return _info_from_record(out_dir, record, cached=False)
 
 
@@ -535,7 +530,7 @@ def _write_manifests(out_dir: Path, plan, durations, errors, config: SynthConfig
         engine_hours[u.engine] += duration / 3600
         voices[u.split].add(u.speaker)
     for split in sorted({u.split for u in plan}):
-        _write_text_atomically(out_dir / f"{split}.jsonl", "".join(line + "\n" for line in lines[split]))
+        write_atomic(out_dir / f"{split}.jsonl", "".join(line + "\n" for line in lines[split]))
     engine_of = {u.index: u.engine for u in plan}
     failures = Counter(engine_of[i] for i in errors)
     return {
