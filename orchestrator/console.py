@@ -50,10 +50,14 @@ def sweep_console(max_steps: dict[str, int], metric: str, stream=None):
     class SweepConsole(tune.Callback):
         def __init__(self):
             self.lines = {trial_id: TrialLine(trial_id, steps) for trial_id, steps in max_steps.items()}
-            self.stream = stream or sys.stdout
+            self.stream = stream or sys.stdout  # the console's, before Tune's prints are redirected
             self.live = self.stream.isatty()
             self.drawn, self.last_draw = 0, 0.0
             self.width = max(len("trial"), *(len(t) for t in max_steps))
+
+        def __getstate__(self):
+            # Tune pickles its callbacks with the experiment state, and a terminal does not pickle.
+            return {**self.__dict__, "stream": None}
 
         def line(self, trial) -> TrialLine:
             return self.lines[trial.config["trial_id"]]

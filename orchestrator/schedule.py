@@ -11,6 +11,7 @@ train.log and in the MLflow tag `smolwhisper.node_id`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -217,7 +218,9 @@ def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, r
         if not ctrl_c.interrupted:
             warn_of_sqlite_across_nodes(launches[0].mlflow_uri, sum(node["Alive"] for node in ray.nodes()))
             console = sweep_console({launch.trial_id: launch.max_steps for launch in launches}, metric)
-            tuner(launches, sweep_dir, max_concurrent, retries, ctrl_c, console).fit()
+            # Tune prints its experiment banner whatever its verbosity: to the log, not between our lines.
+            with open(sweep_dir / "ray.log", "a") as ray_log, contextlib.redirect_stdout(ray_log):
+                tuner(launches, sweep_dir, max_concurrent, retries, ctrl_c, console).fit()
     finally:
         signal.signal(signal.SIGINT, previous)
     return ctrl_c.interrupted

@@ -1,7 +1,9 @@
 """The sweep console: one line per trial, redrawn in place on a terminal, printed on changes elsewhere."""
 
+import contextlib
 import io
 import re
+import sys
 from types import SimpleNamespace
 
 from orchestrator import console as console_module
@@ -68,3 +70,17 @@ def test_a_retried_trial_shows_its_attempt_and_keeps_its_first_start():
     line = TrialLine("t", 100, status="RUNNING", step=20, started=0.0, attempts=2)
     assert line.render(1, METRIC, now=40.0).split()[1:5] == ["RUNNING", "(attempt", "2)", "20/100"]
     assert line.render(1, METRIC, now=40.0).split()[-2:] == ["0m40s", "2m40s"]
+
+
+def test_the_console_pickles_while_tunes_prints_go_elsewhere(tmp_path, monkeypatch):
+    """Tune pickles its callbacks with the experiment state, while run_with_ray sends Tune's own prints
+    to ray.log: the console's stream, the real stdout then, must not be pickled."""
+    from ray import cloudpickle
+
+    with open(tmp_path / "stdout", "w") as stdout:
+        monkeypatch.setattr(sys, "stdout", stdout)
+        console = sweep_console({"a": 10}, METRIC)
+        console.on_trial_start(0, [], trial("a"))
+        with contextlib.redirect_stdout(io.StringIO()):
+            copy = cloudpickle.loads(cloudpickle.dumps(console))
+    assert copy.stream is None and copy.lines["a"].status == "RUNNING"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -221,6 +222,10 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
     output, _ = run.communicate(timeout=400)
     assert run.returncode == 1, output
     assert "1 trial(s) failed: broken,seed=0" in output
+    # the console: our table of trials; Ray's and Tune's own messages in the sweep's ray.log
+    assert re.search(r"^dense,seed=0 +FINISHED \(attempt 2\) +24/24 ", output, re.MULTILINE), output
+    assert "Configuration for experiment" not in output and "View detailed results" not in output
+    assert "Configuration for experiment" in (sweep_dir / "runs" / "t" / "ray.log").read_text()
 
     log = (dense / "train.log").read_text()
     assert log.count("=== attempt started") == 2 and "resumed from" in log
@@ -268,11 +273,11 @@ def test_rerun_after_the_orchestrator_was_killed_finishes_only_what_was_left(swe
     orchestrator = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=tmp_path,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
-    while time.time() < deadline and not (
-            "FINISHED" in (trials / "short,seed=0" / "run" / "summary.json").read_text(errors="replace")
-            if (trials / "short,seed=0" / "run" / "summary.json").exists() else False) or \
-            not run_files.complete_checkpoints(trials / "long,seed=0" / "run"):
+    while time.time() < deadline and orchestrator.poll() is None and not (
+            run_files.read_summary(trials / "short,seed=0" / "run").get("status") == "FINISHED"
+            and run_files.complete_checkpoints(trials / "long,seed=0" / "run")):
         time.sleep(0.2)
+    assert orchestrator.poll() is None, "the orchestrator ended before it could be killed mid-sweep"
     orchestrator.kill()  # SIGKILL: no clean-up in the orchestrator at all
     orchestrator.wait()
     deadline = time.time() + 30
