@@ -3,14 +3,17 @@ same trials run with plain torchrun one after another, without MLflow, in this o
 
 Prints the per-trial overhead of Ray + MLflow (sweep with one trial at a time, minus plain, over 8;
 target <= 1.5 s) and the wall time of the sweep with 2 trials at once against the sequential
-time (target <= 0.9x).
+time (target <= 0.9x). The three are run in turn, `--rounds` times, and each figure is the median
+over rounds of the figures within one round: a shared or virtual machine's speed drifts by more
+than the overhead measured.
 
-    python bench/orchestration.py [--steps 5]
+    python bench/orchestration.py [--steps 5] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,18 +76,25 @@ def sweep(spec_path: Path, root: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory:
-        root = Path(directory)
-        write_tone_corpus(root / "corpus")
-        plain = plain_torchrun(write_spec(root, "plain", args.steps, 1), root)
-        one_at_a_time = sweep(write_spec(root, "one", args.steps, 1), root)
-        two_at_once = sweep(write_spec(root, "two", args.steps, 2), root)
-    print(f"8 trials of {args.steps} steps: plain torchrun one after another {plain:.1f} s; "
-          f"run.py one at a time {one_at_a_time:.1f} s; run.py two at once {two_at_once:.1f} s")
-    print(f"per-trial overhead of Ray + MLflow: {(one_at_a_time - plain) / 8:.2f} s (target <= 1.5 s)")
-    print(f"sweep with 2 trials at once vs sequential plain torchrun: {two_at_once / plain:.2f}x the time "
-          f"(target <= 0.9x)")
+    overheads, ratios = [], []
+    for round_ in range(1, args.rounds + 1):
+        with tempfile.TemporaryDirectory() as directory:
+            root = Path(directory)
+            write_tone_corpus(root / "corpus")
+            plain = plain_torchrun(write_spec(root, "plain", args.steps, 1), root)
+            one_at_a_time = sweep(write_spec(root, "one", args.steps, 1), root)
+            two_at_once = sweep(write_spec(root, "two", args.steps, 2), root)
+        overheads.append((one_at_a_time - plain) / 8)
+        ratios.append(two_at_once / plain)
+        print(f"round {round_}: 8 trials of {args.steps} steps: plain torchrun one after another {plain:.1f} s; "
+              f"run.py one at a time {one_at_a_time:.1f} s ({overheads[-1]:.2f} s/trial more); "
+              f"run.py two at once {two_at_once:.1f} s ({ratios[-1]:.2f}x)", flush=True)
+    print(f"per-trial overhead of Ray + MLflow: {statistics.median(overheads):.2f} s, median of {args.rounds} "
+          f"(target <= 1.5 s)")
+    print(f"sweep with 2 trials at once vs sequential plain torchrun: {statistics.median(ratios):.2f}x the time, "
+          f"median of {args.rounds} (target <= 0.9x)")
 
 
 if __name__ == "__main__":

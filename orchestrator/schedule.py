@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def run_torchrun(launch: Launch) -> int:
         # torchrun then stops its ranks (they run in sessions of their own, out of killpg's reach).
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=launch.workdir)
         try:
-            while not _exited(process, wait_s=0.25):
+            while not _exited(process, wait_s=0.1):
                 report(tune, metrics.new_rows())
                 mirror.sync(every_s=MIRROR_EVERY_S)
             report(tune, metrics.new_rows())
@@ -195,9 +196,10 @@ def ctrl_c_stopper():
     return StopOnCtrlC()
 
 
-def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, retries: int,
+def run_with_ray(prepare_launches: Callable[[], list[Launch]], sweep_dir: Path, max_concurrent: int, retries: int,
                  address: str | None, metric: str = "val/wer") -> bool:
-    """Runs the trials, one console line each (`metric` is the ranked one); True when Ctrl-C stopped them."""
+    """Runs the trials, one console line each (`metric` is the ranked one); True when Ctrl-C stopped them.
+    `prepare_launches` is called once Ray has started, so that what it prepares overlaps Ray's start."""
     import ray
 
     from .console import send_ray_logs_to, sweep_console
@@ -216,6 +218,7 @@ def run_with_ray(launches: list[Launch], sweep_dir: Path, max_concurrent: int, r
             else:
                 ray.init(include_dashboard=False, log_to_driver=False)
         if not ctrl_c.interrupted:
+            launches = prepare_launches()
             warn_of_sqlite_across_nodes(launches[0].mlflow_uri, sum(node["Alive"] for node in ray.nodes()))
             console = sweep_console({launch.trial_id: launch.max_steps for launch in launches}, metric)
             # Tune prints its experiment banner whatever its verbosity: to the log, not between our lines.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -62,10 +63,12 @@ def prepare_trial_dir(trial: Trial, trial_dir: Path) -> None:
 
 def prepare_data(trials: list[Trial], workdir: Path) -> None:
     """Make each synthetic corpus once, here, rather than in every trial at the same time."""
-    from smolwhisper.data.synth import SynthConfig, synthesize_corpus
-
     wanted = {(t.config.data.synth_dir, t.config.data.synth_hours, t.config.data.synth_seed)
               for t in trials if t.config.data.source == "synthetic"}
+    if not wanted:
+        return
+    from smolwhisper.data.synth import SynthConfig, synthesize_corpus
+
     for synth_dir, hours, seed in sorted(wanted):
         print(f"data: synthetic corpus of {hours:g} h (seed {seed}) in {synth_dir}", flush=True)
         synthesize_corpus(SynthConfig(hours=hours, seed=seed), workdir / synth_dir)
@@ -87,27 +90,24 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     if restart and (sweep_dir / "trials").exists():
         shutil.rmtree(sweep_dir / "trials")
     uri = spec.tracking.mlflow_uri or default_uri(workdir)
-    tracking = SweepTracking(uri, spec.tracking.experiment or spec.name, spec.name, sweep_dir, restart)
-    tracking.log_artifact(tracking.parent_id, spec.path)
     trial_dirs = {t.trial_id: sweep_dir / "trials" / _safe(t.trial_id) for t in expansion.trials}
     todo = [t for t in expansion.trials if not is_finished(trial_dirs[t.trial_id], t)]
     for trial in expansion.trials:
         if trial not in todo:
             print(f"skip {trial.trial_id}: finished earlier with the same config")
-    interrupted, launches = False, []
-    try:
-        for trial in todo:
-            trial_dir = trial_dirs[trial.trial_id]
-            prepare_trial_dir(trial, trial_dir)
-            run_id = tracking.child_run(trial, trial_dir, restart)
-            launches.append(Launch(trial.trial_id, str(trial_dir), str(workdir), spec.resources.nproc_per_node,
-                                   spec.resources.cpus, spec.resources.gpus, uri, run_id, trial.config.train.max_steps))
-        if launches:
-            prepare_data(todo, workdir)
-            interrupted = run_with_ray(launches, sweep_dir, spec.max_concurrent, spec.retries, address,
-                                       spec.report.metric)
-    except KeyboardInterrupt:
-        interrupted = True
+    interrupted = False
+    # MLflow's runs are made in a thread while the data is made and Ray starts (seconds each); an
+    # MLflow error surfaces when the trials need their runs.
+    with ThreadPoolExecutor(1) as pool:
+        opening = pool.submit(open_tracking, spec, uri, sweep_dir, restart, todo, trial_dirs, workdir)
+        try:
+            if todo:
+                prepare_data(todo, workdir)
+                interrupted = run_with_ray(lambda: opening.result()[1], sweep_dir, spec.max_concurrent, spec.retries, address,
+                                           spec.report.metric)
+        except KeyboardInterrupt:
+            interrupted = True
+        tracking, launches = opening.result()
     wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
     recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in expansion.trials}
     # Killed by anything but our Ctrl-C (and out of retries) is a failure, as the issue's retries rule has it.
@@ -127,6 +127,21 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
         print("\nstopped: run the same command again to resume the unfinished trials")
         return 130
     return 1 if failures else 0
+
+
+def open_tracking(spec: Spec, uri: str, sweep_dir: Path, restart: bool, todo: list[Trial],
+                  trial_dirs: dict[str, Path], workdir: Path) -> tuple[SweepTracking, list[Launch]]:
+    """The sweep's parent run, and each trial to run prepared with its child run."""
+    tracking = SweepTracking(uri, spec.tracking.experiment or spec.name, spec.name, sweep_dir, restart)
+    tracking.log_artifact(tracking.parent_id, spec.path)
+    launches = []
+    for trial in todo:
+        trial_dir = trial_dirs[trial.trial_id]
+        prepare_trial_dir(trial, trial_dir)
+        run_id = tracking.child_run(trial, trial_dir, restart)
+        launches.append(Launch(trial.trial_id, str(trial_dir), str(workdir), spec.resources.nproc_per_node,
+                               spec.resources.cpus, spec.resources.gpus, uri, run_id, trial.config.train.max_steps))
+    return tracking, launches
 
 
 def wait_for_trainers(run_dirs: list[Path], timeout_s: float = 60.0) -> None:
