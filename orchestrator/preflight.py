@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from smolwhisper.data.gigaspeech import GigaSpeechUnavailable
-from smolwhisper.data.manifest import check_source
+from smolwhisper.data.sources import source_files
 from smolwhisper.tokenizer import TOKENIZER_FILE
 
 from .expand import Trial, spec_path
@@ -32,7 +31,7 @@ def check_data(spec: Spec, trials: list[Trial]) -> list[str]:
         elif data.source not in checked:
             try:
                 check_source(data.source)
-            except (OSError, ValueError, GigaSpeechUnavailable) as error:
+            except SourceError as error:
                 named = str(error) if data.source in str(error) else f"{data.source!r}: {error}"
                 raise SpecError(f"{spec_path(spec, trial, 'data.source')}: {named}") from None
             checked.add(data.source)
@@ -41,6 +40,29 @@ def check_data(spec: Spec, trials: list[Trial]) -> list[str]:
                             f"(resolved to {Path(data.tokenizer).absolute()}); expected a {TOKENIZER_FILE} (or a "
                             "directory holding one), or 'bpe' to train one on the training transcripts")
     return notes
+
+
+class SourceError(Exception):
+    pass
+
+
+def check_source(source: str) -> None:
+    """SourceError where opening `source` would fail before reading a row: a path that does not exist, a
+    file that is not a manifest, a directory that is not a corpus, an unknown GigaSpeech subset or no
+    access to it. Imports torch only for a GigaSpeech source (a sweep's check takes a moment otherwise)."""
+    try:
+        if source.startswith("gigaspeech:"):
+            from smolwhisper.data.gigaspeech import GigaSpeechUnavailable, check_gigaspeech
+
+            _, subset, *local = source.split(":", 2)
+            try:
+                check_gigaspeech(subset, local[0] if local else None)
+            except GigaSpeechUnavailable as error:
+                raise SourceError(str(error)) from None
+        else:
+            source_files(Path(source))
+    except (OSError, ValueError) as error:
+        raise SourceError(str(error)) from None
 
 
 def _tokenizer_exists(path: Path) -> bool:

@@ -154,6 +154,16 @@ def test_dry_run_checks_that_each_data_source_exists(tmp_path, dry_run):
     assert "base.config.data.tokenizer: 'tok.json' does not exist" in err
 
 
+def test_checking_a_sweeps_local_data_imports_no_torch(tmp_path):
+    """run.py checks a sweep before anything starts; torch's import alone takes seconds."""
+    write_tone_corpus(tmp_path / "corpus", n_train=2, n_validation=1)
+    spec = write_spec(tmp_path / "a.yaml", **{"base/config/data": {"source": "corpus"}})
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import run; run.check_spec_data({str(spec)!r}); "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
 def test_keys_that_do_not_apply_are_dropped_and_identical_trials_merged(tmp_path):
     spec = load_spec(write_spec(tmp_path / "spec.yaml", **{
         "sweep/grid": {"model.top_k": [1, 2], "model.flash": [True, False]}, "sweep/seeds": [0, 1],

@@ -36,24 +36,14 @@ import soundfile
 
 from ..audio import load_audio
 from .base import MISSING_FILE, UNREADABLE_AUDIO, Entry, SpeechDataset
+from .sources import (JSONL_SUFFIXES, MANIFEST_SUFFIXES, TABLE_DELIMITERS, audiofolder_splits, canonical_split,
+                      is_test_split, source_files)
 
 AUDIO_COLUMNS = ("audio_filepath", "path", "file", "file_name", "audio")
 TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence")
 DURATION_COLUMNS = ("duration", "duration_s")
 SPEAKER_COLUMNS = ("speaker", "voice", "speaker_id")
 ID_COLUMNS = ("id", "utt_id", "segment_id")
-
-JSONL_SUFFIXES = (".jsonl", ".json")
-TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
-MANIFEST_SUFFIXES = JSONL_SUFFIXES + tuple(TABLE_DELIMITERS)
-
-# Split directory and file names that Hugging Face's audiofolder recognises, by canonical split.
-SPLIT_ALIASES = {
-    "train": ("train", "training"),
-    "validation": ("validation", "valid", "val", "dev"),
-    "test": ("test", "testing", "eval", "evaluation"),
-}
-AUDIOFOLDER_METADATA = ("metadata.jsonl", "metadata.csv")
 
 
 class ManifestError(ValueError):
@@ -130,22 +120,6 @@ def load_audiofolder(directory: str | PathLike, split: str | None = None, min_du
     return load_manifest(metadata, min_duration_s, max_duration_s)
 
 
-def audiofolder_splits(directory: Path) -> dict[str, Path]:
-    """Metadata files of an audiofolder by canonical split; "" is the top-level one, if any."""
-    found = {}
-    top = _metadata_file(directory)
-    if top:
-        found[""] = top
-    for child in sorted(directory.iterdir()):
-        metadata = _metadata_file(child) if child.is_dir() else None
-        if metadata and canonical_split(child.name) in SPLIT_ALIASES:
-            found[canonical_split(child.name)] = metadata
-    if not found:
-        raise ValueError(f"{str(directory)!r} has no {' or '.join(AUDIOFOLDER_METADATA)}, "
-                         f"neither at the top nor in split directories {sorted(SPLIT_ALIASES)}")
-    return found
-
-
 def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s: float = 0.0,
                 max_duration_s: float | None = None) -> dict[str, SpeechDataset]:
     """Open a corpus by path (or GigaSpeech by name) and return its datasets by split name.
@@ -169,78 +143,12 @@ def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s:
     if str(spec).startswith("gigaspeech:"):
         return _open_gigaspeech(str(spec), purpose, filters)
     path = Path(spec)
-    sources = _source_files(path)
+    sources = source_files(path)
     if purpose == "train":
         sources = {name: source for name, source in sources.items() if not is_test_split(name)}
         if not sources:
             raise ValueError(f"{str(path)!r} holds only a test split, which a training job may not read")
     return {name: load_manifest(source, **filters) for name, source in sources.items()}
-
-
-def check_source(spec: str | PathLike) -> None:
-    """Raise what `open_source(spec)` would raise before reading any row: a path that does not exist, a
-    file that is not a manifest, a directory that is not a corpus, an unknown GigaSpeech subset or no
-    access to it (FileNotFoundError, ValueError or GigaSpeechUnavailable). Reads no manifest and no audio."""
-    if str(spec).startswith("gigaspeech:"):
-        from .gigaspeech import check_gigaspeech
-
-        _, subset, *local = str(spec).split(":", 2)
-        check_gigaspeech(subset, local[0] if local else None)
-    else:
-        _source_files(Path(spec))
-
-
-def _source_files(path: Path) -> dict[str, Path]:
-    """Manifest files by split name for a manifest file or a corpus directory."""
-    if path.is_file():
-        if path.suffix not in MANIFEST_SUFFIXES:
-            raise ValueError(f"{str(path)!r}: a manifest must end in one of {MANIFEST_SUFFIXES}")
-        return {canonical_split(path.stem): path}
-    if path.is_dir():
-        return _directory_sources(path)
-    raise FileNotFoundError(f"data source {str(path)!r} does not exist")
-
-
-def is_test_split(name: str) -> bool:
-    return name == "test" or name.startswith("test_")
-
-
-def canonical_split(name: str) -> str:
-    """'dev' -> 'validation', 'training' -> 'train', ...; unknown names come back unchanged."""
-    lowered = name.lower()
-    return next((split for split, aliases in SPLIT_ALIASES.items() if lowered in aliases), name)
-
-
-def _directory_sources(path: Path) -> dict[str, Path]:
-    """Manifest files by split name: an audiofolder's metadata files, or <split>.jsonl files."""
-    if any((path / name).is_file() for name in AUDIOFOLDER_METADATA) or any(
-            _metadata_file(child) for child in path.iterdir() if child.is_dir()):
-        splits = audiofolder_splits(path)
-        if len(splits) > 1:
-            splits.pop("", None)  # split directories win over a top-level metadata file
-        return {(name or "train"): metadata for name, metadata in splits.items()}
-    manifests = {}
-    listed = _corpus_splits(path)
-    for file in sorted(path.iterdir()):
-        split = canonical_split(file.stem)
-        if file.is_file() and file.suffix in MANIFEST_SUFFIXES and (split in SPLIT_ALIASES or split in listed):
-            if split in manifests:
-                raise ValueError(f"{str(path)!r}: both {manifests[split].name} and {file.name} give split {split!r}")
-            manifests[split] = file
-    if not manifests:
-        raise ValueError(f"{str(path)!r} is neither an audiofolder (no {' or '.join(AUDIOFOLDER_METADATA)}) "
-                         f"nor a directory of <split>{'|'.join(MANIFEST_SUFFIXES)} manifests "
-                         f"(split names: {sorted(SPLIT_ALIASES)} or their aliases)")
-    return manifests
-
-
-def _corpus_splits(path: Path) -> set[str]:
-    """The split names a synthetic corpus's corpus.json lists (validation_unseen_voices, ...)."""
-    try:
-        splits = json.loads((path / "corpus.json").read_text(encoding="utf-8")).get("splits", {})
-    except (OSError, ValueError, AttributeError):
-        return set()
-    return set(splits) if isinstance(splits, (dict, list)) else set()
 
 
 def _open_gigaspeech(spec: str, purpose: str, filters: dict) -> dict[str, SpeechDataset]:
@@ -251,10 +159,6 @@ def _open_gigaspeech(spec: str, purpose: str, filters: dict) -> dict[str, Speech
     splits = ("train", "validation") if purpose == "train" else ("validation", "test")
     return {split: load_gigaspeech(subset, split, purpose=purpose, path=local[0] if local else None, **filters)
             for split in splits}
-
-
-def _metadata_file(directory: Path) -> Path | None:
-    return next((directory / name for name in AUDIOFOLDER_METADATA if (directory / name).is_file()), None)
 
 
 def _read_records(path: Path) -> Iterator[tuple[int, dict]]:

@@ -331,7 +331,7 @@ def _festival_script(requests: list[SpeechRequest], wavs: list[Path]) -> str:
             lines.append(f"(set! int_lr_params '((target_f0_mean {target:.1f}) (target_f0_std {std}) "
                          "(model_f0_mean 170) (model_f0_std 34)))")
         else:  # HTS: the engine's own speed factor
-            lines.append(f"(Parameter.set 'Duration_Stretch 1.0)")
+            lines.append("(Parameter.set 'Duration_Stretch 1.0)")
             lines.append(f"(set! hts_engine_params (append {request.voice}::hts_engine_params "
                          f"(list (list \"-r\" {request.rate:.4f}))))")
         lines.append(f"(smolwhisper_say {_scheme_string(str(wav))} {_scheme_string(request.text)})")

@@ -1,0 +1,94 @@
+"""Where a data source's splits are, found without reading them: the manifest file of each split of
+a manifest file, an audiofolder or a corpus directory. Imports no torch (nor audio libraries), so that
+run.py checks a sweep's data before anything starts in a fraction of a second."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+JSONL_SUFFIXES = (".jsonl", ".json")
+TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+MANIFEST_SUFFIXES = JSONL_SUFFIXES + tuple(TABLE_DELIMITERS)
+
+# Split directory and file names that Hugging Face's audiofolder recognises, by canonical split.
+SPLIT_ALIASES = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "val", "dev"),
+    "test": ("test", "testing", "eval", "evaluation"),
+}
+AUDIOFOLDER_METADATA = ("metadata.jsonl", "metadata.csv")
+
+
+def source_files(path: Path) -> dict[str, Path]:
+    """Manifest files by split name for a manifest file or a corpus directory."""
+    if path.is_file():
+        if path.suffix not in MANIFEST_SUFFIXES:
+            raise ValueError(f"{str(path)!r}: a manifest must end in one of {MANIFEST_SUFFIXES}")
+        return {canonical_split(path.stem): path}
+    if path.is_dir():
+        return _directory_sources(path)
+    raise FileNotFoundError(f"data source {str(path)!r} does not exist")
+
+
+def is_test_split(name: str) -> bool:
+    return name == "test" or name.startswith("test_")
+
+
+def canonical_split(name: str) -> str:
+    """'dev' -> 'validation', 'training' -> 'train', ...; unknown names come back unchanged."""
+    lowered = name.lower()
+    return next((split for split, aliases in SPLIT_ALIASES.items() if lowered in aliases), name)
+
+
+def audiofolder_splits(directory: Path) -> dict[str, Path]:
+    """Metadata files of an audiofolder by canonical split; "" is the top-level one, if any."""
+    found = {}
+    top = _metadata_file(directory)
+    if top:
+        found[""] = top
+    for child in sorted(directory.iterdir()):
+        metadata = _metadata_file(child) if child.is_dir() else None
+        if metadata and canonical_split(child.name) in SPLIT_ALIASES:
+            found[canonical_split(child.name)] = metadata
+    if not found:
+        raise ValueError(f"{str(directory)!r} has no {' or '.join(AUDIOFOLDER_METADATA)}, "
+                         f"neither at the top nor in split directories {sorted(SPLIT_ALIASES)}")
+    return found
+
+
+def _directory_sources(path: Path) -> dict[str, Path]:
+    """Manifest files by split name: an audiofolder's metadata files, or <split>.jsonl files."""
+    if any((path / name).is_file() for name in AUDIOFOLDER_METADATA) or any(
+            _metadata_file(child) for child in path.iterdir() if child.is_dir()):
+        splits = audiofolder_splits(path)
+        if len(splits) > 1:
+            splits.pop("", None)  # split directories win over a top-level metadata file
+        return {(name or "train"): metadata for name, metadata in splits.items()}
+    manifests = {}
+    listed = _corpus_splits(path)
+    for file in sorted(path.iterdir()):
+        split = canonical_split(file.stem)
+        if file.is_file() and file.suffix in MANIFEST_SUFFIXES and (split in SPLIT_ALIASES or split in listed):
+            if split in manifests:
+                raise ValueError(f"{str(path)!r}: both {manifests[split].name} and {file.name} give split {split!r}")
+            manifests[split] = file
+    if not manifests:
+        raise ValueError(f"{str(path)!r} is neither an audiofolder (no {' or '.join(AUDIOFOLDER_METADATA)}) "
+                         f"nor a directory of <split>{'|'.join(MANIFEST_SUFFIXES)} manifests "
+                         f"(split names: {sorted(SPLIT_ALIASES)} or their aliases)")
+    return manifests
+
+
+def _corpus_splits(path: Path) -> set[str]:
+    """The split names a synthetic corpus's corpus.json lists (validation_unseen_voices, ...)."""
+    try:
+        splits = json.loads((path / "corpus.json").read_text(encoding="utf-8")).get("splits", {})
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return set(splits) if isinstance(splits, (dict, list)) else set()
+
+
+def _metadata_file(directory: Path) -> Path | None:
+    return next((directory / name for name in AUDIOFOLDER_METADATA if (directory / name).is_file()), None)
