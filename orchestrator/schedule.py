@@ -229,6 +229,20 @@ def run_with_ray(prepare_launches: Callable[[], list[Launch]], sweep_dir: Path, 
     return ctrl_c.interrupted
 
 
+def stop_ray_meanwhile() -> threading.Thread:
+    """Ray stopped in a thread (its local processes take a second or two to exit), to be joined; a no-op
+    where this process started no Ray, and only a disconnect from a cluster it joined."""
+
+    def shutdown() -> None:
+        import ray
+
+        ray.shutdown()
+
+    stopping = threading.Thread(target=shutdown, name="ray-shutdown")
+    stopping.start()
+    return stopping
+
+
 def warn_of_sqlite_across_nodes(uri: str, n_nodes: int) -> None:
     if n_nodes > 1 and uri.startswith("sqlite:"):
         print(f"warning: trials on {n_nodes} Ray nodes log into the SQLite store {uri}, which the other nodes "

@@ -20,7 +20,7 @@ from smolwhisper.config import to_dict
 from smolwhisper.metric_names import ATTENTION, DECODERS, cer_key, wer_key
 
 from .expand import Expansion, Trial, expand
-from .schedule import Launch, _safe, log_tail, run_with_ray
+from .schedule import Launch, _safe, log_tail, run_with_ray, stop_ray_meanwhile
 from .spec import Spec, load_spec
 from .tracking import SweepTracking, default_uri
 
@@ -103,20 +103,30 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
         try:
             if todo:
                 prepare_data(todo, workdir)
-                interrupted = run_with_ray(lambda: opening.result()[1], sweep_dir, spec.max_concurrent, spec.retries, address,
-                                           spec.report.metric)
+                interrupted = run_with_ray(lambda: opening.result()[1], sweep_dir, spec.max_concurrent,
+                                           spec.retries, address, spec.report.metric)
         except KeyboardInterrupt:
             interrupted = True
         tracking, launches = opening.result()
     wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
-    recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in expansion.trials}
+    stopping_ray = stop_ray_meanwhile()  # a second or two, while the runs are closed and the report written
+    try:
+        return summarise(expansion.trials, trial_dirs, spec, tracking, uri, sweep_dir, interrupted)
+    finally:
+        stopping_ray.join()
+
+
+def summarise(trials: list[Trial], trial_dirs: dict[str, Path], spec: Spec, tracking: SweepTracking, uri: str,
+              sweep_dir: Path, interrupted: bool) -> int:
+    """Every run closed with its status, the comparison printed and the report written; the exit status."""
+    recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in trials}
     # Killed by anything but our Ctrl-C (and out of retries) is a failure, as the issue's retries rule has it.
     statuses = {trial_id: "FINISHED" if status == "FINISHED" else "KILLED" if interrupted else "FAILED"
                 for trial_id, status in recorded.items()}
-    close_trials(expansion.trials, trial_dirs, tracking, statuses)
+    close_trials(trials, trial_dirs, tracking, statuses)
     failures = [trial_id for trial_id, status in statuses.items() if status == "FAILED"]
     tracking.finish("KILLED" if interrupted else "FAILED" if failures else "FINISHED")
-    print(results_table(expansion.trials, trial_dirs, spec.report.metric))
+    print(results_table(trials, trial_dirs, spec.report.metric))
     write_report(uri, spec, sweep_dir / "report.html")
     browse = (f"open {uri} in a browser" if uri.startswith(("http://", "https://"))
               else f"browse it with: mlflow ui --backend-store-uri {uri}")
