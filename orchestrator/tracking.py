@@ -8,6 +8,7 @@ creates the run, and at the end logs what a killed mirror missed and gives every
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sqlite3
@@ -45,6 +46,8 @@ class SweepTracking:
     def __init__(self, uri: str, experiment: str, spec_name: str, sweep_dir: Path, restart: bool = False):
         from mlflow.tracking import MlflowClient
 
+        # A new store announces its schema migration at INFO while the corpus's progress bar is drawn.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         self.uri, self.sweep_dir = uri, sweep_dir
         self.client = MlflowClient(uri)
         _use_sqlite_wal(uri)
