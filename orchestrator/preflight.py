@@ -43,25 +43,25 @@ def check_data(spec: Spec, trials: list[Trial]) -> list[str]:
 
 
 class SourceError(Exception):
-    pass
+    """A data source that a trial could not open; the message says why."""
 
 
 def check_source(source: str) -> None:
     """SourceError where opening `source` would fail before reading a row: a path that does not exist, a
     file that is not a manifest, a directory that is not a corpus, an unknown GigaSpeech subset or no
     access to it. Imports torch only for a GigaSpeech source (a sweep's check takes a moment otherwise)."""
-    try:
-        if source.startswith("gigaspeech:"):
-            from smolwhisper.data.gigaspeech import GigaSpeechUnavailable, check_gigaspeech
-
-            _, subset, *local = source.split(":", 2)
-            try:
-                check_gigaspeech(subset, local[0] if local else None)
-            except GigaSpeechUnavailable as error:
-                raise SourceError(str(error)) from None
-        else:
+    if not source.startswith("gigaspeech:"):
+        try:
             source_files(Path(source))
-    except (OSError, ValueError) as error:
+        except (OSError, ValueError) as error:
+            raise SourceError(str(error)) from None
+        return
+    from smolwhisper.data.gigaspeech import GigaSpeechUnavailable, check_gigaspeech
+
+    _, subset, *local = source.split(":", 2)
+    try:
+        check_gigaspeech(subset, local[0] if local else None)
+    except (OSError, ValueError, GigaSpeechUnavailable) as error:
         raise SourceError(str(error)) from None
 
 

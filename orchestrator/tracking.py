@@ -9,12 +9,12 @@ creates the run, and at the end logs what a killed mirror missed and gives every
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import sqlite3
 import subprocess
 from pathlib import Path
 
+from smolwhisper import run_files
 from smolwhisper.tracking import AXIS_TAG, EXPERIMENT_TAGS
 
 from .expand import Trial
@@ -74,7 +74,7 @@ class SweepTracking:
 
     def _create_parent(self, spec_name: str) -> str:
         run = self.client.create_run(self.experiment_id, run_name=spec_name, tags=self.tags)
-        _write(self.sweep_dir / "mlflow_parent_run_id", run.info.run_id)
+        run_files.write_atomic(self.sweep_dir / "mlflow_parent_run_id", run.info.run_id)
         return run.info.run_id
 
     def child_run(self, trial: Trial, trial_dir: Path, restart: bool = False) -> str:
@@ -86,7 +86,7 @@ class SweepTracking:
                 "smolwhisper.seed": str(trial.seed),
                 **{f"{AXIS_TAG}{key}": str(value) for key, value in trial.overrides.items()}}
         run = self.client.create_run(self.experiment_id, run_name=trial.trial_id, tags=tags)
-        _write(trial_dir / "mlflow_run_id", run.info.run_id)
+        run_files.write_atomic(trial_dir / "mlflow_run_id", run.info.run_id)
         return run.info.run_id
 
     def close_trial(self, run_id: str, status: str, log_tail: str = "") -> None:
@@ -107,13 +107,6 @@ class SweepTracking:
         for run in self.client.search_runs([self.experiment_id], query):
             self.client.set_terminated(run.info.run_id, "KILLED" if status == "KILLED" else "FAILED")
         self.client.set_terminated(self.parent_id, status)
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def _use_sqlite_wal(uri: str) -> None:

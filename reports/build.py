@@ -232,10 +232,10 @@ def read_trial(client, run) -> TrialResult:
     curves = {key: thin(*history(client, run_id, key)) for key in run.data.metrics
               if key in HISTORY_KEYS or key.startswith(HISTORY_PREFIXES)}
     trial = TrialResult(run_id=run_id, trial_id=tags.get("smolwhisper.trial_id", run.info.run_name),
-                  variant=tags.get("smolwhisper.variant", "base"), seed=tags.get("smolwhisper.seed", ""),
-                  status=run.info.status, params=dict(run.data.params), metrics=dict(run.data.metrics),
-                  curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""),
-                  spec_values={k[len(AXIS_TAG):]: v for k, v in tags.items() if k.startswith(AXIS_TAG)})
+                        variant=tags.get("smolwhisper.variant", "base"), seed=tags.get("smolwhisper.seed", ""),
+                        status=run.info.status, params=dict(run.data.params), metrics=dict(run.data.metrics),
+                        curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""),
+                        spec_values={k[len(AXIS_TAG):]: v for k, v in tags.items() if k.startswith(AXIS_TAG)})
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     if "summary.json" in artifacts:
         summary = json.loads(download_text(client, run_id, "summary.json"))
@@ -387,7 +387,8 @@ def axis_effects(trials: list[TrialResult], axes: list[str], baseline_variant: s
     return effects
 
 
-def matched_pairs(trials: list[TrialResult], axis: str, value_of, reference: str, value: str) -> list[tuple[TrialResult, TrialResult]]:
+def matched_pairs(trials: list[TrialResult], axis: str, value_of, reference: str,
+                  value: str) -> list[tuple[TrialResult, TrialResult]]:
     others = [a for a in (trials[0].axes if trials else {}) if a != axis]
 
     def match(a: TrialResult, b: TrialResult) -> bool:
