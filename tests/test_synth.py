@@ -139,6 +139,22 @@ def test_every_installed_engine_is_in_a_small_corpus(tmp_path):
     assert set(info.engine_counts["train"]) == set(INSTALLED) and info.n_failed == 0
 
 
+def test_a_corpus_made_from_another_plan_is_made_anew_and_says_why(tmp_path, capsys):
+    config = SynthConfig(hours=0.004, split_fractions={"train": 1.0})
+    synthesize_corpus(config, tmp_path, workers=1, progress=False)
+    capsys.readouterr()
+    info = synthesize_corpus(SynthConfig(hours=0.004, seed=1, split_fractions={"train": 1.0}), tmp_path, workers=1,
+                             progress=False)
+    assert not info.cached
+    assert "made from another plan (its config differs in seed)" in capsys.readouterr().out
+
+    record = json.loads((tmp_path / "corpus.json").read_text())
+    (tmp_path / "corpus.json").write_text(json.dumps({**record, "fingerprint": "from an older version"}))
+    synthesize_corpus(SynthConfig(hours=0.004, seed=1, split_fractions={"train": 1.0}), tmp_path, workers=1,
+                      progress=False)
+    assert "the same config, but this version's sentences" in capsys.readouterr().out
+
+
 def test_a_missing_engine_is_named_and_the_others_take_its_share(tmp_path, monkeypatch, capsys):
     victim = "festival" if "festival" in INSTALLED else INSTALLED[0]
     monkeypatch.setattr(type(ENGINES[victim]), "missing_reason", lambda self: "pretend it is absent (apt-get install it)")

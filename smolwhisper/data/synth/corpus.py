@@ -437,13 +437,19 @@ def _cached_corpus(out_dir: Path, fingerprint: str) -> dict | None:
     return record
 
 
-def _clear_stale_audio(out_dir: Path, fingerprint: str) -> None:
-    """A corpus made from another plan reuses ids for other content: drop its FLACs before resuming."""
+def _clear_stale_audio(out_dir: Path, fingerprint: str, config: SynthConfig) -> None:
+    """A corpus made from another plan reuses ids for other content: drop its FLACs before resuming,
+    and say why, since remaking a large corpus takes a while."""
     try:
         record = json.loads((out_dir / CORPUS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
     if record.get("fingerprint") != fingerprint:
+        old, new = record.get("config", {}), config.to_dict()
+        changed = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+        why = (f"its config differs in {', '.join(changed)}" if changed else
+               "the same config, but this version's sentences, voices or installed engines differ")
+        print(f"smolwhisper data synth: {out_dir} was made from another plan ({why}); making it anew")
         for split in ALL_SPLITS:
             for path in (out_dir / split).glob("*.flac"):
                 path.unlink()
@@ -464,7 +470,7 @@ def synthesize_corpus(config: SynthConfig, out_dir: str | Path, workers: int | N
 
     plan = plan_corpus(config, availability)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _clear_stale_audio(out_dir, fingerprint)
+    _clear_stale_audio(out_dir, fingerprint, config)
     record = {"status": "incomplete", "fingerprint": fingerprint, "config": config.to_dict()}
     write_atomic(out_dir / CORPUS_FILE, json.dumps(record, indent=2) + "\n")
 
