@@ -189,7 +189,24 @@ def _make_ids_unique(trials: list[Trial]) -> None:
 
 def config_hash(config: RunConfig) -> str:
     """What makes two trials the same experiment: the resolved config without where it writes."""
-    values = to_dict(config)
+    return hashlib.sha256(json.dumps(_experiment(to_dict(config)), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def same_experiment(recorded: dict, config: RunConfig) -> bool:
+    """Whether a trial directory's resolved config (`recorded`, as its config.yaml holds it) ran
+    `config`'s experiment. A field that a later version added is absent from it, and counts as equal
+    at its default, which is how runs before it behaved: an upgrade does not rerun finished trials."""
+    old, new, default = (_experiment(values) for values in (recorded, to_dict(config), to_dict(RunConfig())))
+    for section, fields in new.items():
+        for key, value in fields.items():
+            before = old.get(section, {}).get(key, default[section][key])
+            if before != value:
+                return False
+    return True
+
+
+def _experiment(values: dict) -> dict:
+    """A resolved config's sections without where the run writes and how it reports."""
+    values = {section: dict(fields) for section, fields in values.items() if section != "tracking"}
     values["train"] = {k: v for k, v in values["train"].items() if k not in ("out_dir", "progress")}
-    values.pop("tracking")
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return values

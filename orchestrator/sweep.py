@@ -8,6 +8,7 @@ the same spec again skips those and resumes the others from their last checkpoin
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ from smolwhisper import run_files
 from smolwhisper.config import to_dict
 from smolwhisper.metric_names import ATTENTION, DECODERS, cer_key, wer_key
 
-from .expand import Expansion, Trial, expand
+from .expand import Expansion, Trial, expand, same_experiment
 from .schedule import Launch, _safe, log_tail, run_with_ray, stop_ray_meanwhile
 from .spec import Spec, load_spec
 from .tracking import SweepTracking, default_uri
@@ -40,16 +41,33 @@ def summary_of(trial_dir: Path) -> dict:
 
 
 def is_finished(trial_dir: Path, trial: Trial) -> bool:
-    record = trial_dir / "trial.json"
-    return (record.exists() and json.loads(record.read_text()).get("config_hash") == trial.config_hash
-            and summary_of(trial_dir).get("status") == "FINISHED")
+    return ran_this_trial(trial_dir, trial) and summary_of(trial_dir).get("status") == "FINISHED"
+
+
+def ran_this_trial(trial_dir: Path, trial: Trial) -> bool:
+    """Whether the trial directory holds this trial's experiment (the same config hash, or a config
+    from before fields that this version added at their defaults)."""
+    record, config = trial_dir / "trial.json", trial_dir / "config.yaml"
+    if not record.exists():
+        return False
+    if json.loads(record.read_text()).get("config_hash") == trial.config_hash:
+        return True
+    return config.exists() and same_experiment(yaml.safe_load(config.read_text()), trial.config)
 
 
 def prepare_trial_dir(trial: Trial, trial_dir: Path) -> None:
-    """Write the trial's resolved config; a directory left by a different config starts over."""
+    """Write the trial's resolved config. A directory left by another experiment is kept, renamed
+    after its config hash, and the trial starts over in a new one."""
     record = trial_dir / "trial.json"
-    if record.exists() and json.loads(record.read_text()).get("config_hash") != trial.config_hash:
-        shutil.rmtree(trial_dir)
+    if record.exists() and not ran_this_trial(trial_dir, trial):
+        old_hash = json.loads(record.read_text()).get("config_hash", "unknown")[:8]
+        kept = trial_dir.with_name(f"{trial_dir.name}.config-{old_hash}")
+        for copy in itertools.count(2):
+            if not kept.exists():
+                break
+            kept = trial_dir.with_name(f"{trial_dir.name}.config-{old_hash}-{copy}")
+        trial_dir.rename(kept)
+        print(f"{trial.trial_id}: its directory held another config; kept as {kept}, starting over")
     trial_dir.mkdir(parents=True, exist_ok=True)
     config = to_dict(trial.config)
     config["train"]["out_dir"] = str(trial_dir / "run")

@@ -180,6 +180,51 @@ def test_keys_that_do_not_apply_are_dropped_and_identical_trials_merged(tmp_path
     assert (moe.config.model.top_k, moe.config.model.flash, moe.config.train.seed) == (2, False, 0)
 
 
+def trial_dir_of_an_earlier_run(tmp_path, trial, edit) -> Path:
+    """A finished trial's directory as an earlier sweep left it, its recorded config changed by `edit`."""
+    from orchestrator.sweep import prepare_trial_dir
+
+    trial_dir = tmp_path / "trials" / "dense,seed=0"
+    prepare_trial_dir(trial, trial_dir)
+    config = yaml.safe_load((trial_dir / "config.yaml").read_text())
+    edit(config)
+    (trial_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    record = json.loads((trial_dir / "trial.json").read_text())
+    (trial_dir / "trial.json").write_text(json.dumps({**record, "config_hash": "0123456789abcdef"}))
+    (trial_dir / "run").mkdir()
+    (trial_dir / "run" / run_files.SUMMARY_FILE).write_text(json.dumps({"status": "FINISHED", "step": 7}))
+    return trial_dir
+
+
+def test_a_finished_trial_from_before_a_new_config_field_is_not_rerun(tmp_path):
+    from orchestrator.expand import config_hash
+    from orchestrator.sweep import is_finished
+
+    trial = expand(load_spec(write_spec(tmp_path / "spec.yaml"))).trials[0]
+    trial_dir = trial_dir_of_an_earlier_run(tmp_path, trial, lambda config: config["eval"].pop("ctc_weight"))
+    assert is_finished(trial_dir, trial)
+
+    trial.config.eval.ctc_weight = 0.3  # the new field set to other than its default: another experiment
+    trial.config_hash = config_hash(trial.config)
+    assert not is_finished(trial_dir, trial)
+
+
+def test_a_trial_directory_of_another_config_is_kept_aside_not_deleted(tmp_path, capsys):
+    from orchestrator.sweep import is_finished, prepare_trial_dir
+
+    trial = expand(load_spec(write_spec(tmp_path / "spec.yaml"))).trials[0]
+    for _ in range(2):
+        trial_dir = trial_dir_of_an_earlier_run(tmp_path, trial, lambda config: config["optim"].update(lr=0.5))
+        assert not is_finished(trial_dir, trial)
+        prepare_trial_dir(trial, trial_dir)
+        assert "held another config; kept as" in capsys.readouterr().out
+    kept = sorted(p.name for p in trial_dir.parent.iterdir())
+    assert kept == ["dense,seed=0", "dense,seed=0.config-01234567", "dense,seed=0.config-01234567-2"]
+    for name in kept[1:]:
+        assert run_files.read_summary(trial_dir.parent / name / "run")["step"] == 7
+    assert not (trial_dir / "run").exists() and (trial_dir / "config.yaml").exists()
+
+
 def test_dry_run_prints_the_trials_and_starts_nothing(tmp_path):
     spec = write_spec(tmp_path / "spec.yaml", **{"sweep/seeds": [0, 1, 2]})
     out = subprocess.run([sys.executable, str(ROOT / "run.py"), str(spec), "--dry-run"], cwd=tmp_path,
