@@ -92,10 +92,11 @@ def test_flash_on_and_off_agree(inputs):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("preset", ["test", "test-moe"])
+@pytest.mark.parametrize("preset", ["test", "test-moe", "test-qk-norm"])
 def test_kv_cached_decoding_equals_full_forward(preset):
     torch.manual_seed(4)
-    overrides = {"decoder_ffn": "moe", "n_experts": 4, "top_k": 2} if preset == "test-moe" else {}
+    overrides = {"test-moe": {"decoder_ffn": "moe", "n_experts": 4, "top_k": 2},
+                 "test-qk-norm": {"qk_norm": True}}.get(preset, {})
     model = randomize(Whisper(model_preset("test", **overrides))).eval()
     mel = torch.randn(2, 80, 400)
     tokens = torch.randint(0, 300, (2, 12))
@@ -199,6 +200,24 @@ def test_conformer_conv_modules_see_only_real_frames_and_do_not_export():
         interop.openai_dims(dataclasses.replace(model.config, audio_stride=2))
     with pytest.raises(ConfigError, match="model.conv_kernel: 8 is not allowed; must be 0 .* or an odd"):
         model_preset("test", conv_kernel=8)
+
+
+@torch.no_grad()
+def test_qk_norm_bounds_the_attention_logits_whatever_the_projections_scale():
+    """Queries and keys 100x larger: with qk_norm the model's output does not move (each head's
+    queries and keys are normalised), without it attention saturates and the output changes."""
+    torch.manual_seed(4)
+    mel, tokens = torch.randn(2, 80, 200), torch.randint(0, 300, (2, 8))
+    for qk_norm, moved in ((True, False), (False, True)):
+        model = randomize(Whisper(model_preset("test", qk_norm=qk_norm))).eval()
+        before = model(mel, tokens).logits
+        for module in model.modules():
+            if hasattr(module, "k_norm"):
+                module.query.weight.mul_(100), module.query.bias.mul_(100), module.key.weight.mul_(100)
+        after = model(mel, tokens).logits
+        assert ((after - before).abs().max() > 1e-2) == moved
+    with pytest.raises(interop.InteropError, match="model.qk_norm"):
+        interop.openai_dims(model_preset("test", qk_norm=True))
 
 
 def test_ctc_head_is_left_out_of_exports():

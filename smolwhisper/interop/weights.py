@@ -119,6 +119,8 @@ def _check_whisper_layout(cfg: ModelConfig, target: str) -> None:
     if cfg.conv_kernel:
         raise InteropError(f"model.conv_kernel: {target} has no convolution modules in its encoder, "
                            f"got {cfg.conv_kernel}")
+    if cfg.qk_norm:
+        raise InteropError(f"model.qk_norm: {target} has no query/key normalisation in its attention")
 
 
 def hf_config(cfg: ModelConfig) -> dict:

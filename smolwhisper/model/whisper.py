@@ -93,13 +93,15 @@ class KVCache:
 
 
 class MultiHeadAttention(nn.Module):
-    def __init__(self, n_state: int, n_head: int, flash: bool):
+    def __init__(self, n_state: int, n_head: int, flash: bool, qk_norm: bool = False):
         super().__init__()
         self.n_head = n_head
         self.query = Linear(n_state, n_state)
         self.key = Linear(n_state, n_state, bias=False)
         self.value = Linear(n_state, n_state)
         self.out = Linear(n_state, n_state)
+        self.q_norm = LayerNorm(n_state // n_head) if qk_norm else None
+        self.k_norm = LayerNorm(n_state // n_head) if qk_norm else None
         self.flash = flash
         self.backends = FUSED_BACKENDS if flash else MATH_BACKEND
 
@@ -113,6 +115,8 @@ class MultiHeadAttention(nn.Module):
         where FlashAttention's varlen kernel runs, attention goes over the packed rows and `mask` is not
         used; elsewhere SDPA takes the mask."""
         q = self.split_heads(self.query(x))
+        if self.q_norm is not None:
+            q = self.q_norm(q)
         if packed_kv is not None and self.flash and varlen_kernel_runs(q):
             y = packed_attention(q, *kv, packed_q, packed_kv)
         else:
@@ -121,7 +125,10 @@ class MultiHeadAttention(nn.Module):
         return self.out(y.transpose(1, 2).flatten(2))
 
     def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
-        return self.split_heads(self.key(source)), self.split_heads(self.value(source))
+        k = self.split_heads(self.key(source))
+        if self.k_norm is not None:
+            k = self.k_norm(k)
+        return k, self.split_heads(self.value(source))
 
 
 @dataclass
@@ -196,12 +203,13 @@ class ConvModule(nn.Module):
 
 class ResidualAttentionBlock(nn.Module):
     def __init__(self, n_state: int, n_head: int, n_mlp: int, flash: bool,
-                 cross_attention: bool = False, moe: MoEFeedForward | None = None, conv_kernel: int = 0):
+                 cross_attention: bool = False, moe: MoEFeedForward | None = None, conv_kernel: int = 0,
+                 qk_norm: bool = False):
         super().__init__()
-        self.attn = MultiHeadAttention(n_state, n_head, flash)
+        self.attn = MultiHeadAttention(n_state, n_head, flash, qk_norm)
         self.attn_ln = LayerNorm(n_state)
         self.conv = ConvModule(n_state, conv_kernel) if conv_kernel else None
-        self.cross_attn = MultiHeadAttention(n_state, n_head, flash) if cross_attention else None
+        self.cross_attn = MultiHeadAttention(n_state, n_head, flash, qk_norm) if cross_attention else None
         self.cross_attn_ln = LayerNorm(n_state) if cross_attention else None
         self.mlp = moe or nn.Sequential(Linear(n_state, n_mlp), nn.GELU(), Linear(n_mlp, n_state))
         self.mlp_ln = LayerNorm(n_state)
@@ -245,7 +253,7 @@ class AudioEncoder(nn.Module):
         self.register_buffer("positional_embedding", sinusoids(cfg.n_audio_ctx, n_state))
         self.blocks = nn.ModuleList(
             ResidualAttentionBlock(n_state, cfg.n_audio_head, cfg.mlp_ratio * n_state, cfg.flash,
-                                   conv_kernel=cfg.conv_kernel)
+                                   conv_kernel=cfg.conv_kernel, qk_norm=cfg.qk_norm)
             for _ in range(cfg.n_audio_layer))
         self.ln_post = LayerNorm(n_state)
         self.checkpointing = cfg.activation_checkpointing
@@ -300,7 +308,8 @@ class TextDecoder(nn.Module):
             ResidualAttentionBlock(
                 n_state, cfg.n_text_head, cfg.mlp_ratio * n_state, cfg.flash, cross_attention=True,
                 moe=MoEFeedForward(n_state, cfg.mlp_ratio * n_state, cfg.n_experts, cfg.top_k,
-                                   cfg.noisy_topk, cfg.moe_grouped_mm) if cfg.is_moe_layer(i) else None)
+                                   cfg.noisy_topk, cfg.moe_grouped_mm) if cfg.is_moe_layer(i) else None,
+                qk_norm=cfg.qk_norm)
             for i in range(cfg.n_text_layer))
         self.ln = LayerNorm(n_state)
         self.checkpointing = cfg.activation_checkpointing
