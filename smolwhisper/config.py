@@ -77,9 +77,9 @@ class ModelConfig:
     # otherwise learn, which CTC models trained on little data gain most from. 0 is Whisper.
     conv_kernel: int = 0
     # LayerNorm on each head's queries and keys before attention (Dehghani et al. 2023; Wortsman et
-    # al. 2023): the attention logits cannot grow with the learning rate. Our CPU recipes (lr 3e-3,
-    # a 30-step warmup) without it trained a decoder whose every cross-attention head stared at one
-    # fixed frame whatever the token: a language model that did not listen. False is Whisper.
+    # al. 2023): attention logits cannot outgrow the learning rate. Without it, a high learning rate
+    # and a short warmup can fix every cross-attention head on one frame whatever the token, leaving
+    # a decoder that is a language model which does not listen. False is Whisper.
     qk_norm: bool = False
 
     # Decoder feed-forward: dense (Whisper) or a mixture of experts.
