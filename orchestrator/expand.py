@@ -189,7 +189,8 @@ def _make_ids_unique(trials: list[Trial]) -> None:
 
 def config_hash(config: RunConfig) -> str:
     """What makes two trials the same experiment: the resolved config without where it writes."""
-    return hashlib.sha256(json.dumps(_experiment(to_dict(config)), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    values = json.dumps(_experiment(to_dict(config)), sort_keys=True, default=str)
+    return hashlib.sha256(values.encode()).hexdigest()[:16]
 
 
 def same_experiment(recorded: dict, config: RunConfig) -> bool:
