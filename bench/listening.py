@@ -37,9 +37,7 @@ class CrossAttentionProbe:
         forward = attention.forward
 
         def probed(x, kv, mask=None, **kwargs):
-            q = attention.split_heads(attention.query(x))
-            if attention.q_norm is not None:
-                q = attention.q_norm(q)
+            q = attention.split_heads(attention.query(x), attention.q_norm)
             logits = q @ kv[0].transpose(-1, -2) / math.sqrt(q.shape[-1])
             if mask is not None:
                 logits = logits.masked_fill(~mask, float("-inf"))

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import shutil
 import tempfile
 import time
@@ -133,14 +132,16 @@ def score_ours(run_dir: Path, cfg, sets: dict, validation: AudioFileDataset) -> 
                         path, lexicon, decoders, decoder_options(cfg.eval, ctc_weight=ctc_weight))
 
     tuned = [d for d in scored_decoders(cfg) if d in TUNED_DECODERS]
-    on_validation = {w: score(validation, tuned, w) for w in CTC_WEIGHTS} if tuned else {}
+    # ctc_lm, the reference, reads the n-best that rescore_lm reorders: scored beside it, nearly free.
+    reference = ["ctc_lm"] if "ctc_lm" in scored_decoders(cfg) else []
+    on_validation = {w: score(validation, tuned + reference, w) for w in CTC_WEIGHTS} if tuned else {}
     weights = {}
     for d in tuned:
         best = min(CTC_WEIGHTS, key=lambda w: on_validation[w][wer_key(d)])
         weights[d] = Tuned(best, on_validation[best][wer_key(d)])
-    if tuned:
-        ctc_lm = score(validation, ["ctc_lm"])[wer_key("ctc_lm")] if "ctc_lm" in scored_decoders(cfg) else math.nan
-        print(f"on {len(validation)} validation utterances: ctc_lm {100 * ctc_lm:.1f}% WER")
+    if tuned and reference:
+        print(f"on {len(validation)} validation utterances: ctc_lm "
+              f"{100 * on_validation[CTC_WEIGHTS[0]][wer_key('ctc_lm')]:.1f}% WER")
     for d in tuned:
         print(f"  {d} by eval.ctc_weight: "
               + ", ".join(f"{w:g}: {100 * on_validation[w][wer_key(d)]:.1f}%" for w in CTC_WEIGHTS)
@@ -149,7 +150,8 @@ def score_ours(run_dir: Path, cfg, sets: dict, validation: AudioFileDataset) -> 
     for split, dataset in sets.items():
         ours[split] = score(dataset, path=hypotheses / f"{split}.jsonl")
         for d, (w, _) in weights.items():
-            metrics = score(dataset, [d], w, hypotheses / f"{split}_{d}_tuned.jsonl")
+            metrics = ours[split] if w == cfg.eval.ctc_weight else score(
+                dataset, [d], w, tuned_hypotheses(hypotheses, split, d, w, cfg))
             ours[split][tuned_key(d)] = metrics[wer_key(d)]
     return ours, weights
 
@@ -158,11 +160,18 @@ def tuned_key(decoder: str) -> str:
     return f"{wer_key(decoder)}@tuned"
 
 
-def joint_vs_ctc_lm(run_dir: Path, split: str, decoder: str) -> str:
+def tuned_hypotheses(hypotheses: Path, split: str, decoder: str, weight: float, cfg) -> Path:
+    """Where a joint decoder's transcripts at its tuned weight are: those at the config's weight
+    when the two agree (not decoded twice)."""
+    return hypotheses / (f"{split}.jsonl" if weight == cfg.eval.ctc_weight else f"{split}_{decoder}_tuned.jsonl")
+
+
+def joint_vs_ctc_lm(run_dir: Path, split: str, decoder: str, weight: float, cfg) -> str:
     """The tuned joint decoder's WER minus CTC + LM's on the same utterances, with a 95% interval."""
     hypotheses = run_dir / "hypotheses"
     base = [json.loads(line) for line in (hypotheses / f"{split}.jsonl").read_text().splitlines()]
-    tuned = [json.loads(line) for line in (hypotheses / f"{split}_{decoder}_tuned.jsonl").read_text().splitlines()]
+    tuned_file = tuned_hypotheses(hypotheses, split, decoder, weight, cfg)
+    tuned = [json.loads(line) for line in tuned_file.read_text().splitlines()]
     if [r["id"] for r in base] != [r["id"] for r in tuned]:
         raise RuntimeError(f"{split}: the tuned {decoder} scored other utterances than ctc_lm")
     words = [r["reference_words"] for r in base]
@@ -200,7 +209,7 @@ def print_table(ours: dict, tiny: dict, sets: dict, cfg, weights: dict[str, Tune
         print(f"\n{best}@{weights[best].ctc_weight:g} (the joint decoder best on validation) - ctc_lm, WER, "
               "95% paired bootstrap over utterances:")
         for split in sets:
-            print(f"  {split:<20} {joint_vs_ctc_lm(run_dir, split, best)}")
+            print(f"  {split:<20} {joint_vs_ctc_lm(run_dir, split, best, weights[best].ctc_weight, cfg)}")
     if HEADLINE in ours:
         key = select_metric(cfg)  # the strongest decoder scored
         print(f"\nheadline, unseen voices: {100 * ours[HEADLINE][key]:.1f}% WER ({key}), "

@@ -105,8 +105,11 @@ class MultiHeadAttention(nn.Module):
         self.flash = flash
         self.backends = FUSED_BACKENDS if flash else MATH_BACKEND
 
-    def split_heads(self, x: Tensor) -> Tensor:
-        return x.view(*x.shape[:2], self.n_head, -1).transpose(1, 2)
+    def split_heads(self, x: Tensor, norm: LayerNorm | None = None) -> Tensor:
+        """[B, L, n_state] -> [B, n_head, L, head_dim]; `norm` (qk_norm) on each head's vector before the
+        transpose, where the rows are contiguous (Liger's LayerNorm views its input as rows)."""
+        x = x.view(*x.shape[:2], self.n_head, -1)
+        return (x if norm is None else norm(x)).transpose(1, 2)
 
     def forward(self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None = None,
                 is_causal: bool = False, packed_q: PackedRows | None = None,
@@ -114,9 +117,7 @@ class MultiHeadAttention(nn.Module):
         """packed_kv (and packed_q, for self-attention) say where the real rows of a padded batch are:
         where FlashAttention's varlen kernel runs, attention goes over the packed rows and `mask` is not
         used; elsewhere SDPA takes the mask."""
-        q = self.split_heads(self.query(x))
-        if self.q_norm is not None:
-            q = self.q_norm(q)
+        q = self.split_heads(self.query(x), self.q_norm)
         if packed_kv is not None and self.flash and varlen_kernel_runs(q):
             y = packed_attention(q, *kv, packed_q, packed_kv)
         else:
@@ -125,10 +126,7 @@ class MultiHeadAttention(nn.Module):
         return self.out(y.transpose(1, 2).flatten(2))
 
     def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
-        k = self.split_heads(self.key(source))
-        if self.k_norm is not None:
-            k = self.k_norm(k)
-        return k, self.split_heads(self.value(source))
+        return self.split_heads(self.key(source), self.k_norm), self.split_heads(self.value(source))
 
 
 @dataclass
