@@ -22,7 +22,7 @@ import torch
 from smolwhisper import checkpoint
 from smolwhisper.config import load_run_config
 from smolwhisper.data.loader import Collator, features
-from smolwhisper.inference.evaluation import evaluation_loader, open_run_split
+from smolwhisper.inference.evaluation import evaluation_loader, loss_with_other_audio, open_run_split
 
 
 class CrossAttentionProbe:
@@ -93,8 +93,7 @@ def main() -> None:
             for layer, [(weights, frames)] in probe.weights.items():
                 figures = attention_figures(weights, frames, token_mask)
                 sums[layer] = [a + b for a, b in zip(sums.get(layer, [0.0] * 4), figures)]
-            other += model(mel.roll(1, 0), batch.tokens, mel_mask=mel_mask.roll(1, 0),
-                           targets=targets).loss.item() * count
+            other += loss_with_other_audio(model, mel, mel_mask, batch.tokens, targets).item() * count
             n_tokens += count
             n_pairs += (token_mask[:, 1:] & token_mask[:, :-1]).sum().item()
     if not n_tokens:

@@ -20,7 +20,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
-from smolwhisper.metric_names import ATTENTION, DECODER_LABELS, VAL_UNSEEN, cer_key, decoder_suffix, wer_key
+from smolwhisper.metric_names import (ATTENTION, DECODER_LABELS, VAL_AUDIO_GAIN, VAL_UNSEEN, cer_key, decoder_suffix,
+                                     wer_key)
 
 from .build import Group, SweepResult, TrialResult, best_and_baseline, device_hours, display, load_sweep, ranked
 
@@ -304,6 +305,7 @@ def trial_rows(sweep: SweepResult) -> list[dict]:
                      "kernel": t.params.get("gpu.attention_kernel", "–"),
                      "cells": [(t.metrics.get("train/loss", math.nan), f"{t.metrics.get('train/loss', math.nan):.3f}"),
                                (t.metrics.get("val/loss", math.nan), f"{t.metrics.get('val/loss', math.nan):.3f}"),
+                               (t.metrics.get(VAL_AUDIO_GAIN, math.nan), f"{t.metrics.get(VAL_AUDIO_GAIN, math.nan):.3f}"),
                                (t.metrics.get(wer, math.nan), percent(t.metrics.get(wer, math.nan))),
                                (t.metrics.get(cer, math.nan), percent(t.metrics.get(cer, math.nan))),
                                (t.throughput, f"{t.throughput:.1f}"), (t.wall_time_s, duration(t.wall_time_s))]})

@@ -4,6 +4,9 @@
     train/ctc_loss                     with a CTC head (model.ctc_weight > 0)
     train/nonfinite_steps              once a step was skipped for a non-finite gradient
     val/loss, val/utterances
+    val/audio_gain                     nats per token the decoder's val/loss rises when each transcript is
+                                       paired with another utterance's audio: near 0 for a decoder that
+                                       does not listen (logged once a validation batch holds 2+ utterances)
     val/wer<suffix>, val/cer<suffix>   per decoder the run scores: "" for the attention decoder,
                                        "_<decoder>" for the others (val/wer_ctc, val/wer_rescore_lm)
     val_unseen/...                     the same on data.unseen_split (voices never heard in training)
@@ -31,6 +34,8 @@ VAL = "val"  # validation metrics' prefix: val/wer, val/loss, ...
 VAL_UNSEEN = "val_unseen"  # the same on data.unseen_split
 VAL_LOSS = "val/loss"
 VAL_UTTERANCES = "val/utterances"
+AUDIO_GAIN = "audio_gain"  # higher is better, so never a ranking metric
+VAL_AUDIO_GAIN = f"{VAL}/{AUDIO_GAIN}"
 MOE_LOAD_BALANCE_LOSS = "moe/load_balance_loss"
 MOE_ROUTER_Z_LOSS = "moe/router_z_loss"
 GPU_PEAK_MEMORY_GB = "gpu/peak_memory_gb"
@@ -121,7 +126,7 @@ def scores_unseen(cfg: RunConfig) -> bool:
 
 def logged_metrics(cfg: RunConfig, cuda: bool | None = None) -> set[str]:
     """The metrics every run with this config logs. Left out: those logged only once something happens
-    (data/skipped_*, train/nonfinite_steps) and gpu/mfu (only for GPUs of known peak). `cuda`: whether
+    (data/skipped_*, train/nonfinite_steps, */audio_gain), and gpu/mfu (only for GPUs of known peak). `cuda`: whether
     the run trains on a GPU; by default, whether train.device names CUDA ("auto" promises nothing)."""
     names = set(TRAIN_METRICS) | {VAL_LOSS, VAL_UTTERANCES}
     if cfg.model.ctc_weight > 0:

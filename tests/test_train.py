@@ -327,7 +327,29 @@ def test_the_unseen_voice_split_is_scored_beside_validation(corpus, tmp_path):
         "data.source": str(data), "model.ctc_weight": 0.3})), Distributed())
     assert "test_unseen_voices" not in trainer.datasets  # test splits never reach a training job
     metrics = trainer.evaluate()
-    for key in ("val_unseen/loss", "val_unseen/wer", "val_unseen/cer", "val_unseen/wer_ctc", "val/wer_ctc"):
+    for key in ("val_unseen/loss", "val_unseen/wer", "val_unseen/cer", "val_unseen/wer_ctc", "val/wer_ctc",
+                "val/audio_gain", "val_unseen/audio_gain"):
         assert key in metrics
     assert metrics["val_unseen/wer"] == metrics["val/wer"]  # the same utterances, here
     assert (tmp_path / "run" / "hypotheses" / "val_unseen_step_00000000.jsonl").exists()
+
+
+def test_audio_gain_is_what_the_decoder_loses_with_another_utterances_audio():
+    from smolwhisper.inference.evaluation import loss_with_other_audio
+
+    model = randomize(Whisper(model_preset("test")), seed=1).eval()
+    mel = torch.randn(3, 80, 200, generator=torch.Generator().manual_seed(0))
+    mask = torch.arange(200)[None] < torch.tensor([200, 120, 160])[:, None]
+    tokens = torch.randint(0, 200, (3, 6), generator=torch.Generator().manual_seed(1))
+    targets = tokens.roll(-1, 1)
+    with torch.no_grad():
+        own = model(mel, tokens, mel_mask=mask, targets=targets).loss
+        other = loss_with_other_audio(model, mel, mask, tokens, targets)
+        rolled = model(mel.roll(1, 0), tokens, mel_mask=mask.roll(1, 0), targets=targets).loss
+        assert other == pytest.approx(rolled.item()) and other != pytest.approx(own.item())
+        assert loss_with_other_audio(model, mel[:1], mask[:1], tokens[:1], targets[:1]) is None
+        for block in model.decoder.blocks:  # a decoder deaf to the audio loses nothing without it
+            block.cross_attn.out.weight.zero_()
+            block.cross_attn.out.bias.zero_()
+        deaf = model(mel, tokens, mel_mask=mask, targets=targets).loss
+        assert loss_with_other_audio(model, mel, mask, tokens, targets) == pytest.approx(deaf.item(), abs=1e-6)

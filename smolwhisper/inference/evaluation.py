@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..config import EvalConfig, RunConfig
-from ..metric_names import VAL, cer_key, decoder_suffix, scored_decoders, wer_key
+from ..metric_names import AUDIO_GAIN, VAL, cer_key, decoder_suffix, scored_decoders, wer_key
 from ..model import Whisper
 from ..tokenizer import Tokenizer
 from .ctc_lm import WORD_LM_FILE, LexiconDecoder, LexiconSearch, WordNgramLM, train_word_lm
@@ -115,6 +115,7 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
     model.eval()
     normalize = normalize_gigaspeech if cfg.eval.normalizer == "gigaspeech" else normalize_english
     loss_sum, n_tokens, lines, counts = 0.0, 0, [], Counter()
+    gain_sum, gain_tokens = 0.0, 0
     for batch in loader:
         if not batch.ids:
             continue
@@ -124,8 +125,11 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
             mel_mask = None if cfg.data.pad_to_30s else mel_mask
             out = model(mel, batch.tokens, mel_mask=mel_mask, targets=batch.targets)
             texts = decode_batch(model, tokenizer, mel, mel_mask, decoders, options, lexicon)
+            other_loss = loss_with_other_audio(model, mel, mel_mask, batch.tokens, batch.targets)
         tokens = (batch.targets != -100).sum().item()
         loss_sum, n_tokens = loss_sum + out.loss.item() * tokens, n_tokens + tokens
+        if other_loss is not None:
+            gain_sum, gain_tokens = gain_sum + (other_loss.item() - out.loss.item()) * tokens, gain_tokens + tokens
         for row, (utterance_id, reference) in enumerate(zip(batch.ids, batch.texts)):
             record = hypothesis_record(utterance_id, reference, {name: texts[name][row] for name in decoders},
                                        normalize)
@@ -140,11 +144,23 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
         write_atomic(Path(hypotheses_path), "\n".join(lines) + "\n")
     model.train(was_training)
     metrics = {f"{prefix}/loss": loss_sum / max(n_tokens, 1), f"{prefix}/utterances": float(len(lines))}
+    if gain_tokens:
+        metrics[f"{prefix}/{AUDIO_GAIN}"] = gain_sum / gain_tokens
     for name in decoders:
         suffix = decoder_suffix(name)
         metrics[wer_key(name, prefix)] = counts[f"word_errors{suffix}"] / max(counts[f"words{suffix}"], 1)
         metrics[cer_key(name, prefix)] = counts[f"char_errors{suffix}"] / max(counts[f"chars{suffix}"], 1)
     return metrics
+
+
+def loss_with_other_audio(model: Whisper, mel: torch.Tensor, mel_mask: torch.Tensor | None, tokens: torch.Tensor,
+                          targets: torch.Tensor) -> torch.Tensor | None:
+    """The decoder's loss on each row's transcript with the next row's audio (the batch rolled by one):
+    as high as with its own audio for a decoder that does not listen. None for a batch of one."""
+    if mel.shape[0] < 2:
+        return None
+    other_mask = None if mel_mask is None else mel_mask.roll(1, 0)
+    return model(mel.roll(1, 0), tokens, mel_mask=other_mask, targets=targets).loss
 
 
 def hypothesis_record(utterance_id: str, reference: str, hypotheses: dict[str, str], normalize) -> dict:
