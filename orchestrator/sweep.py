@@ -221,8 +221,8 @@ def results_table(trials: list[Trial], trial_dirs: dict[str, Path], metric: str)
     columns += [(key(d), f"{'' if d == ATTENTION else d + ' '}{name}") for d in decoders
                 for key, name in ((wer_key, "WER"), (cer_key, "CER")) if key(d) != metric]
     width = max(len("trial"), *(len(t.trial_id) for t in trials))
-    lines = [f"\n{'trial':<{width}}  {'status':<9}  {'step':>6}  {'train loss':>10}  {'val loss':>8}  {'audio gain':>10}  "
-             + "".join(f"{title:>{max(7, len(title))}}  " for _, title in columns)
+    lines = [f"\n{'trial':<{width}}  {'status':<9}  {'step':>6}  {'train loss':>10}  {'val loss':>8}  "
+             + f"{'audio gain':>10}  " + "".join(f"{title:>{max(7, len(title))}}  " for _, title in columns)
              + f"{'params (active)':>16}  {'wall':>7}"]
     for t in trials:
         s = summaries[t.trial_id]
@@ -237,5 +237,6 @@ def results_table(trials: list[Trial], trial_dirs: dict[str, Path], metric: str)
         wall = f"{s['wall_time_s'] / 60:.1f}m" if "wall_time_s" in s else "-"
         values = "".join(f"{number(key):>{max(7, len(title))}}  " for key, title in columns)
         lines.append(f"{t.trial_id:<{width}}  {s.get('status', 'NOT RUN'):<9}  {s.get('step', 0):>6}  "
-                     f"{number('train/loss'):>10}  {number('val/loss'):>8}  {number(VAL_AUDIO_GAIN):>10}  {values}{params:>16}  {wall:>7}")
+                     f"{number('train/loss'):>10}  {number('val/loss'):>8}  {number(VAL_AUDIO_GAIN):>10}  "
+                     f"{values}{params:>16}  {wall:>7}")
     return "\n".join(lines)

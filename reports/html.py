@@ -305,7 +305,8 @@ def trial_rows(sweep: SweepResult) -> list[dict]:
                      "kernel": t.params.get("gpu.attention_kernel", "–"),
                      "cells": [(t.metrics.get("train/loss", math.nan), f"{t.metrics.get('train/loss', math.nan):.3f}"),
                                (t.metrics.get("val/loss", math.nan), f"{t.metrics.get('val/loss', math.nan):.3f}"),
-                               (t.metrics.get(VAL_AUDIO_GAIN, math.nan), f"{t.metrics.get(VAL_AUDIO_GAIN, math.nan):.3f}"),
+                               (t.metrics.get(VAL_AUDIO_GAIN, math.nan),
+                                f"{t.metrics.get(VAL_AUDIO_GAIN, math.nan):.3f}"),
                                (t.metrics.get(wer, math.nan), percent(t.metrics.get(wer, math.nan))),
                                (t.metrics.get(cer, math.nan), percent(t.metrics.get(cer, math.nan))),
                                (t.throughput, f"{t.throughput:.1f}"), (t.wall_time_s, duration(t.wall_time_s))]})

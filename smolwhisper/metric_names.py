@@ -126,8 +126,9 @@ def scores_unseen(cfg: RunConfig) -> bool:
 
 def logged_metrics(cfg: RunConfig, cuda: bool | None = None) -> set[str]:
     """The metrics every run with this config logs. Left out: those logged only once something happens
-    (data/skipped_*, train/nonfinite_steps, */audio_gain), and gpu/mfu (only for GPUs of known peak). `cuda`: whether
-    the run trains on a GPU; by default, whether train.device names CUDA ("auto" promises nothing)."""
+    (data/skipped_*, train/nonfinite_steps, */audio_gain), and gpu/mfu (only for GPUs of known peak).
+    `cuda`: whether the run trains on a GPU; by default, whether train.device names CUDA ("auto"
+    promises nothing)."""
     names = set(TRAIN_METRICS) | {VAL_LOSS, VAL_UTTERANCES}
     if cfg.model.ctc_weight > 0:
         names.add(TRAIN_CTC_LOSS)

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from smolwhisper.config import load_run_config
-from smolwhisper.metric_names import (AUDIO_GAIN, SKIPPED_PREFIX, TRAIN_NONFINITE_STEPS, cer_key, decoder_of, logged_metrics,
-                                      wer_key)
+from smolwhisper.metric_names import (AUDIO_GAIN, SKIPPED_PREFIX, TRAIN_NONFINITE_STEPS, cer_key, decoder_of,
+                                      logged_metrics, wer_key)
 from smolwhisper.train import Distributed, Trainer
 
 from helpers import write_tone_corpus

@@ -126,10 +126,10 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
             out = model(mel, batch.tokens, mel_mask=mel_mask, targets=batch.targets)
             texts = decode_batch(model, tokenizer, mel, mel_mask, decoders, options, lexicon)
             other_loss = loss_with_other_audio(model, mel, mel_mask, batch.tokens, batch.targets)
-        tokens = (batch.targets != -100).sum().item()
-        loss_sum, n_tokens = loss_sum + out.loss.item() * tokens, n_tokens + tokens
+        tokens, own_loss = (batch.targets != -100).sum().item(), out.loss.item()
+        loss_sum, n_tokens = loss_sum + own_loss * tokens, n_tokens + tokens
         if other_loss is not None:
-            gain_sum, gain_tokens = gain_sum + (other_loss.item() - out.loss.item()) * tokens, gain_tokens + tokens
+            gain_sum, gain_tokens = gain_sum + (other_loss.item() - own_loss) * tokens, gain_tokens + tokens
         for row, (utterance_id, reference) in enumerate(zip(batch.ids, batch.texts)):
             record = hypothesis_record(utterance_id, reference, {name: texts[name][row] for name in decoders},
                                        normalize)
@@ -155,8 +155,8 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
 
 def loss_with_other_audio(model: Whisper, mel: torch.Tensor, mel_mask: torch.Tensor | None, tokens: torch.Tensor,
                           targets: torch.Tensor) -> torch.Tensor | None:
-    """The decoder's loss on each row's transcript with the next row's audio (the batch rolled by one):
-    as high as with its own audio for a decoder that does not listen. None for a batch of one."""
+    """The decoder's loss on each row's transcript with the previous row's audio (the batch rolled by
+    one): about the loss with its own audio for a decoder that does not listen. None for a batch of one."""
     if mel.shape[0] < 2:
         return None
     other_mask = None if mel_mask is None else mel_mask.roll(1, 0)
