@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from smolwhisper.config import ConfigError, RunConfig, run_config_from_dict, to_dict
+from smolwhisper.config import ConfigError, RunConfig, experiment_values, run_config_from_dict, to_dict
 from smolwhisper.metric_names import check_select_metric, logged_metrics, ranking_metrics
 
 from .spec import Spec, SpecError
@@ -188,8 +188,9 @@ def _make_ids_unique(trials: list[Trial]) -> None:
 
 
 def config_hash(config: RunConfig) -> str:
-    """What makes two trials the same experiment: the resolved config without where it writes."""
-    values = json.dumps(_experiment(to_dict(config)), sort_keys=True, default=str)
+    """What makes two trials the same experiment: the resolved config's experiment fields
+    (smolwhisper.config.experiment_values), not how or where it runs."""
+    values = json.dumps(experiment_values(to_dict(config)), sort_keys=True, default=str)
     return hashlib.sha256(values.encode()).hexdigest()[:16]
 
 
@@ -197,7 +198,7 @@ def same_experiment(recorded: dict, config: RunConfig) -> bool:
     """Whether a trial directory's resolved config (`recorded`, as its config.yaml holds it) ran
     `config`'s experiment. A field that a later version added is absent from it, and counts as equal
     at its default, which is how runs before it behaved: an upgrade does not rerun finished trials."""
-    old, new, default = (_experiment(values) for values in (recorded, to_dict(config), to_dict(RunConfig())))
+    old, new, default = (experiment_values(values) for values in (recorded, to_dict(config), to_dict(RunConfig())))
     for section, fields in new.items():
         for key, value in fields.items():
             before = old.get(section, {}).get(key, default[section][key])
@@ -205,9 +206,3 @@ def same_experiment(recorded: dict, config: RunConfig) -> bool:
                 return False
     return True
 
-
-def _experiment(values: dict) -> dict:
-    """A resolved config's sections without where the run writes and how it reports."""
-    values = {section: dict(fields) for section, fields in values.items() if section != "tracking"}
-    values["train"] = {k: v for k, v in values["train"].items() if k not in ("out_dir", "progress")}
-    return values

@@ -207,6 +207,7 @@ def _variants(raw: Any) -> dict[str, dict[str, Any]]:
         for key in overrides:
             _dotted(key, f"sweep.variants.{name}.{key}")
             _not_the_seed(key, f"sweep.variants.{name}.{key}")
+            _not_operational(key, f"sweep.variants.{name}.{key}")
         variants[str(name)] = dict(overrides)
     return variants
 
@@ -216,6 +217,7 @@ def _grid(raw: dict) -> dict[str, list[Any]]:
     for key, values in raw.items():
         _dotted(key, f"sweep.grid.{key}")
         _not_the_seed(key, f"sweep.grid.{key}")
+        _not_operational(key, f"sweep.grid.{key}")
         if not isinstance(values, list) or not values:
             raise SpecError(f"sweep.grid.{key}: {values!r} is not allowed; expected a non-empty list of values")
         grid[key] = values
@@ -226,6 +228,17 @@ def _not_the_seed(key: Any, where: str) -> None:
     if key == SEED_KEY:
         raise SpecError(f"{where}: trials take their seeds from sweep.seeds, which would override it; "
                         "list the seeds there instead")
+
+
+def _not_operational(key: Any, where: str) -> None:
+    """An operational field (smolwhisper.config.is_operational) is no part of a trial's identity: trials
+    differing only there would be one experiment, merged into one trial."""
+    from smolwhisper.config import is_operational
+
+    if is_operational(str(key)):
+        raise SpecError(f"{where}: {key} is operational (how a trial runs, not what it computes), so its values "
+                        f"would all be the same experiment; set it once in base.config or base.overrides, where "
+                        f"changing it later continues the sweep's trials instead of starting them over")
 
 
 def _seeds(raw: Any) -> list[int]:

@@ -11,7 +11,7 @@ import difflib
 import math
 import re
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, ClassVar, Literal, get_args, get_type_hints
 
 
 class ConfigError(ValueError):
@@ -106,6 +106,15 @@ class ModelConfig:
     flash: bool = True  # fused SDPA kernels; False forces the math backend
     liger: bool = False  # Liger Triton kernels (CUDA only)
     activation_checkpointing: bool = False
+
+    # A trial's identity (see `experiment_values`): every field of the model is part of the experiment,
+    # the acceleration switches too, since a sweep over one of them measures its speed.
+    EXPERIMENT: ClassVar[tuple[str, ...]] = (
+        "n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer", "n_vocab", "n_text_ctx",
+        "n_text_state", "n_text_head", "n_text_layer", "mlp_ratio", "audio_stride", "conv_kernel", "qk_norm",
+        "decoder_ffn", "n_experts", "top_k", "noisy_topk", "moe_layers", "load_balance_coef", "router_z_coef",
+        "moe_grouped_mm", "ctc_weight", "label_smoothing", "flash", "liger", "activation_checkpointing")
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -310,6 +319,14 @@ class DataConfig:
     # Where the caches live: "" is $XDG_CACHE_HOME/smolwhisper/features (~/.cache/... when unset).
     cache_dir: str = ""
 
+    # The float16 feature cache changes the numbers a model sees, so it is part of the experiment;
+    # where the corpus and the cache live, and how many processes load them, are not.
+    EXPERIMENT: ClassVar[tuple[str, ...]] = (
+        "source", "train_split", "validation_split", "unseen_split", "synth_hours", "synth_seed", "tokenizer",
+        "vocab_size", "max_batch_s", "min_duration_s", "max_duration_s", "spec_augment", "pad_to_30s",
+        "feature_cache")
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ("synth_dir", "num_workers", "cache_dir")
+
     def __post_init__(self) -> None:
         _check_types(self, "data")
         _non_empty(self, "data", "source", "train_split", "validation_split", "synth_dir", "tokenizer")
@@ -339,6 +356,10 @@ class OptimConfig:
     eps: float = 1e-8
     grad_clip: float = 1.0
     grad_accum: int = 1
+
+    EXPERIMENT: ClassVar[tuple[str, ...]] = (
+        "lr", "min_lr", "warmup_steps", "weight_decay", "beta1", "beta2", "eps", "grad_clip", "grad_accum")
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         _check_types(self, "optim")
@@ -370,6 +391,11 @@ class TrainConfig:
     keep_last: int = 2
     log_every: int = 10
     progress: bool = True
+
+    # train.device counts by its kind only (cpu or cuda; see `experiment_values`): which GPU a run
+    # lands on is operational, whether it runs on one is not (bf16 autocast, kernels).
+    EXPERIMENT: ClassVar[tuple[str, ...]] = ("max_steps", "max_minutes", "seed", "device", "precision", "compile")
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ("out_dir", "checkpoint_every", "keep_last", "log_every", "progress")
 
     def __post_init__(self) -> None:
         _check_types(self, "train")
@@ -424,6 +450,14 @@ class EvalConfig:
     # the WER of the strongest decoder the run scores (metric_names.DECODERS lists them weakest first).
     select_metric: str = ""
 
+    # What is scored, and how often, is part of the result a trial reports.
+    EXPERIMENT: ClassVar[tuple[str, ...]] = (
+        "every_steps", "max_utterances", "max_batch_s", "max_tokens", "beam_size", "normalizer",
+        "max_tokens_per_second", "ctc_lm", "ctc_lm_order", "ctc_lm_weight", "ctc_word_bonus", "ctc_beam_size",
+        "lm_general_words", "lm_general_weight", "decoders", "ctc_weight", "joint_beam_size",
+        "rescore_beam_size", "select_metric")
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ()
+
     def __post_init__(self) -> None:
         _check_types(self, "eval")
         _at_least(self, "eval", 1, "joint_beam_size", "rescore_beam_size")
@@ -450,6 +484,9 @@ class TrackingConfig:
     mlflow_uri: str = ""  # empty: MLFLOW_TRACKING_URI from the environment, else no tracking
     experiment: str = "smolwhisper"
     run_name: str = ""
+
+    EXPERIMENT: ClassVar[tuple[str, ...]] = ()
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ("mlflow_uri", "experiment", "run_name")
 
     def __post_init__(self) -> None:
         _check_types(self, "tracking")
@@ -488,6 +525,35 @@ class RunConfig:
 SECTIONS = {f.name: f for f in fields(RunConfig)}
 
 
+# ---------------------------------------------------------------------------------------------
+# A trial's identity. Each section's EXPERIMENT fields change what a run computes or measures; its
+# OPERATIONAL fields only how and where it runs (workers, logging and checkpoint cadence, paths, which
+# GPU, tracking). A sweep hashes the first kind only, so that changing an operational field in its
+# spec continues its trials, finished or not, instead of starting them over.
+
+
+def experiment_values(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A resolved config mapping (as `to_dict` or a run's config.yaml holds it) reduced to its
+    experiment fields; sections without any are left out."""
+    kept = {}
+    for section, section_values in values.items():
+        if section not in SECTIONS:
+            continue
+        experiment = _section_class(section).EXPERIMENT
+        chosen = {name: value for name, value in section_values.items() if name in experiment}
+        if section == "train" and isinstance(chosen.get("device"), str):
+            chosen["device"] = chosen["device"].split(":")[0]
+        if chosen:
+            kept[section] = chosen
+    return kept
+
+
+def is_operational(key: str) -> bool:
+    """Whether `section.field` only says how a run runs (see `experiment_values`)."""
+    section, _, name = key.partition(".")
+    return section in SECTIONS and name in _section_class(section).OPERATIONAL
+
+
 def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
     """Sections as in RunConfig; `model` may name a `preset` that its other keys override."""
     sections = {}
@@ -519,7 +585,7 @@ def _sections(values: Any) -> dict[str, dict[str, Any]]:
 
 
 def _section_class(name: str) -> type:
-    return {"data": DataConfig, "optim": OptimConfig, "train": TrainConfig, "eval": EvalConfig,
+    return {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "train": TrainConfig, "eval": EvalConfig,
             "tracking": TrackingConfig}[name]
 
 

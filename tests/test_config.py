@@ -124,3 +124,36 @@ def test_a_config_file_that_cannot_be_read_is_refused(tmp_path):
     (tmp_path / "latin1.yaml").write_bytes("tracking: {run_name: caf\xe9}".encode("latin-1"))
     with pytest.raises(ConfigError, match=r"config file .*latin1.yaml' cannot be read"):
         load_run_config(str(tmp_path / "latin1.yaml"))
+
+
+def test_every_config_field_is_either_experiment_or_operational():
+    """A sweep hashes experiment fields only (config.experiment_values): a field in neither tuple would
+    silently be left out of a trial's identity, one in both would be ambiguous."""
+    from dataclasses import fields
+
+    from smolwhisper.config import SECTIONS
+
+    for section, field in SECTIONS.items():
+        config_class = type(field.default_factory())
+        names = [f.name for f in fields(config_class)]
+        experiment, operational = config_class.EXPERIMENT, config_class.OPERATIONAL
+        for name in names:
+            assert (name in experiment) + (name in operational) == 1, f"{section}.{name}"
+        assert sorted(experiment + operational) == sorted(names), section  # no stale or repeated names
+
+
+def test_a_runs_identity_ignores_how_it_runs():
+    from smolwhisper.config import experiment_values, is_operational, load_run_config, to_dict
+
+    def identity(*overrides):
+        return experiment_values(to_dict(load_run_config(None, list(overrides))))
+
+    base = identity()
+    for override in ("data.num_workers=5", "train.checkpoint_every=7", "train.log_every=3", "train.out_dir=x",
+                     "tracking.experiment=other", "data.cache_dir=/tmp/c"):
+        assert identity(override) == base, override
+    assert identity("train.device=cuda:1") == identity("train.device=cuda")
+    for override in ("optim.lr=0.01", "train.device=cpu", "model.flash=false", "data.feature_cache=true"):
+        assert identity(override) != base, override
+    assert is_operational("data.num_workers") and not is_operational("optim.lr")
+    assert not is_operational("nonsense.num_workers")

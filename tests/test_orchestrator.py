@@ -58,6 +58,10 @@ def write_spec(path: Path, **changes) -> Path:
     ({"sweep/variants/moe": {"model.decoder_ffn": "moe", "model.n_experts": 2, "model.top_k": 3}},
      r"sweep.variants.moe.*model.top_k: 3 is not allowed; must be between 1 and n_experts=2"),
     ({"sweep/exclude": {"variant": "moe"}}, r"sweep.exclude: expected a list of mappings"),
+    ({"sweep/grid": {"data.num_workers": [1, 4]}},
+     r"sweep.grid.data.num_workers: data.num_workers is operational .*set it once in base.config"),
+    ({"sweep/variants/moe": {"model.decoder_ffn": "moe", "train.checkpoint_every": 5}},
+     r"sweep.variants.moe.train.checkpoint_every: train.checkpoint_every is operational"),
     ({"sweep/include": [{"model.colour": "red"}]}, r"sweep.include\[0\].model.colour: unknown field 'model.colour'"),
     ({"trials": 3}, r"trials: unknown key"),
     ({"tracking/mlflow_uri": 5}, r"tracking.mlflow_uri: 5 is not allowed; expected str"),
@@ -209,6 +213,20 @@ def test_a_finished_trial_from_before_a_new_config_field_is_not_rerun(tmp_path):
     assert not is_finished(trial_dir, trial)
 
 
+def test_an_operational_change_continues_a_finished_trial_and_an_experiment_change_does_not(tmp_path):
+    from orchestrator.sweep import is_finished
+
+    spec = write_spec(tmp_path / "spec.yaml", **{"base/config/data": {"num_workers": 1}})
+    trial = expand(load_spec(spec)).trials[0]
+    trial_dir = trial_dir_of_an_earlier_run(tmp_path, trial, lambda config: None)
+    for changed, finished in (({"num_workers": 6}, True), ({"cache_dir": "/elsewhere"}, True),
+                              ({"max_batch_s": 60}, False)):
+        spec = write_spec(tmp_path / "spec.yaml", **{"base/config/data": {"num_workers": 1, **changed}})
+        again = next(t for t in expand(load_spec(spec)).trials if t.trial_id == trial.trial_id)
+        assert (again.config_hash == trial.config_hash) == finished, changed
+        assert is_finished(trial_dir, again) == finished, changed
+
+
 def test_a_trial_directory_of_another_config_is_kept_aside_not_deleted(tmp_path, capsys):
     from orchestrator.sweep import is_finished, prepare_trial_dir
 
@@ -311,11 +329,18 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
     report = (sweep_dir / "runs" / "t" / "report.html").read_text()
     assert "broken,seed=0" in report and "is not in" in report  # the failure and its log tail
 
-    # the same command again: finished trials are skipped, the broken one is tried again
+    # the same command again, with operational fields changed (data loading processes, checkpoint
+    # cadence): finished trials are skipped, not trained again; the broken one is tried again
+    spec = yaml.safe_load((sweep_dir / "spec.yaml").read_text())
+    spec["base"]["config"]["data"]["num_workers"] = 2
+    spec["base"]["config"]["train"]["checkpoint_every"] = 8
+    (sweep_dir / "spec.yaml").write_text(yaml.safe_dump(spec))
     again = subprocess.run([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=sweep_dir,
                            capture_output=True, text=True, timeout=300)
     for name in finished:
         assert f"skip {name}: finished earlier" in again.stdout
+        trial_log = (sweep_dir / "runs" / "t" / "trials" / name / "train.log").read_text()
+        assert trial_log.count("=== attempt started") == (2 if name == "dense,seed=0" else 1)
     assert again.returncode == 1
 
 
