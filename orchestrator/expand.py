@@ -41,6 +41,7 @@ class Trial:
     paths: dict[str, str] = field(default_factory=dict)  # override key -> the spec path that set it
     merged: list[str] = field(default_factory=list)  # ids of identical trials folded into this one
     dropped: list[str] = field(default_factory=list)  # override keys that do not apply to this trial
+    kind: str = "wer"  # "speed": a short run of the spec's speed section, compared on throughput only
 
 
 @dataclass
@@ -78,6 +79,7 @@ def expand(spec: Spec) -> Expansion:
     result = list(trials.values())
     if not result:
         raise SpecError("sweep: the filters leave no trial to run")
+    result = (speed_trials(spec, notes) if spec.speed.only else result + speed_trials(spec, notes))
     for trial in result:
         if trial.merged:
             notes.append(f"{trial.trial_id}: {len(trial.merged)} identical combination(s) merged into it "
@@ -86,6 +88,42 @@ def expand(spec: Spec) -> Expansion:
     _check_report_metric(spec, result)
     _select_by_report_metric(spec, result)
     return Expansion(result, notes)
+
+
+SPEED = "speed"  # Trial.kind of the speed section's trials, and their id's first part
+
+
+def speed_trials(spec: Spec, notes: list[str]) -> list[Trial]:
+    """The speed section's trials: its configuration (a variant, the first value of each grid key, the
+    first seed) for speed.steps steps, evaluated once at the end, with every switch at its reference
+    (its first value), then with each other value of one switch. Every trial records every switch, so
+    that the report pairs each with the reference."""
+    speed = spec.speed
+    if not speed.switches:
+        return []
+    overrides = dict(spec.sweep.variants[speed.variant])
+    paths = {key: f"sweep.variants.{speed.variant}.{key}" for key in overrides}
+    for key, values in spec.sweep.grid.items():
+        overrides[key], paths[key] = values[0], f"sweep.grid.{key}[0]"
+    reference = {key: values[0] for key, values in speed.switches.items()}
+    short = {"train.max_steps": speed.steps, "train.checkpoint_every": speed.steps, "eval.every_steps": speed.steps}
+    seed = spec.sweep.seeds[0]
+    runs = [("reference", reference)] + [(f"{key.split('.')[1]}={_short(value)}", {**reference, key: value})
+                                         for key, values in speed.switches.items() for value in values[1:]]
+    trials: dict[str, Trial] = {}
+    for label, switches in runs:
+        trial_overrides = {**overrides, **switches, **short, "train.seed": seed}
+        trial_paths = {**paths, **{key: f"speed.switches.{key}" for key in switches},
+                       **{key: "speed.steps" for key in short}, "train.seed": "sweep.seeds[0]"}
+        origin = [f"speed ({label})"]
+        trial = _make_trial(spec, speed.variant, seed, trial_overrides, origin, trial_paths, [])
+        trial.trial_id, trial.kind = f"{SPEED}-{speed.variant},{label}", SPEED
+        if trial.config_hash in trials:  # a switch that does not apply to the variant (grouped matmul, dense)
+            notes.append(f"speed: {label} does not apply to variant {speed.variant!r} ({', '.join(trial.dropped)}); "
+                         "left out")
+            continue
+        trials[trial.config_hash] = trial
+    return list(trials.values())
 
 
 def _select_by_report_metric(spec: Spec, trials: list[Trial]) -> None:

@@ -4,10 +4,11 @@
     base: {config: ../configs/x.yaml | {model: {...}, data: {...}}, overrides: {optim.lr: 1e-3}}
     sweep:
       variants: {dense: {model.decoder_ffn: dense}, moe-8x2: {model.decoder_ffn: moe, model.n_experts: 8}}
-      grid: {model.noisy_topk: [false, true], model.flash: [true, false]}
+      grid: {model.noisy_topk: [false, true], model.top_k: [1, 2]}
       seeds: [0, 1, 2]
-      exclude: [{variant: dense, model.flash: false}]
+      exclude: [{variant: dense, model.noisy_topk: true}]
       include: []
+    speed: {switches: {model.flash: [true, false], train.compile: [false, true]}, steps: 300, variant: dense}
     resources: {gpus: 1, cpus: 4, nproc_per_node: 1}
     max_concurrent: 4
     retries: 1
@@ -26,11 +27,16 @@ from typing import Any
 
 import yaml
 
-from smolwhisper.config import ConfigError, run_config_from_dict, suggestion
+from smolwhisper.config import SPEED_SWITCHES, ConfigError, run_config_from_dict, suggestion
 
 
 class SpecError(ValueError):
     """A spec that cannot run; the message starts with the spec path of the offending key."""
+
+
+# A trial runs torchrun on one node: more than a node holds is a typo, not a request.
+MAX_GPUS_PER_TRIAL = 64
+MAX_CPUS_PER_TRIAL = 4096
 
 
 @dataclass
@@ -40,13 +46,23 @@ class Resources:
     nproc_per_node: int = 1
 
     def check(self) -> None:
-        for name, minimum in (("gpus", 0), ("cpus", 1), ("nproc_per_node", 1)):
-            if getattr(self, name) < minimum:
-                raise SpecError(f"resources.{name}: {getattr(self, name)!r} is not allowed; expected an integer >= {minimum}")
+        limits = {"gpus": (0, MAX_GPUS_PER_TRIAL), "cpus": (1, MAX_CPUS_PER_TRIAL),
+                  "nproc_per_node": (1, MAX_GPUS_PER_TRIAL if self.gpus else MAX_CPUS_PER_TRIAL)}
+        for name, (minimum, maximum) in limits.items():
+            value = getattr(self, name)
+            if value < minimum:
+                raise SpecError(f"resources.{name}: {value!r} is not allowed; expected an integer >= {minimum}")
+            if value > maximum:
+                raise SpecError(f"resources.{name}: {value!r} is not allowed; expected an integer in "
+                                f"[{minimum}, {maximum}] (a trial runs on one node)")
         if 0 < self.gpus < self.nproc_per_node:
             raise SpecError(f"resources.gpus: {self.gpus} is not allowed with resources.nproc_per_node="
                             f"{self.nproc_per_node}: each rank needs a GPU of its own; ask for at least "
                             f"{self.nproc_per_node} GPUs, or for 0 to train on CPUs")
+        if self.nproc_per_node > self.cpus:
+            raise SpecError(f"resources.nproc_per_node: {self.nproc_per_node} is not allowed with resources.cpus="
+                            f"{self.cpus}: each rank needs a CPU of its own; ask for at least "
+                            f"{self.nproc_per_node} CPUs, or for fewer ranks")
 
 
 @dataclass
@@ -71,6 +87,17 @@ class Sweep:
 
 
 @dataclass
+class Speed:
+    """Short runs of one configuration that compare speed switches (config.SPEED_SWITCHES): one trial
+    with every switch at its first value (the reference), and one per other value of each switch."""
+
+    switches: dict[str, list[bool]] = field(default_factory=dict)  # empty: no speed trials
+    steps: int = 300  # optimizer steps per speed trial
+    variant: str = ""  # the configuration: this variant, the first value of each grid key, the first seed
+    only: bool = False  # run the speed trials alone (the sweep section then only defines the configuration)
+
+
+@dataclass
 class Spec:
     name: str
     base: dict[str, Any]  # a RunConfig mapping (sections), with the base overrides applied
@@ -81,6 +108,7 @@ class Spec:
     tracking: Tracking
     report: Report
     path: Path
+    speed: Speed = field(default_factory=Speed)
     # where each base value was set: "model.top_k" -> "base.overrides.model.top_k" or "base.config.model.top_k"
     base_paths: dict[str, str] = field(default_factory=dict)
 
@@ -89,7 +117,9 @@ class Spec:
         return self.base_paths.get(key, f"base.config.{key}")
 
 
-TOP_LEVEL = ("name", "base", "sweep", "resources", "max_concurrent", "retries", "tracking", "report")
+TOP_LEVEL = ("name", "base", "sweep", "speed", "resources", "max_concurrent", "retries", "tracking", "report")
+MAX_CONCURRENT, MAX_RETRIES = 100_000, 100
+MAX_SPEED_STEPS = 100_000
 # The sweep's directory is runs/<name>: one path component, never '.', '..' or a nested path.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 SEED_KEY = "train.seed"  # set by sweep.seeds, nowhere else
@@ -110,16 +140,19 @@ def load_spec(path: str | Path) -> Spec:
     sweep = _sweep(_mapping_or_empty(raw.get("sweep"), "sweep"))
     report = _report(raw.get("report"), sweep)
     max_concurrent, retries = raw.get("max_concurrent", 1), raw.get("retries", 0)
-    for key, value, minimum in (("max_concurrent", max_concurrent, 1), ("retries", retries, 0)):
+    for key, value, minimum, maximum in (("max_concurrent", max_concurrent, 1, MAX_CONCURRENT),
+                                         ("retries", retries, 0, MAX_RETRIES)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise SpecError(f"{key}: {value!r} is not allowed; expected an integer >= {minimum}")
+        if value > maximum:
+            raise SpecError(f"{key}: {value!r} is not allowed; expected an integer in [{minimum}, {maximum}]")
     resources = _dataclass(Resources, raw.get("resources"), "resources")
     resources.check()
     base, base_paths = _base(raw.get("base"), path.parent)
     return Spec(name=name.strip(), base=base, sweep=sweep, resources=resources,
                 max_concurrent=max_concurrent, retries=retries,
                 tracking=_dataclass(Tracking, raw.get("tracking"), "tracking"), report=report, path=path,
-                base_paths=base_paths)
+                base_paths=base_paths, speed=_speed(raw.get("speed"), sweep))
 
 
 def _sweep(raw: dict) -> Sweep:
@@ -146,7 +179,8 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     """The spec as YAML would hold it, base resolved into one config mapping: loading it gives the same spec."""
     return {"name": spec.name, "base": {"config": spec.base}, "sweep": asdict(spec.sweep),
             "resources": asdict(spec.resources), "max_concurrent": spec.max_concurrent, "retries": spec.retries,
-            "tracking": asdict(spec.tracking), "report": asdict(spec.report)}
+            "tracking": asdict(spec.tracking), "report": asdict(spec.report),
+            **({"speed": asdict(spec.speed)} if spec.speed.switches else {})}
 
 
 def _read_yaml(path: Path, what: str) -> Any:
@@ -207,6 +241,7 @@ def _variants(raw: Any) -> dict[str, dict[str, Any]]:
         for key in overrides:
             _dotted(key, f"sweep.variants.{name}.{key}")
             _not_the_seed(key, f"sweep.variants.{name}.{key}")
+            _not_a_speed_switch(key, f"sweep.variants.{name}.{key}")
             _not_operational(key, f"sweep.variants.{name}.{key}")
         variants[str(name)] = dict(overrides)
     return variants
@@ -217,6 +252,7 @@ def _grid(raw: dict) -> dict[str, list[Any]]:
     for key, values in raw.items():
         _dotted(key, f"sweep.grid.{key}")
         _not_the_seed(key, f"sweep.grid.{key}")
+        _not_a_speed_switch(key, f"sweep.grid.{key}")
         _not_operational(key, f"sweep.grid.{key}")
         if not isinstance(values, list) or not values:
             raise SpecError(f"sweep.grid.{key}: {values!r} is not allowed; expected a non-empty list of values")
@@ -228,6 +264,14 @@ def _not_the_seed(key: Any, where: str) -> None:
     if key == SEED_KEY:
         raise SpecError(f"{where}: trials take their seeds from sweep.seeds, which would override it; "
                         "list the seeds there instead")
+
+
+def _not_a_speed_switch(key: Any, where: str) -> None:
+    if key in SPEED_SWITCHES:
+        raise SpecError(f"{where}: {key} changes how the model is computed, not what, so it cannot change WER: "
+                        f"compare it in the spec's speed section (speed: {{switches: {{{key}: [...]}}, steps: 300}}, "
+                        "short speed trials of one configuration whose throughput, MFU and memory the report "
+                        "compares), or set it in base.config for every trial")
 
 
 def _not_operational(key: Any, where: str) -> None:
@@ -247,7 +291,41 @@ def _seeds(raw: Any) -> list[int]:
     for i, seed in enumerate(raw):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise SpecError(f"sweep.seeds[{i}]: {seed!r} is not an integer")
+        if seed in raw[:i]:
+            raise SpecError(f"sweep.seeds[{i}]: {seed!r} repeats sweep.seeds[{raw.index(seed)}]; list each seed "
+                            "once (a repeated seed is the same run)")
     return raw
+
+
+def _speed(raw: Any, sweep: Sweep) -> Speed:
+    """The speed section: switches among SPEED_SWITCHES, each with a non-empty list of true/false."""
+    if raw is None:
+        return Speed()
+    raw = _mapping(raw, "speed")
+    _reject_unknown(raw, tuple(Speed.__dataclass_fields__), "speed")
+    switches = _mapping(raw.get("switches"), "speed.switches")
+    if not switches:
+        raise SpecError(f"speed.switches: empty; name one or more of {', '.join(SPEED_SWITCHES)} with the values "
+                        "to compare, the reference first, e.g. {model.flash: [true, false]}")
+    for key, values in switches.items():
+        if key not in SPEED_SWITCHES:
+            raise SpecError(f"speed.switches.{key}: not a speed switch; allowed: {', '.join(SPEED_SWITCHES)} "
+                            "(a key that can change WER belongs in sweep.grid)")
+        if (not isinstance(values, list) or not values or not all(isinstance(v, bool) for v in values)
+                or len(set(values)) != len(values)):
+            raise SpecError(f"speed.switches.{key}: {values!r} is not allowed; expected a list of distinct "
+                            "true/false values, the reference first, e.g. [true, false]")
+    steps = raw.get("steps", Speed.steps)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_SPEED_STEPS:
+        raise SpecError(f"speed.steps: {steps!r} is not allowed; expected an integer in [1, {MAX_SPEED_STEPS}] "
+                        "(a few hundred steps measure a switch's speed)")
+    variant = raw.get("variant", "") or next(iter(sweep.variants))
+    if not isinstance(variant, str) or variant not in sweep.variants:
+        raise SpecError(f"speed.variant: {variant!r} is not a variant; variants: {', '.join(sweep.variants)}")
+    only = raw.get("only", False)
+    if not isinstance(only, bool):
+        raise SpecError(f"speed.only: {only!r} is not allowed; expected true or false")
+    return Speed(dict(switches), steps, variant, only)
 
 
 def _filters(raw: Any, where: str, sweep: Sweep) -> list[dict[str, Any]]:

@@ -83,7 +83,7 @@ class SweepTracking:
             return run_id
         tags = {**self.tags, "mlflow.parentRunId": self.parent_id, "smolwhisper.trial_id": trial.trial_id,
                 "smolwhisper.variant": trial.variant, "smolwhisper.config_hash": trial.config_hash,
-                "smolwhisper.seed": str(trial.seed),
+                "smolwhisper.seed": str(trial.seed), "smolwhisper.kind": trial.kind,
                 **{f"{AXIS_TAG}{key}": str(value) for key, value in trial.overrides.items()}}
         run = self.client.create_run(self.experiment_id, run_name=trial.trial_id, tags=tags)
         run_files.write_atomic(trial_dir / "mlflow_run_id", run.info.run_id)

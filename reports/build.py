@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from smolwhisper.config import SPEED_SWITCHES
 from smolwhisper.metric_names import ATTENTION, VAL_UNSEEN, cer_key, decoder_of, decoder_suffix, wer_key
 from smolwhisper.run_files import hypotheses_step
 from smolwhisper.tracking import AXIS_TAG
@@ -63,6 +64,7 @@ class TrialResult:
     # The values its spec gave it (the run's smolwhisper.axis.* tags, set when the orchestrator made
     # it): only the keys that apply to it, and there even if the trial failed before logging anything.
     spec_values: dict[str, str] = field(default_factory=dict)
+    kind: str = "wer"  # "speed": a trial of the spec's speed section, compared on speed only
 
     @property
     def settings(self) -> dict[str, str]:
@@ -127,8 +129,7 @@ class Effect:
 
 # Switches that change how the math is computed, never what it computes. A sweep over one of them
 # compares speed and memory; its loss curves must agree within seed noise, or a kernel is suspect.
-ACCELERATIONS = ("model.flash", "model.liger", "model.activation_checkpointing", "model.moe_grouped_mm",
-                 "train.compile")
+ACCELERATIONS = SPEED_SWITCHES
 # Without seeds to measure noise against, matched loss curves may differ by this share of the loss.
 UNSEEDED_LOSS_TOLERANCE = 0.02
 
@@ -180,6 +181,7 @@ class SweepResult:
     effects: list[Effect] = field(default_factory=list)
     headline: Effect | None = None
     switch_checks: list[SwitchCheck] = field(default_factory=list)
+    speed_trials: list[TrialResult] = field(default_factory=list)  # the spec's speed section, apart
 
 
 # ------------------------------------------------------------------------------------- reading
@@ -235,7 +237,8 @@ def read_trial(client, run) -> TrialResult:
                         variant=tags.get("smolwhisper.variant", "base"), seed=tags.get("smolwhisper.seed", ""),
                         status=run.info.status, params=dict(run.data.params), metrics=dict(run.data.metrics),
                         curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""),
-                        spec_values={k[len(AXIS_TAG):]: v for k, v in tags.items() if k.startswith(AXIS_TAG)})
+                        spec_values={k[len(AXIS_TAG):]: v for k, v in tags.items() if k.startswith(AXIS_TAG)},
+                        kind=tags.get("smolwhisper.kind", "wer"))
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     if "summary.json" in artifacts:
         summary = json.loads(download_text(client, run_id, "summary.json"))
@@ -487,13 +490,16 @@ def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> SweepR
 
     client = MlflowClient(tracking_uri)
     experiment_id, parent, spec = find_sweep(client, sweep)
-    trials = read_trials(client, experiment_id, parent.info.run_id)
-    if not trials:
+    every_trial = read_trials(client, experiment_id, parent.info.run_id)
+    if not every_trial:
         raise ReportError(f"sweep {sweep!r} (run {parent.info.run_id}) has no trial runs yet")
+    # The speed section's short runs answer one question, the switches table; the WER analysis is the rest's.
+    speed = [t for t in every_trial if t.kind == "speed"]
+    trials = [t for t in every_trial if t.kind != "speed"] or speed
     axes = varying_axes(trials)
     result = SweepResult(name=parent.data.tags.get("smolwhisper.spec", parent.info.run_name),
                    experiment=client.get_experiment(experiment_id).name, parent=parent, spec=spec,
-                   trials=trials, axes=axes)
+                   trials=trials, axes=axes, speed_trials=speed if trials is not speed else [])
     report_options = spec.get("report") or {}
     result.metric = report_options.get("metric", "val/wer")
     result.decoder = decoder_of(result.metric)
@@ -502,6 +508,10 @@ def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> SweepR
     result.baseline_variant = report_options.get("baseline") or variants[0]
     result.effects = axis_effects(trials, axes, result.baseline_variant, n_resamples, decoder=result.decoder)
     result.switch_checks = switch_checks(trials, result.groups, axes)
+    if result.speed_trials:
+        speed_axes = varying_axes(result.speed_trials)
+        speed_groups = assign_groups(result.speed_trials, speed_axes, result.metric)
+        result.switch_checks += switch_checks(result.speed_trials, speed_groups, speed_axes)
     result.headline = headline_effect(result, n_resamples)
     return result
 
@@ -510,5 +520,5 @@ def device_hours(sweep: SweepResult) -> tuple[float, str]:
     """Wall time of every trial (failed ones too: they used the machine) times its devices."""
     resources = sweep.spec.get("resources") or {}
     gpus, cpus = int(resources.get("gpus", 0) or 0), int(resources.get("cpus", 1) or 1)
-    seconds = sum(t.wall_time_s for t in sweep.trials if math.isfinite(t.wall_time_s))
+    seconds = sum(t.wall_time_s for t in sweep.trials + sweep.speed_trials if math.isfinite(t.wall_time_s))
     return (seconds * gpus / 3600, "GPU-hours") if gpus else (seconds * cpus / 3600, "CPU-hours")

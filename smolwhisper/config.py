@@ -524,6 +524,12 @@ class RunConfig:
 
 SECTIONS = {f.name: f for f in fields(RunConfig)}
 
+# Switches that change how the model is computed, never what it computes (ModelConfig's "one switch per
+# acceleration" and train.compile). Comparing them measures speed, MFU and memory, never WER: a sweep
+# runs them as short speed trials (its spec's `speed:` section), never in its WER grid.
+SPEED_SWITCHES = ("model.flash", "model.liger", "model.activation_checkpointing", "model.moe_grouped_mm",
+                  "train.compile")
+
 
 # ---------------------------------------------------------------------------------------------
 # A trial's identity. Each section's EXPERIMENT fields change what a run computes or measures; its

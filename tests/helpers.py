@@ -132,7 +132,7 @@ def write_synthetic_sweep(tracking_uri: str, artifact_dir, name: str, spec: dict
             run = client.create_run(experiment, run_name=trial["trial_id"], tags={
                 **tags, "mlflow.parentRunId": parent, "smolwhisper.trial_id": trial["trial_id"],
                 "smolwhisper.variant": trial["variant"], "smolwhisper.seed": str(trial["seed"]),
-                "smolwhisper.config_hash": f"hash-{trial['trial_id']}",
+                "smolwhisper.config_hash": f"hash-{trial['trial_id']}", "smolwhisper.kind": trial.get("kind", "wer"),
                 **{f"smolwhisper.axis.{k}": str(v) for k, v in trial.get("axes", {}).items()}}).info.run_id
             params = [Param(k, str(v)) for k, v in trial.get("params", {}).items()]
             for i in range(0, len(params), 100):

@@ -101,13 +101,32 @@ def test_bad_specs_fail_with_the_spec_path(tmp_path, changes, message):
     ({"sweep/grid": {"train.seed": [1, 2]}}, r"^sweep.grid.train.seed: trials take their seeds from sweep.seeds"),
     ({"sweep/variants/dense": {"model.decoder_ffn": {"a": 1}}},
      r"^sweep.variants.dense.model.decoder_ffn: model.decoder_ffn: \{'a': 1\} is not allowed; allowed: dense, moe"),
-    ({"sweep/grid": {"model.flash": [[True]]}}, r"^sweep.grid.model.flash\[0\]: model.flash: \[True\] is not allowed"),
+    ({"sweep/grid": {"model.qk_norm": [[True]]}}, r"^sweep.grid.model.qk_norm\[0\]: model.qk_norm: \[True\] is not allowed"),
     ({"sweep/seeds": [0, 2**40]}, r"^sweep.seeds\[1\]: train.seed: 1099511627776 is not allowed; must be an integer"),
     ({"sweep/exclude": [{"variant": "dnse"}]}, r"^sweep.exclude\[0\].variant: 'dnse' is not a variant"),
     ({"sweep/include": [{"seed": 4}]}, r"^sweep.include\[0\].seed: 4 is not in sweep.seeds \[0\]"),
     ({"sweep": 5}, r"^sweep: expected a mapping, got int 5"),
     ({"base/config/train": {"device": "gpu"}}, r"^base.config.train.device: train.device: 'gpu' is not allowed; "
                                                r"allowed: auto, cpu, cuda or cuda:N"),
+    ({"resources/nproc_per_node": 9223372036854775808},
+     r"^resources.nproc_per_node: 9223372036854775808 is not allowed; expected an integer in \[1, 4096\]"),
+    ({"resources": {"cpus": 2, "nproc_per_node": 4}},
+     r"^resources.nproc_per_node: 4 is not allowed with resources.cpus=2: each rank needs a CPU of its own"),
+    ({"resources": {"gpus": 2**40, "cpus": 8}}, r"^resources.gpus: 1099511627776 is not allowed; expected an integer "
+                                                r"in \[0, 64\]"),
+    ({"retries": 10**9}, r"^retries: 1000000000 is not allowed; expected an integer in \[0, 100\]"),
+    ({"sweep/seeds": [0, 1, 0]}, r"^sweep.seeds\[2\]: 0 repeats sweep.seeds\[0\]; list each seed once"),
+    ({"sweep/grid": {"model.flash": [True, False]}},
+     r"^sweep.grid.model.flash: model.flash changes how the model is computed, not what, so it cannot change WER: "
+     r"compare it in the spec's speed section"),
+    ({"sweep/variants/moe": {"model.decoder_ffn": "moe", "train.compile": True}},
+     r"^sweep.variants.moe.train.compile: train.compile changes how the model is computed"),
+    ({"speed": {"switches": {"model.top_k": [1, 2]}}}, r"^speed.switches.model.top_k: not a speed switch"),
+    ({"speed": {"switches": {"model.flash": [True, True]}}}, r"^speed.switches.model.flash: \[True, True\] is not "
+                                                              r"allowed; expected a list of distinct true/false"),
+    ({"speed": {"switches": {"model.flash": [True, False]}, "steps": 0}}, r"^speed.steps: 0 is not allowed"),
+    ({"speed": {"switches": {"model.flash": [True, False]}, "variant": "sparse"}},
+     r"^speed.variant: 'sparse' is not a variant"),
 ])
 def test_each_invalid_value_is_rejected_naming_its_key(tmp_path, changes, message):
     with pytest.raises(SpecError, match=message):
@@ -170,18 +189,48 @@ def test_checking_a_sweeps_local_data_imports_no_torch(tmp_path):
 
 def test_keys_that_do_not_apply_are_dropped_and_identical_trials_merged(tmp_path):
     spec = load_spec(write_spec(tmp_path / "spec.yaml", **{
-        "sweep/grid": {"model.top_k": [1, 2], "model.flash": [True, False]}, "sweep/seeds": [0, 1],
-        "sweep/exclude": [{"variant": "moe", "model.flash": False, "seed": 1}]}))
+        "sweep/grid": {"model.top_k": [1, 2], "model.qk_norm": [True, False]}, "sweep/seeds": [0, 1],
+        "sweep/exclude": [{"variant": "moe", "model.qk_norm": False, "seed": 1}]}))
     expansion = expand(spec)
     ids = [t.trial_id for t in expansion.trials]
     dense = [i for i in ids if i.startswith("dense")]
-    assert len(dense) == 4  # flash x seeds; top_k does not apply to a dense decoder
+    assert len(dense) == 4  # qk_norm x seeds; top_k does not apply to a dense decoder
     assert len(ids) == 4 + 2 * 2 * 2 - 2
-    assert "moe,top_k=2,flash=off,seed=0" in ids and "moe,top_k=2,flash=off,seed=1" not in ids
+    assert "moe,top_k=2,qk_norm=off,seed=0" in ids and "moe,top_k=2,qk_norm=off,seed=1" not in ids
     assert len(set(t.config_hash for t in expansion.trials)) == len(ids)
     assert any("merged into it (model.top_k do not apply" in note for note in expansion.notes)
-    moe = next(t for t in expansion.trials if t.trial_id == "moe,top_k=2,flash=off,seed=0")
-    assert (moe.config.model.top_k, moe.config.model.flash, moe.config.train.seed) == (2, False, 0)
+    moe = next(t for t in expansion.trials if t.trial_id == "moe,top_k=2,qk_norm=off,seed=0")
+    assert (moe.config.model.top_k, moe.config.model.qk_norm, moe.config.train.seed) == (2, False, 0)
+
+
+def test_the_speed_section_runs_each_switch_against_one_reference_on_one_configuration(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "spec.yaml", **{
+        "sweep/grid": {"model.top_k": [1, 2]}, "sweep/seeds": [3, 4],
+        "speed": {"switches": {"model.flash": [True, False], "model.moe_grouped_mm": [True, False],
+                               "train.compile": [False, True]}, "steps": 200, "variant": "moe"}}))
+    expansion = expand(spec)
+    speed = [t for t in expansion.trials if t.kind == "speed"]
+    assert [t.trial_id for t in speed] == ["speed-moe,reference", "speed-moe,flash=off", "speed-moe,moe_grouped_mm=off",
+                                           "speed-moe,compile=on"]
+    assert len(expansion.trials) - len(speed) == 2 * 2 + 2  # the WER grid is untouched
+    for trial in speed:  # the moe variant, the first top_k, the first seed, 200 steps evaluated once
+        config = trial.config
+        assert (config.model.decoder_ffn, config.model.top_k, config.train.seed) == ("moe", 1, 3)
+        assert config.train.max_steps == config.eval.every_steps == config.train.checkpoint_every == 200
+        assert {"model.flash", "model.moe_grouped_mm", "train.compile"} <= set(trial.overrides)
+    flash_off = speed[1].config
+    assert (flash_off.model.flash, flash_off.model.moe_grouped_mm, flash_off.train.compile) == (False, True, False)
+    # grouped matmul does not apply to a dense decoder: its speed trial would repeat the reference
+    dense = load_spec(write_spec(tmp_path / "dense.yaml", **{
+        "speed": {"switches": {"model.moe_grouped_mm": [True, False], "model.flash": [True, False]}, "only": True}}))
+    expansion = expand(dense)
+    assert [t.trial_id for t in expansion.trials] == ["speed-dense,reference", "speed-dense,flash=off"]
+    assert any("moe_grouped_mm=off does not apply to variant 'dense'" in note for note in expansion.notes)
+
+
+def test_the_shipped_switches_spec_is_speed_trials_only():
+    expansion = expand(load_spec(ROOT / "experiments" / "switches.yaml"))
+    assert {t.kind for t in expansion.trials} == {"speed"} and len(expansion.trials) == 4
 
 
 def trial_dir_of_an_earlier_run(tmp_path, trial, edit) -> Path:

@@ -318,3 +318,22 @@ def test_acceleration_switches_are_checked_for_speed_and_numerics_not_ranked_by_
     assert "Switches that must not change the math" in page
     assert "suspected numerical bug" in page and "2.00×" in page
     assert ">attention kernel</th>" in page
+
+
+def test_speed_trials_fill_the_switches_table_and_stay_out_of_the_wer_comparison(tmp_path):
+    """A spec's speed section: its short runs (flash on and off, one seed) give the switches table; the
+    WER trials (top_k 1 and 2) alone make the configurations and effects."""
+    spec, switch_trials = switch_sweep()
+    speed = [dict(t, kind="speed", variant="dense", trial_id=t["trial_id"].replace("base", "speed-dense"))
+             for t in switch_trials if "liger=off" in t["trial_id"] and t["seed"] == 0]
+    wer = [dict(switch_trials[0], trial_id=f"dense,top_k={k},seed=0", variant="dense",
+                params={"model.top_k": k, "train.seed": 0}) for k in (1, 2)]
+    spec = {**spec, "sweep": {"variants": {"dense": {}}, "grid": {"model.top_k": [1, 2]}, "seeds": [0]},
+            "speed": {"switches": {"model.flash": [True, False]}}}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    write_synthetic_sweep(uri, tmp_path / "artifacts", "switches", spec, wer + speed)
+    sweep = load_sweep(uri, "switches", n_resamples=100)
+    assert sorted(t.trial_id for t in sweep.trials) == ["dense,top_k=1,seed=0", "dense,top_k=2,seed=0"]
+    assert len(sweep.speed_trials) == 2 and sweep.axes == ["model.top_k"]
+    assert {e.axis for e in sweep.effects} == {"model.top_k"}
+    assert [(c.axis, c.n_pairs, c.throughput_ratio) for c in sweep.switch_checks] == [("model.flash", 1, 2.0)]

@@ -1,5 +1,6 @@
 """The trainer: exact resume, DDP equal to one process, kill-safe checkpoints, summary and errors."""
 
+import dataclasses
 import json
 import math
 import os
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from smolwhisper import checkpoint, run_files
-from smolwhisper.config import ConfigError, load_run_config, model_preset
+from smolwhisper.config import ConfigError, load_run_config, model_preset, to_dict
 from smolwhisper.model import Whisper
 from smolwhisper.train import Distributed, Trainer, main
 
@@ -99,6 +100,12 @@ def test_the_cli_decodes_the_ctc_head_as_training_scores_it(corpus, tmp_path, ca
         ours = {row["id"]: row["hypothesis"] for row in map(json.loads, (tmp_path / f"{decoder}.jsonl").open())}
         assert ours == {row["id"]: row[f"hypothesis_{decoder}"] for row in scored}
         assert any(ours.values())
+    # Without --decoder, a run's checkpoint is scored by the decoder the run ranked itself by.
+    ranked_by = dataclasses.replace(trainer.cfg, eval=dataclasses.replace(trainer.cfg.eval, select_metric="val/wer_ctc_lm"))
+    run_files.write_config(tmp_path / "run", to_dict(ranked_by))
+    assert cli.main(["evaluate", "--checkpoint", str(best)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["decoder"] == "ctc_lm" and report["wer"] == pytest.approx(metrics["val/wer_ctc_lm"])
     assert cli.main(["evaluate", "--checkpoint", str(best), "--data", str(corpus), "--decoder", "ctc_lm",
                      "--word-lm", str(tmp_path / "missing.json")]) == 2
     assert "--decoder ctc_lm: no word LM at" in capsys.readouterr().err

@@ -365,8 +365,9 @@ def _options_from_args(args: argparse.Namespace, model: Whisper, tokenizer: Toke
     eval_config = _eval_config(args, EvalConfig())
     options = options_for(model, eval_config.beam_size, sample_len=args.max_new_tokens, **kwargs)
     decoder_options = _decoder_options(args, eval_config, max_tokens=args.max_new_tokens)
-    lexicon = lexicon_for(args.decoder, model, tokenizer, args.checkpoint, args.word_lm, lexicon_search(eval_config))
-    return replace(options, decoder=args.decoder, decoder_options=decoder_options, lexicon=lexicon)
+    decoder = args.decoder or "attention"
+    lexicon = lexicon_for(decoder, model, tokenizer, args.checkpoint, args.word_lm, lexicon_search(eval_config))
+    return replace(options, decoder=decoder, decoder_options=decoder_options, lexicon=lexicon)
 
 
 def _transcribe_command(args: argparse.Namespace) -> int:
@@ -479,12 +480,14 @@ def _evaluate_run(args: argparse.Namespace, config_path: Path) -> int:
     from ..data.loader import Collator
     from .evaluation import evaluate as evaluate_split
     from .evaluation import evaluation_loader, lexicon_search, open_run_split
-    from ..metric_names import cer_key, wer_key
+    from ..metric_names import cer_key, decoder_of, select_metric, wer_key
 
     if args.limit is not None:
         raise ConfigError("--limit: a training run's checkpoint is scored on its evaluation subset; "
                           "use --max-utterances N (0: the whole split)")
     cfg = load_run_config(str(config_path))
+    # The decoder the run ranked itself by and picked checkpoints/best with, unless --decoder says otherwise.
+    args.decoder = args.decoder or decoder_of(select_metric(cfg))
     cfg.eval = _eval_config(args, cfg.eval)
     options = _decoder_options(args, cfg.eval, max_tokens=args.max_new_tokens)
     model, tokenizer = checkpoint.load(args.checkpoint, device=args.device)
@@ -544,8 +547,9 @@ def add_subcommand(subparsers) -> None:
 
 
 def _add_decoder_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--decoder", choices=DECODERS, default="attention",
-                   help="attention: Whisper's decoder; ctc: best path of the encoder's CTC head; ctc_lm: the CTC "
+    p.add_argument("--decoder", choices=DECODERS, default=None,
+                   help="default: for a training run's checkpoint, the decoder of the run's eval.select_metric (the "
+                        "one its sweep ranked it by); else attention. attention: Whisper's decoder; ctc: best path of the encoder's CTC head; ctc_lm: the CTC "
                         "head searched over a lexicon with a word LM; rescore(_lm): the CTC n-best (with the LM) "
                         "reordered by the attention decoder; joint(_lm): one beam search scored by both (with the "
                         "LM). As training scores val/wer_<decoder>. All but attention need a model trained with "
