@@ -84,6 +84,7 @@ def expand(spec: Spec) -> Expansion:
         if trial.merged:
             notes.append(f"{trial.trial_id}: {len(trial.merged)} identical combination(s) merged into it "
                          f"({', '.join(trial.dropped)} do not apply to it)")
+    notes += _batch_notes(spec, result)
     _make_ids_unique(result)
     _check_report_metric(spec, result)
     _select_by_report_metric(spec, result)
@@ -126,6 +127,18 @@ def speed_trials(spec: Spec, notes: list[str]) -> list[Trial]:
     return list(trials.values())
 
 
+def _batch_notes(spec: Spec, trials: list[Trial]) -> list[str]:
+    """Where the number of processes sets the global batch, say so."""
+    processes = spec.resources.nproc_per_node
+    per_process = sorted({t.config.batch_plan(processes).global_batch_s for t in trials
+                          if not t.config.optim.global_batch_s})
+    if processes == 1 or not per_process:
+        return []
+    sizes = " or ".join(f"{size:g}" for size in per_process)
+    return [f"global batch: data.max_batch_s x optim.grad_accum x resources.nproc_per_node={processes} = {sizes} s "
+            "of audio per step, which changes with the number of processes; set optim.global_batch_s to fix it"]
+
+
 def _select_by_report_metric(spec: Spec, trials: list[Trial]) -> None:
     """Each trial keeps as checkpoints/best the checkpoint the report ranks by: one metric for both.
     (Not part of the config hash: it picks among a run's checkpoints, it does not change the run.)"""
@@ -159,6 +172,7 @@ def _make_trial(spec: Spec, variant: str, seed: int, overrides: dict[str, Any], 
     try:
         config = run_config_from_dict(values)
         check_select_metric(config)
+        config.batch_plan(spec.resources.nproc_per_node)
     except ConfigError as error:
         raise SpecError(f"{_blame(str(error), origin, paths, spec)}: {error}") from None
     return Trial(_name(variant, applicable, seed, grid_keys), variant, seed, applicable, config,

@@ -356,9 +356,16 @@ class OptimConfig:
     eps: float = 1e-8
     grad_clip: float = 1.0
     grad_accum: int = 1
+    # Padded audio seconds per optimizer step, summed over every rank and micro-batch: the batch an
+    # experiment is defined by, whatever the number of processes. > 0: each rank's micro-batches hold
+    # at most data.max_batch_s (what fits in memory) and the accumulation is derived from both
+    # (RunConfig.batch_plan); optim.grad_accum stays 1. 0: data.max_batch_s x optim.grad_accum per
+    # rank, a global batch that grows with the number of processes.
+    global_batch_s: float = 0.0
 
     EXPERIMENT: ClassVar[tuple[str, ...]] = (
-        "lr", "min_lr", "warmup_steps", "weight_decay", "beta1", "beta2", "eps", "grad_clip", "grad_accum")
+        "lr", "min_lr", "warmup_steps", "weight_decay", "beta1", "beta2", "eps", "grad_clip", "grad_accum",
+        "global_batch_s")
     OPERATIONAL: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
@@ -372,6 +379,12 @@ class OptimConfig:
             _fail("optim.min_lr", self.min_lr, f"must be between 0 and optim.lr={self.lr}")
         if self.grad_accum < 1:
             _fail("optim.grad_accum", self.grad_accum, "must be >= 1")
+        if self.global_batch_s < 0:
+            _fail("optim.global_batch_s", self.global_batch_s,
+                  "must be >= 0 (0: data.max_batch_s x optim.grad_accum per process)")
+        if self.global_batch_s and self.grad_accum != 1:
+            _fail("optim.grad_accum", self.grad_accum, "must stay 1 with optim.global_batch_s set, which derives "
+                  "the accumulation from the global batch and data.max_batch_s")
 
 
 @dataclass
@@ -388,6 +401,9 @@ class TrainConfig:
     compile: bool = False
     out_dir: str = "runs/default"
     checkpoint_every: int = 500
+    # Also checkpoint once this many minutes have passed since the last checkpoint (looked at when a
+    # log window closes), so that a killed run loses minutes, however long its steps; 0: steps only.
+    checkpoint_every_minutes: float = 5.0
     keep_last: int = 2
     log_every: int = 10
     progress: bool = True
@@ -395,7 +411,8 @@ class TrainConfig:
     # train.device counts by its kind only (cpu or cuda; see `experiment_values`): which GPU a run
     # lands on is operational, whether it runs on one is not (bf16 autocast, kernels).
     EXPERIMENT: ClassVar[tuple[str, ...]] = ("max_steps", "max_minutes", "seed", "device", "precision", "compile")
-    OPERATIONAL: ClassVar[tuple[str, ...]] = ("out_dir", "checkpoint_every", "keep_last", "log_every", "progress")
+    OPERATIONAL: ClassVar[tuple[str, ...]] = (
+        "out_dir", "checkpoint_every", "checkpoint_every_minutes", "keep_last", "log_every", "progress")
 
     def __post_init__(self) -> None:
         _check_types(self, "train")
@@ -408,6 +425,9 @@ class TrainConfig:
                 _fail(f"train.{name}", getattr(self, name), "must be >= 1")
         if self.max_minutes < 0:
             _fail("train.max_minutes", self.max_minutes, "must be >= 0 (0: no time budget)")
+        if self.checkpoint_every_minutes < 0:
+            _fail("train.checkpoint_every_minutes", self.checkpoint_every_minutes,
+                  "must be >= 0 (0: checkpoint by train.checkpoint_every steps only)")
 
 
 # The decoders an evaluation can score (eval.decoders; smolwhisper/inference/joint_decoding.py implements
@@ -493,6 +513,20 @@ class TrackingConfig:
         _non_empty(self, "tracking", "experiment")
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """An optimizer step: on each of world_size ranks, grad_accum micro-batches of at most micro_batch_s
+    padded audio seconds (length-bucketed batches fill their budget nearly, never beyond)."""
+
+    world_size: int
+    micro_batch_s: float
+    grad_accum: int
+
+    @property
+    def global_batch_s(self) -> float:
+        return self.world_size * self.grad_accum * self.micro_batch_s
+
+
 @dataclass
 class RunConfig:
     model: ModelConfig = dataclasses.field(default_factory=lambda: model_preset("cpu-small"))
@@ -512,7 +546,24 @@ class RunConfig:
                 _fail(f"eval.decoders[{index}]", decoder, "reads the CTC head: set model.ctc_weight > 0")
         if len(set(self.eval.decoders)) != len(self.eval.decoders):
             _fail("eval.decoders", self.eval.decoders, "names each decoder once")
+        self.batch_plan(1)  # a global batch that cannot hold one utterance per micro-batch fails here
         # eval.select_metric is checked against the metrics the run logs by metric_names.check_select_metric.
+
+    def batch_plan(self, world_size: int) -> BatchPlan:
+        """How each of `world_size` ranks makes up an optimizer step (see optim.global_batch_s)."""
+        optim, data = self.optim, self.data
+        if not optim.global_batch_s:
+            return BatchPlan(world_size, data.max_batch_s, optim.grad_accum)
+        per_rank = optim.global_batch_s / world_size
+        grad_accum = math.ceil(per_rank / data.max_batch_s - 1e-9)
+        if per_rank / grad_accum < data.max_duration_s:
+            smallest = world_size * grad_accum * data.max_duration_s
+            _fail("optim.global_batch_s", optim.global_batch_s,
+                  f"over {world_size} process(es) it makes micro-batches of {per_rank / grad_accum:g} s (at most "
+                  f"data.max_batch_s={data.max_batch_s:g} each), too small for one utterance of "
+                  f"data.max_duration_s={data.max_duration_s:g}: raise it to at least {smallest:g}, "
+                  f"or raise data.max_batch_s")
+        return BatchPlan(world_size, per_rank / grad_accum, grad_accum)
 
     @property
     def scored_decoders(self) -> list[str]:

@@ -466,3 +466,17 @@ def test_each_trial_picks_its_best_checkpoint_by_the_metric_the_report_ranks_by(
 
     spec = load_spec(ROOT / "experiments" / "smoke.yaml")
     assert {trial.config.eval.select_metric for trial in expand(spec).trials} == {spec.report.metric}
+
+
+def test_the_global_batch_is_checked_for_the_processes_a_trial_gets(tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", **{"resources/nproc_per_node": 2})
+    assert any("global batch: data.max_batch_s x optim.grad_accum x resources.nproc_per_node=2 = 240 s" in note
+               for note in expand(load_spec(spec)).notes)
+    spec = write_spec(tmp_path / "spec.yaml", **{"resources/nproc_per_node": 2,
+                                                 "base/overrides": {"optim.global_batch_s": 240}})
+    assert not any("global batch" in note for note in expand(load_spec(spec)).notes)
+    spec = write_spec(tmp_path / "spec.yaml", **{"resources/nproc_per_node": 16,
+                                                 "base/overrides": {"optim.global_batch_s": 240}})
+    with pytest.raises(SpecError, match=r"^base.overrides.optim.global_batch_s .*: optim.global_batch_s: 240.0 "
+                                        r"is not allowed; over 16 process\(es\) it makes micro-batches of 15 s"):
+        expand(load_spec(spec))

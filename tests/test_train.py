@@ -118,33 +118,60 @@ def test_the_cli_decodes_the_ctc_head_as_training_scores_it(corpus, tmp_path, ca
 
 
 def test_ddp_on_two_cpu_ranks_matches_one_process_with_the_same_global_batch(corpus, tmp_path):
-    single = Trainer(load_run_config(None, overrides(corpus, tmp_path / "one", **{"optim.grad_accum": 2})),
-                     Distributed())
+    """optim.global_batch_s fixes the batch whatever the number of processes: one process accumulates
+    two 30 s micro-batches, two ranks take one each, and the losses agree. The two ranks also checkpoint
+    on rank 0's clock (train.checkpoint_every_minutes) in step, which a disagreement would deadlock."""
+    batch = {"optim.global_batch_s": 60, "train.max_steps": 4}
+    single = Trainer(load_run_config(None, overrides(corpus, tmp_path / "one", **batch)), Distributed())
+    assert (single.batch_plan.grad_accum, single.batch_plan.micro_batch_s) == (2, 30)
     expected = losses(single, 4)
     script = tmp_path / "ddp.py"
     script.write_text(
-        "import json, sys\n"
-        "import torch.distributed as dist\n"
+        "import sys\n"
         "from smolwhisper.config import load_run_config\n"
         "from smolwhisper.train import Trainer, end_distributed, setup_distributed\n"
-        "cfg = load_run_config(None, sys.argv[2:])\n"
+        "cfg = load_run_config(None, sys.argv[1:])\n"
         "env = setup_distributed('cpu')\n"
         "t = Trainer(cfg, env)\n"
-        "losses = [t.train_step()['train/loss'] for _ in range(4)]\n"
-        "if env.rank == 0: open(sys.argv[1], 'w').write(json.dumps(losses))\n"
-        # gloo can abort a rank whose peer tears down right after a broadcast: end in step, as fit() does
-        "dist.barrier()\n"
+        "t.fit()\n"
         # as main() does: the trainer goes before its process group
         "del t\n"
         "end_distributed(env)\n")
-    out = tmp_path / "ddp_losses.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    timed = {**batch, "train.checkpoint_every": 1000, "train.checkpoint_every_minutes": 1e-6, "train.keep_last": 10,
+             "train.max_minutes": 60}  # a time budget too, so that rank 0's clock is broadcast every step
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-                           # a time budget too, so that rank 0's clock is broadcast every step
-                           str(script), str(out), *overrides(corpus, tmp_path / "two", **{"train.max_minutes": 60})],
+                           str(script), *overrides(corpus, tmp_path / "two", **timed)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert json.loads(out.read_text()) == pytest.approx(expected, abs=1e-4)
+    rows = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["train/loss"] for row in rows if "train/loss" in row] == pytest.approx(expected, abs=1e-4)
+    assert [p.name for p in run_files.complete_checkpoints(tmp_path / "two")] == [
+        f"step_0000000{step}" for step in (1, 2, 3, 4)]
+    params = json.loads((tmp_path / "two" / run_files.PARAMS_FILE).read_text())
+    assert (params["batch.global_s"], params["batch.processes"], params["batch.grad_accum"]) == (60, 2, 1)
+
+
+def test_checkpoints_come_by_steps_and_by_minutes(corpus, tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 100))  # each look at the clock is 100 s later
+    monkeypatch.setattr("smolwhisper.train.recipe.time.monotonic", lambda: next(clock))
+    args = overrides(corpus, tmp_path / "run", **{"train.max_steps": 8, "train.checkpoint_every": 1000,
+                                                   "train.checkpoint_every_minutes": 3, "train.log_every": 2,
+                                                   "train.keep_last": 10})
+    assert main(["--config", "/dev/null", *args]) == 0
+    saved = [int(p.name.split("_")[1]) for p in run_files.complete_checkpoints(tmp_path / "run")]
+    assert saved == [4, 8]  # looked at every 2 steps (log windows), due every other look; and the end
+
+
+def test_a_global_batch_that_cannot_hold_an_utterance_is_refused():
+    with pytest.raises(ConfigError, match=r"optim.global_batch_s: 70.0 .* raise it to at least 90"):
+        load_run_config(None, ["optim.global_batch_s=70", "data.max_batch_s=30"])
+    with pytest.raises(ConfigError, match=r"optim.grad_accum: 2 .* must stay 1 with optim.global_batch_s"):
+        load_run_config(None, ["optim.global_batch_s=600", "optim.grad_accum=2"])
+    plan = load_run_config(None, ["optim.global_batch_s=600", "data.max_batch_s=100"]).batch_plan(8)
+    assert (plan.grad_accum, plan.micro_batch_s, plan.global_batch_s) == (1, 75, 600)
+    with pytest.raises(ConfigError, match=r"over 32 process\(es\) it makes micro-batches of 18.75 s"):
+        load_run_config(None, ["optim.global_batch_s=600"]).batch_plan(32)
 
 
 def test_time_budget_ends_the_run_on_time_with_its_lr_schedule_run_down(corpus, tmp_path, monkeypatch):
@@ -252,13 +279,14 @@ def test_mlflow_logs_params_metrics_and_artifacts_into_a_handed_down_run(corpus,
     child = client.create_run(experiment, tags={"mlflow.parentRunId": parent}).info.run_id
     monkeypatch.setenv("MLFLOW_RUN_ID", child)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    assert main(overrides(corpus, tmp_path / "run", **{"train.log_every": 2})) == 0
+    assert main(overrides(corpus, tmp_path / "run", **{"train.log_every": 2, "optim.global_batch_s": 60})) == 0
 
     runs = client.search_runs([experiment])
     assert sorted(r.info.run_id for r in runs) == sorted([parent, child])  # joined, not duplicated
     run = client.get_run(child)
     assert run.info.status == "FINISHED"
     assert run.data.params["model.n_text_state"] == "64" and run.data.params["params.total"]
+    assert (run.data.params["batch.global_s"], run.data.params["batch.grad_accum"]) == ("60.0", "2")
     assert [m.step for m in client.get_metric_history(child, "train/loss")] == [1, 2, 4, 6]
     assert {"val/wer", "val/cer", "val/loss", "train/tokens_per_s", "train/audio_s_per_s"} <= set(run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(child)}

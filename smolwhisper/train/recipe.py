@@ -237,9 +237,10 @@ class Trainer:
         self.bf16 = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and env.device.type == "cuda")
 
         train_set = self.datasets[cfg.data.train_split]
-        self.sampler = BucketBatchSampler(train_set.durations_s, cfg.data.max_batch_s, seed=cfg.train.seed,
+        self.batch_plan = cfg.batch_plan(env.world_size)
+        self.sampler = BucketBatchSampler(train_set.durations_s, self.batch_plan.micro_batch_s, seed=cfg.train.seed,
                                           num_replicas=env.world_size, rank=env.rank,
-                                          grad_accum=cfg.optim.grad_accum)
+                                          grad_accum=self.batch_plan.grad_accum)
         self.collate = Collator(self.tokenizer, cfg.model.n_text_ctx,
                                 tokens_multiple=COMPILE_TOKENS if cfg.train.compile else 1)
         self.loader = DataLoader(train_set, batch_sampler=self.sampler, collate_fn=self.collate,
@@ -253,6 +254,7 @@ class Trainer:
         self.skipped: Counter = Counter(train_set.skipped)
         self.last_metrics: dict[str, float] = {}
         self.window = LogWindow(env.device)
+        self.last_checkpoint_time = time.monotonic()
         self.attention_kernel: str | None = None  # recorded at the first step on CUDA
         if resume != "never":
             self.resume(resume)
@@ -345,6 +347,10 @@ class Trainer:
         if self.env.is_main:
             run_files.write_config(self.run_dir, to_dict(cfg))
             run_files.update_params(self.run_dir, {f"params.{k}": v for k, v in self.model.param_counts().items()})
+            plan = self.batch_plan
+            run_files.update_params(self.run_dir, {
+                "batch.global_s": plan.global_batch_s, "batch.processes": plan.world_size,
+                "batch.micro_s": plan.micro_batch_s, "batch.grad_accum": plan.grad_accum})
         progress = self.progress_bar()
         status = "FAILED"
         try:
@@ -357,7 +363,7 @@ class Trainer:
                     self.record(metrics)
                 if self.step % cfg.eval.every_steps == 0 or self.finished():
                     self.evaluate()
-                if self.step % cfg.train.checkpoint_every == 0 or self.finished():
+                if self.checkpoint_due():
                     self.save_checkpoint()
             status = "FINISHED"
         except KeyboardInterrupt:
@@ -373,6 +379,22 @@ class Trainer:
             if self.mirror:
                 self.mirror.finish(status)
         return summary
+
+    def checkpoint_due(self) -> bool:
+        """Every train.checkpoint_every steps, at the end, and once train.checkpoint_every_minutes have
+        passed since the last one (looked at when a log window closes; under DDP on rank 0's clock, so
+        that every rank saves together)."""
+        train = self.cfg.train
+        if self.step % train.checkpoint_every == 0 or self.finished():
+            return True
+        if not train.checkpoint_every_minutes or self.step % train.log_every:
+            return False
+        due = time.monotonic() - self.last_checkpoint_time >= 60 * train.checkpoint_every_minutes
+        if self.env.world_size > 1:
+            flag = torch.tensor([due])  # a CPU tensor: gloo carries it, the device is not waited on
+            dist.broadcast(flag, src=0)
+            due = bool(flag.item())
+        return due
 
     def finished(self) -> bool:
         return self.step >= self.cfg.train.max_steps or self.time_spent() >= 1.0
@@ -390,10 +412,10 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
-        for micro in range(cfg.optim.grad_accum):
+        for micro in range(self.batch_plan.grad_accum):
             batch = self.next_batch()
             self.skipped.update(batch.skipped)
-            last = micro == cfg.optim.grad_accum - 1
+            last = micro == self.batch_plan.grad_accum - 1
             sync = contextlib.nullcontext() if last or env.world_size == 1 else self.ddp_model.no_sync()
             with sync:
                 if self.attention_kernel is None and env.device.type == "cuda":
@@ -489,12 +511,14 @@ class Trainer:
                         + cfg.model.router_z_coef * out.router_z_loss)
                 if out.ctc_loss is not None:
                     loss = loss + cfg.model.ctc_weight * (out.ctc_loss - out.loss)
-            (loss * (scale / cfg.optim.grad_accum)).backward()
+            (loss * (scale / self.batch_plan.grad_accum)).backward()
         except torch.cuda.OutOfMemoryError:
+            keep = ("optim.global_batch_s keeps the batch by accumulating more" if cfg.optim.global_batch_s
+                    else "set optim.global_batch_s to keep the batch")
             raise TrainingError(
-                f"CUDA out of memory at step {self.step + 1} with data.max_batch_s={cfg.data.max_batch_s} "
+                f"CUDA out of memory at step {self.step + 1} with micro-batches of {self.batch_plan.micro_batch_s:g} s "
                 f"({len(batch.ids)} utterances, {batch.duration_s:.0f} s of audio); lower data.max_batch_s "
-                f"(e.g. to {cfg.data.max_batch_s / 2:g}) and raise optim.grad_accum to keep the batch") from None
+                f"(e.g. to {self.batch_plan.micro_batch_s / 2:g}): {keep}") from None
         return out if scale else None
 
     def stand_in_batch(self):
@@ -576,6 +600,7 @@ class Trainer:
                                                self.cfg.train.keep_last)
             self.log(f"checkpoint: {path}")
         self.env.barrier()
+        self.last_checkpoint_time = time.monotonic()
 
     def write_summary(self, status: str) -> dict:
         summary = {"status": status, "step": self.step, "max_steps": self.cfg.train.max_steps,
