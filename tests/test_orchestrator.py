@@ -469,13 +469,13 @@ def test_each_trial_picks_its_best_checkpoint_by_the_metric_the_report_ranks_by(
 
 
 def test_the_global_batch_is_checked_for_the_processes_a_trial_gets(tmp_path):
-    spec = write_spec(tmp_path / "spec.yaml", **{"resources/nproc_per_node": 2})
+    spec = write_spec(tmp_path / "spec.yaml", **{"resources": {"nproc_per_node": 2, "cpus": 2}})
     assert any("global batch: data.max_batch_s x optim.grad_accum x resources.nproc_per_node=2 = 240 s" in note
                for note in expand(load_spec(spec)).notes)
-    spec = write_spec(tmp_path / "spec.yaml", **{"resources/nproc_per_node": 2,
+    spec = write_spec(tmp_path / "spec.yaml", **{"resources": {"nproc_per_node": 2, "cpus": 2},
                                                  "base/overrides": {"optim.global_batch_s": 240}})
     assert not any("global batch" in note for note in expand(load_spec(spec)).notes)
-    spec = write_spec(tmp_path / "spec.yaml", **{"resources/nproc_per_node": 16,
+    spec = write_spec(tmp_path / "spec.yaml", **{"resources": {"nproc_per_node": 16, "cpus": 16},
                                                  "base/overrides": {"optim.global_batch_s": 240}})
     with pytest.raises(SpecError, match=r"^base.overrides.optim.global_batch_s .*: optim.global_batch_s: 240.0 "
                                         r"is not allowed; over 16 process\(es\) it makes micro-batches of 15 s"):
