@@ -22,6 +22,7 @@ class TrialLine:
     started: float | None = None
     ended: float | None = None
     attempts: int = 0
+    reason: str = ""  # why a STOPPED trial stopped
 
     def render(self, width: int, metric_name: str, now: float) -> str:
         elapsed = ((self.ended or now) - self.started) if self.started is not None else 0.0
@@ -29,7 +30,7 @@ class TrialLine:
         retry = f" (attempt {self.attempts})" if self.attempts > 1 else ""
         return (f"{self.trial_id:<{width}}  {self.status + retry:<20} {self.step:>6}/{self.max_steps:<6} "
                 f"{_number(self.loss, '.3f'):>8}  {_number(self.metric, '.1%'):>{max(8, len(metric_name))}}  "
-                f"{_duration(elapsed):>7}  {_duration(eta):>7}")
+                f"{_duration(elapsed):>7}  {_duration(eta):>7}" + (f"  {self.reason}" if self.reason else ""))
 
 
 def _number(value: float | None, fmt: str) -> str:
@@ -43,8 +44,10 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
 
 
-def sweep_console(max_steps: dict[str, int], metric: str, stream=None):
-    """A Tune callback that keeps the lines up to date and draws them."""
+def sweep_console(max_steps: dict[str, int], metric: str, stream=None, run_dirs: dict[str, Path] | None = None):
+    """A Tune callback that keeps the lines up to date and draws them; a trial whose run directory
+    (`run_dirs`) says it STOPPED shows so, with its reason."""
+    from smolwhisper import run_files
     from ray import tune
 
     class SweepConsole(tune.Callback):
@@ -78,7 +81,13 @@ def sweep_console(max_steps: dict[str, int], metric: str, stream=None):
             self.draw()
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            self.end(trial, "FINISHED")
+            run_dir = (run_dirs or {}).get(trial.config["trial_id"])
+            summary = run_files.read_summary(run_dir) if run_dir else {}
+            if summary.get("status") == run_files.STOPPED:
+                self.line(trial).reason = summary.get("stop_reason", "")
+                self.end(trial, run_files.STOPPED)
+            else:
+                self.end(trial, "FINISHED")
 
         def on_trial_error(self, iteration, trials, trial, **info):
             self.end(trial, "ERROR")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smolwhisper.config import ConfigError, RunConfig, experiment_values, run_config_from_dict, to_dict
-from smolwhisper.metric_names import check_select_metric, logged_metrics, ranking_metrics
+from smolwhisper.metric_names import check_select_metric, check_stop_metric, logged_metrics, ranking_metrics
 
 from .spec import Spec, SpecError
 
@@ -113,9 +113,10 @@ def speed_trials(spec: Spec, notes: list[str]) -> list[Trial]:
                                          for key, values in speed.switches.items() for value in values[1:]]
     trials: dict[str, Trial] = {}
     for label, switches in runs:
-        trial_overrides = {**overrides, **switches, **short, "train.seed": seed}
+        # A speed trial measures speed: the spec's stop rule is not for it.
+        trial_overrides = {**overrides, **switches, **short, "stop.metric": "", "train.seed": seed}
         trial_paths = {**paths, **{key: f"speed.switches.{key}" for key in switches},
-                       **{key: "speed.steps" for key in short}, "train.seed": "sweep.seeds[0]"}
+                       **{key: "speed.steps" for key in short}, "stop.metric": "speed", "train.seed": "sweep.seeds[0]"}
         origin = [f"speed ({label})"]
         trial = _make_trial(spec, speed.variant, seed, trial_overrides, origin, trial_paths, [])
         trial.trial_id, trial.kind = f"{SPEED}-{speed.variant},{label}", SPEED
@@ -173,6 +174,7 @@ def _make_trial(spec: Spec, variant: str, seed: int, overrides: dict[str, Any], 
         config = run_config_from_dict(values)
         check_select_metric(config)
         config.batch_plan(spec.resources.nproc_per_node)
+        check_stop_metric(config)
     except ConfigError as error:
         raise SpecError(f"{_blame(str(error), origin, paths, spec)}: {error}") from None
     return Trial(_name(variant, applicable, seed, grid_keys), variant, seed, applicable, config,

@@ -47,7 +47,9 @@ def run_trial(config: dict, launches: dict[str, Launch]) -> None:
     """The Tune trainable: one attempt at one trial."""
     launch = launches[config["trial_id"]]
     returncode = run_torchrun(launch)
-    if returncode != 0:
+    # A trial its stop rule ended is done, not retried (torchrun reports any rank's non-zero exit as 1).
+    stopped = run_files.read_summary(Path(launch.trial_dir) / "run").get("status") == run_files.STOPPED
+    if returncode != 0 and not stopped:
         raise TrialFailed(f"{launch.trial_id}: the trainer exited with status {returncode}; "
                           f"log tail:\n{log_tail(Path(launch.trial_dir) / 'train.log')}")
 
@@ -220,7 +222,8 @@ def run_with_ray(prepare_launches: Callable[[], list[Launch]], sweep_dir: Path, 
         if not ctrl_c.interrupted:
             launches = prepare_launches()
             warn_of_sqlite_across_nodes(launches[0].mlflow_uri, sum(node["Alive"] for node in ray.nodes()))
-            console = sweep_console({launch.trial_id: launch.max_steps for launch in launches}, metric)
+            console = sweep_console({launch.trial_id: launch.max_steps for launch in launches}, metric,
+                                    run_dirs={launch.trial_id: Path(launch.trial_dir) / "run" for launch in launches})
             # Tune prints its experiment banner whatever its verbosity: to the log, not between our lines.
             with open(sweep_dir / "ray.log", "a") as ray_log, contextlib.redirect_stdout(ray_log):
                 tuner(launches, sweep_dir, max_concurrent, retries, ctrl_c, console).fit()

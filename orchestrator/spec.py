@@ -9,6 +9,7 @@
       exclude: [{variant: dense, model.noisy_topk: true}]
       include: []
     speed: {switches: {model.flash: [true, false], train.compile: [false, true]}, steps: 300, variant: dense}
+    stop: {metric: val/audio_gain, below: 0.05, after_steps: 4000}
     resources: {gpus: 1, cpus: 4, nproc_per_node: 1}
     max_concurrent: 4
     retries: 1
@@ -117,7 +118,7 @@ class Spec:
         return self.base_paths.get(key, f"base.config.{key}")
 
 
-TOP_LEVEL = ("name", "base", "sweep", "speed", "resources", "max_concurrent", "retries", "tracking", "report")
+TOP_LEVEL = ("name", "base", "sweep", "speed", "stop", "resources", "max_concurrent", "retries", "tracking", "report")
 MAX_CONCURRENT, MAX_RETRIES = 100_000, 100
 MAX_SPEED_STEPS = 100_000
 # The sweep's directory is runs/<name>: one path component, never '.', '..' or a nested path.
@@ -148,7 +149,7 @@ def load_spec(path: str | Path) -> Spec:
             raise SpecError(f"{key}: {value!r} is not allowed; expected an integer in [{minimum}, {maximum}]")
     resources = _dataclass(Resources, raw.get("resources"), "resources")
     resources.check()
-    base, base_paths = _base(raw.get("base"), path.parent)
+    base, base_paths = _base(raw.get("base"), path.parent, raw.get("stop"))
     return Spec(name=name.strip(), base=base, sweep=sweep, resources=resources,
                 max_concurrent=max_concurrent, retries=retries,
                 tracking=_dataclass(Tracking, raw.get("tracking"), "tracking"), report=report, path=path,
@@ -192,8 +193,9 @@ def _read_yaml(path: Path, what: str) -> Any:
         raise SpecError(f"{what} {str(path)!r} cannot be read: {error}") from None
 
 
-def _base(raw: Any, directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """The base RunConfig mapping, checked, and where each of its values was set."""
+def _base(raw: Any, directory: Path, stop: Any = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The base RunConfig mapping, checked, and where each of its values was set; the spec's `stop`
+    section is its `stop` section (config.StopConfig), for every trial."""
     raw = _mapping_or_empty(raw, "base")
     _reject_unknown(raw, ("config", "overrides"), "base")
     config, where = raw.get("config"), "base.config"
@@ -208,6 +210,11 @@ def _base(raw: Any, directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
         section, name = _dotted(key, f"base.overrides.{key}")
         config.setdefault(section, {})[name] = value
         paths[f"{section}.{name}"] = f"base.overrides.{key}"
+    if stop is not None:
+        if "stop" in config:
+            raise SpecError("stop: the spec's stop section and base.config.stop say the same thing; keep one")
+        config["stop"] = dict(_mapping(stop, "stop"))
+        paths.update({f"stop.{name}": f"stop.{name}" for name in config["stop"]})
     if SEED_KEY in paths:
         _not_the_seed(SEED_KEY, paths[SEED_KEY])
     try:

@@ -40,8 +40,11 @@ def summary_of(trial_dir: Path) -> dict:
     return run_files.read_summary(trial_dir / "run")
 
 
+DONE = ("FINISHED", run_files.STOPPED)  # a trial its stop rule ended is a result too: not run again
+
+
 def is_finished(trial_dir: Path, trial: Trial) -> bool:
-    return ran_this_trial(trial_dir, trial) and summary_of(trial_dir).get("status") == "FINISHED"
+    return ran_this_trial(trial_dir, trial) and summary_of(trial_dir).get("status") in DONE
 
 
 def ran_this_trial(trial_dir: Path, trial: Trial) -> bool:
@@ -112,7 +115,9 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     todo = [t for t in expansion.trials if not is_finished(trial_dirs[t.trial_id], t)]
     for trial in expansion.trials:
         if trial not in todo:
-            print(f"skip {trial.trial_id}: finished earlier with the same config")
+            status = summary_of(trial_dirs[trial.trial_id]).get("status")
+            print(f"skip {trial.trial_id}: {'finished' if status == 'FINISHED' else 'stopped'} earlier with the "
+                  "same config")
     interrupted = False
     # MLflow's runs are made in a thread while the data is made and Ray starts (seconds each); an
     # MLflow error surfaces when the trials need their runs.
@@ -139,12 +144,16 @@ def summarise(trials: list[Trial], trial_dirs: dict[str, Path], spec: Spec, trac
     """Every run closed with its status, the comparison printed and the report written; the exit status."""
     recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in trials}
     # Killed by anything but our Ctrl-C (and out of retries) is a failure, as the issue's retries rule has it.
-    statuses = {trial_id: "FINISHED" if status == "FINISHED" else "KILLED" if interrupted else "FAILED"
+    statuses = {trial_id: status if status in DONE else "KILLED" if interrupted else "FAILED"
                 for trial_id, status in recorded.items()}
     close_trials(trials, trial_dirs, tracking, statuses)
     failures = [trial_id for trial_id, status in statuses.items() if status == "FAILED"]
     tracking.finish("KILLED" if interrupted else "FAILED" if failures else "FINISHED")
     print(results_table(trials, trial_dirs, spec.report.metric))
+    for trial in trials:
+        if statuses[trial.trial_id] == run_files.STOPPED:
+            reason = summary_of(trial_dirs[trial.trial_id]).get("stop_reason", "")
+            print(f"stopped early: {trial.trial_id}: {reason}")
     write_report(uri, spec, sweep_dir / "report.html")
     browse = (f"open {uri} in a browser" if uri.startswith(("http://", "https://"))
               else f"browse it with: mlflow ui --backend-store-uri {uri}")
@@ -208,7 +217,7 @@ def close_trials(trials: list[Trial], trial_dirs: dict[str, Path], tracking: Swe
             continue
         run_id, status = run_id_file.read_text().strip(), statuses[trial.trial_id]
         RunMirror(tracking.client, run_id, trial_dir / "run").finish(status, trial_dir / "train.log")
-        tracking.close_trial(run_id, status, "" if status == "FINISHED" else log_tail(trial_dir / "train.log"))
+        tracking.close_trial(run_id, status, "" if status in DONE else log_tail(trial_dir / "train.log"))
 
 
 def results_table(trials: list[Trial], trial_dirs: dict[str, Path], metric: str) -> str:

@@ -93,6 +93,7 @@ class SweepTracking:
         """Mark a run the trainer left open (or one that failed) with its final status and log tail."""
         if log_tail:
             self.client.set_tag(run_id, "smolwhisper.log_tail", log_tail[-5000:])
+        status = "KILLED" if status == run_files.STOPPED else status  # RunMirror.finish tagged why
         if self.client.get_run(run_id).info.status != status:
             self.client.set_terminated(run_id, status)
 

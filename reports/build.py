@@ -25,7 +25,7 @@ import yaml
 from smolwhisper.config import SPEED_SWITCHES
 from smolwhisper.metric_names import ATTENTION, VAL_UNSEEN, cer_key, decoder_of, decoder_suffix, wer_key
 from smolwhisper.run_files import hypotheses_step
-from smolwhisper.tracking import AXIS_TAG
+from smolwhisper.tracking import AXIS_TAG, STATUS_TAG, STOP_REASON_TAG
 
 from .stats import PairedBootstrap, mean_std, paired_bootstrap_wer
 
@@ -65,6 +65,7 @@ class TrialResult:
     # it): only the keys that apply to it, and there even if the trial failed before logging anything.
     spec_values: dict[str, str] = field(default_factory=dict)
     kind: str = "wer"  # "speed": a trial of the spec's speed section, compared on speed only
+    stop_reason: str = ""  # status STOPPED: what its stop rule saw
 
     @property
     def settings(self) -> dict[str, str]:
@@ -235,10 +236,10 @@ def read_trial(client, run) -> TrialResult:
               if key in HISTORY_KEYS or key.startswith(HISTORY_PREFIXES)}
     trial = TrialResult(run_id=run_id, trial_id=tags.get("smolwhisper.trial_id", run.info.run_name),
                         variant=tags.get("smolwhisper.variant", "base"), seed=tags.get("smolwhisper.seed", ""),
-                        status=run.info.status, params=dict(run.data.params), metrics=dict(run.data.metrics),
+                        status=tags.get(STATUS_TAG, run.info.status), params=dict(run.data.params), metrics=dict(run.data.metrics),
                         curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""),
                         spec_values={k[len(AXIS_TAG):]: v for k, v in tags.items() if k.startswith(AXIS_TAG)},
-                        kind=tags.get("smolwhisper.kind", "wer"))
+                        kind=tags.get("smolwhisper.kind", "wer"), stop_reason=tags.get(STOP_REASON_TAG, ""))
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     if "summary.json" in artifacts:
         summary = json.loads(download_text(client, run_id, "summary.json"))

@@ -528,6 +528,27 @@ class BatchPlan:
 
 
 @dataclass
+class StopConfig:
+    """When a run gives up early, with status STOPPED and the reason: a trial that cannot learn frees its
+    device for the next one. The training loss staying non-finite always stops a run."""
+
+    # At each evaluation from step after_steps on, stop if `metric` (a val/ metric the run logs) is below
+    # `below`: e.g. val/audio_gain below 0.05 nats per token, a decoder that does not listen. "": no rule.
+    metric: str = ""
+    below: float = 0.0
+    after_steps: int = 0
+
+    # When to give up on a run, not what it computes: changing the rule continues a sweep's trials.
+    EXPERIMENT: ClassVar[tuple[str, ...]] = ()
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ("metric", "below", "after_steps")
+
+    def __post_init__(self) -> None:
+        _check_types(self, "stop")
+        _at_least(self, "stop", 0, "after_steps")
+        # Whether the run logs stop.metric is checked by metric_names.check_stop_metric.
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = dataclasses.field(default_factory=lambda: model_preset("cpu-small"))
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -535,6 +556,7 @@ class RunConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
+    stop: StopConfig = dataclasses.field(default_factory=StopConfig)
 
     def __post_init__(self) -> None:
         if self.eval.ctc_lm and self.model.ctc_weight == 0:
@@ -643,7 +665,7 @@ def _sections(values: Any) -> dict[str, dict[str, Any]]:
 
 def _section_class(name: str) -> type:
     return {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "train": TrainConfig, "eval": EvalConfig,
-            "tracking": TrackingConfig}[name]
+            "tracking": TrackingConfig, "stop": StopConfig}[name]
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

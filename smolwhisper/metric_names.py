@@ -119,6 +119,20 @@ def check_select_metric(cfg: RunConfig) -> None:
                           f"(decoders scored: {', '.join(scored_decoders(cfg))})")
 
 
+def check_stop_metric(cfg: RunConfig) -> None:
+    """stop.metric must be a metric the run logs at each evaluation, audio gain included (ConfigError)."""
+    metric = cfg.stop.metric
+    if not metric:
+        return
+    prefixes = (f"{VAL}/", f"{VAL_UNSEEN}/")
+    logged = {name for name in logged_metrics(cfg) if name.startswith(prefixes)} | {VAL_AUDIO_GAIN}
+    if scores_unseen(cfg):
+        logged.add(unseen(VAL_AUDIO_GAIN))
+    if metric not in logged:
+        raise ConfigError(f"stop.metric: {metric!r} is not allowed; allowed: a metric this run logs at each "
+                          f"evaluation: {', '.join(sorted(logged))}")
+
+
 def scores_unseen(cfg: RunConfig) -> bool:
     """Whether every run of this config scores data.unseen_split: the synthetic corpus always has it."""
     return bool(cfg.data.unseen_split) and cfg.data.source == "synthetic"

@@ -46,6 +46,10 @@ STEP_DIR = re.compile(r"^step_(\d{8})$")
 # hypotheses/step_00000500.jsonl (validation), hypotheses/val_unseen_step_00000500.jsonl, ...
 HYPOTHESES_NAME = re.compile(r"^(?:(?P<prefix>[a-z_]+)_)?step_(?P<step>\d{8})\.jsonl$")
 VALIDATION = "val"  # the metric prefix whose hypotheses files carry no prefix
+# summary.json's status of a run that ended early by its stop rule (config.StopConfig) or a non-finite
+# loss, with its `stop_reason`; the trainer then exits with STOPPED_EXIT: a result, not a crash to retry.
+STOPPED = "STOPPED"
+STOPPED_EXIT = 3
 
 
 class CheckpointError(ValueError):

@@ -25,6 +25,9 @@ MIRROR_FILE = ".mlflow_mirror.json"
 MAX_BATCH = 1000  # metrics per log_batch call: MLflow's limit
 # A trial's run carries, per config key its sweep spec set (variant, grid, seed), the tag AXIS_TAG + key.
 AXIS_TAG = "smolwhisper.axis."
+# A run its stop rule ended early: MLflow status KILLED, these tags say STOPPED and why.
+STATUS_TAG = "smolwhisper.status"
+STOP_REASON_TAG = "smolwhisper.stop_reason"
 # Tags that make MLflow 3's UI open an experiment on its training runs, not on its GenAI traces.
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
@@ -129,7 +132,13 @@ class RunMirror:
         for path in (self.run_dir / run_files.SUMMARY_FILE, self.run_dir / run_files.CONFIG_FILE, *artifacts):
             self.log_artifact(Path(path))
         self.flush()
-        status = status or run_files.read_summary(self.run_dir).get("status")
+        summary = run_files.read_summary(self.run_dir)
+        status = status or summary.get("status")
+        if status == run_files.STOPPED:
+            # MLflow knows no such status: KILLED (ended before its end), with what ended it in the tags.
+            self.client.set_tag(self.run_id, STATUS_TAG, run_files.STOPPED)
+            self.client.set_tag(self.run_id, STOP_REASON_TAG, summary.get("stop_reason", "")[:5000])
+            status = "KILLED"
         if status:
             self.client.set_terminated(self.run_id, status)
 

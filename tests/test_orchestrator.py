@@ -423,6 +423,42 @@ def test_rerun_after_the_orchestrator_was_killed_finishes_only_what_was_left(swe
     assert json.loads((trials / "long,seed=0" / "run" / "summary.json").read_text())["step"] == 300
 
 
+def test_a_trial_that_cannot_hear_is_stopped_and_the_sweep_goes_on(sweep_dir, tmp_path):
+    """The stop rule in a real sweep: the deaf trial's decoder has its cross-attention zeroed
+    (tests/deaf_decoder/sitecustomize.py, on the trainers' PYTHONPATH), so its val/audio_gain is 0 and
+    the rule ends it at step 8 as STOPPED, in the console, MLflow and the report; the other trial, whose
+    evaluations all come before the rule's after_steps, finishes; the sweep exits 0."""
+    from mlflow.tracking import MlflowClient
+
+    spec = yaml.safe_load((sweep_dir / "spec.yaml").read_text())
+    spec.update(name="deaf", retries=1, stop={"metric": "val/audio_gain", "below": 0.05, "after_steps": 8})
+    spec["base"]["config"]["eval"]["every_steps"] = 4
+    spec["sweep"] = {"variants": {"deaf": {"train.max_steps": 40}, "hearing": {"train.max_steps": 4}}, "seeds": [0]}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    hook = str(ROOT / "tests" / "deaf_decoder")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [hook, os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    reason = "stop rule: val/audio_gain = 0 at step 8, below 0.05 (checked from step 8)"
+    assert re.search(rf"^deaf,seed=0 +STOPPED +8/40 .*{re.escape(reason)}$", run.stdout, re.MULTILINE), run.stdout
+    assert f"stopped early: deaf,seed=0: {reason}" in run.stdout
+    assert re.search(r"^hearing,seed=0 +FINISHED +4/4 ", run.stdout, re.MULTILINE), run.stdout
+    log = (tmp_path / "runs" / "deaf" / "trials" / "deaf,seed=0" / "train.log").read_text()
+    assert log.count("=== attempt started") == 1  # a stopped trial is a result, not a crash to retry
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("deaf").experiment_id])}
+    assert runs["deaf,seed=0"].info.status == "KILLED" and runs["hearing,seed=0"].info.status == "FINISHED"
+    assert runs["deaf,seed=0"].data.tags["smolwhisper.status"] == "STOPPED"
+    assert runs["deaf,seed=0"].data.tags["smolwhisper.stop_reason"] == reason
+    assert runs["deaf"].info.status == "FINISHED"
+    report = (tmp_path / "runs" / "deaf" / "report.html").read_text()
+    assert f"Stopped early, freeing its device: {reason}" in report
+    again = subprocess.run([sys.executable, str(ROOT / "run.py"), "spec.yaml"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert "skip deaf,seed=0: stopped earlier" in again.stdout and again.returncode == 0
+
+
 @pytest.mark.parametrize("when", ["trainers running", "starting"])
 def test_ctrl_c_stops_every_trial_and_marks_runs_killed(sweep_dir, tmp_path, when):
     """Ctrl-C while the trainers run, or before any has started: exit 130, no trainer left, every

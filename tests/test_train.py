@@ -388,3 +388,26 @@ def test_audio_gain_is_what_the_decoder_loses_with_another_utterances_audio():
             block.cross_attn.out.bias.zero_()
         deaf = model(mel, tokens, mel_mask=mask, targets=targets).loss
         assert loss_with_other_audio(model, mel, mask, tokens, targets) == pytest.approx(deaf.item(), abs=1e-6)
+
+
+def test_a_decoder_that_cannot_hear_is_stopped_by_the_stop_rule(corpus, tmp_path):
+    """Cross-attention output zeroed: the decoder's loss is the same with any audio (val/audio_gain 0), and
+    the rule ends the run at its first evaluation from stop.after_steps on, as STOPPED, naming why."""
+    cfg = load_run_config(None, overrides(corpus, tmp_path / "deaf", **{
+        "eval.every_steps": 2, "stop.metric": "val/audio_gain", "stop.below": 0.05, "stop.after_steps": 4}))
+    trainer = Trainer(cfg, Distributed())
+    for block in trainer.model.decoder.blocks:
+        block.cross_attn.register_forward_hook(lambda module, inputs, output: output * 0)
+    summary = trainer.fit()
+    assert summary["status"] == run_files.STOPPED and summary["step"] == 4  # evaluated at 2 too, not yet checked
+    assert summary["metrics"]["val/audio_gain"] == 0.0
+    assert summary["stop_reason"] == ("stop rule: val/audio_gain = 0 at step 4, below 0.05 (checked from step 4)")
+    assert run_files.read_summary(tmp_path / "deaf")["status"] == "STOPPED"
+    assert [p.name for p in run_files.complete_checkpoints(tmp_path / "deaf")][-1] == "step_00000004"
+
+
+def test_a_stop_rule_on_a_metric_the_run_does_not_log_is_refused(corpus, tmp_path):
+    with pytest.raises(ConfigError, match=r"stop.metric: 'val/wer_ctc' is not allowed; allowed: a metric this run "
+                                          r"logs at each evaluation: val/audio_gain, val/cer"):
+        Trainer(load_run_config(None, overrides(corpus, tmp_path / "r", **{"stop.metric": "val/wer_ctc"})),
+                Distributed())

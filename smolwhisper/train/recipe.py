@@ -56,7 +56,12 @@ NONFINITE_STEPS_LIMIT = 10
 
 
 class TrainingError(RuntimeError):
-    """A run that cannot go on: non-finite loss, out of memory, missing data."""
+    """A run that cannot go on: out of memory, missing data."""
+
+
+class RunStopped(TrainingError):
+    """A run that ends early, as STOPPED: its stop rule (config.StopConfig) or a non-finite training loss.
+    A result of the experiment (it cannot learn), not a crash: a sweep does not retry it."""
 
 
 @dataclasses.dataclass
@@ -219,6 +224,7 @@ class Trainer:
     def build(self, resume: str) -> None:
         cfg, env = self.cfg, self.env
         names.check_select_metric(cfg)
+        names.check_stop_metric(cfg)
         torch.manual_seed(cfg.train.seed + env.rank)
         self.datasets = self.open_data()
         self.tokenizer = self.build_tokenizer()
@@ -256,6 +262,7 @@ class Trainer:
         self.window = LogWindow(env.device)
         self.last_checkpoint_time = time.monotonic()
         self.attention_kernel: str | None = None  # recorded at the first step on CUDA
+        self.stop_reason = ""  # why the run stopped early (status STOPPED)
         if resume != "never":
             self.resume(resume)
         self.batches = self.epoch_batches()
@@ -361,11 +368,18 @@ class Trainer:
                     progress.set_postfix(loss=f"{metrics['train/loss']:.3f}", lr=f"{metrics['train/lr']:.2e}",
                                          audio_x=f"{metrics['train/audio_s_per_s']:.1f}")
                     self.record(metrics)
+                stopping = ""
                 if self.step % cfg.eval.every_steps == 0 or self.finished():
                     self.evaluate()
-                if self.checkpoint_due():
+                    stopping = self.stop_rule_reason()
+                if stopping or self.checkpoint_due():
                     self.save_checkpoint()
+                if stopping:
+                    raise RunStopped(stopping)
             status = "FINISHED"
+        except RunStopped as stopped:
+            status, self.stop_reason = run_files.STOPPED, str(stopped)
+            self.log(f"stopped: {stopped}")
         except KeyboardInterrupt:
             status = "KILLED"
             raise
@@ -398,6 +412,20 @@ class Trainer:
 
     def finished(self) -> bool:
         return self.step >= self.cfg.train.max_steps or self.time_spent() >= 1.0
+
+    def stop_rule_reason(self) -> str:
+        """Why the run stops after this evaluation by its stop rule ("" if it goes on): decided on rank 0,
+        which evaluates, and told to every rank."""
+        rule, reason = self.cfg.stop, ""
+        value = self.last_metrics.get(rule.metric)
+        if rule.metric and self.step >= rule.after_steps and value is not None and value < rule.below:
+            reason = (f"stop rule: {rule.metric} = {value:.4g} at step {self.step}, below {rule.below:g} "
+                      f"(checked from step {rule.after_steps})")
+        if self.env.world_size > 1:
+            told = [reason]
+            dist.broadcast_object_list(told, src=0)
+            reason = told[0]
+        return reason
 
     def time_spent(self) -> float:
         """The share of train.max_minutes already spent in training steps (0 without a budget)."""
@@ -447,7 +475,7 @@ class Trainer:
         self.nonfinite_streak = self.nonfinite_streak + stats.steps if stats.nonfinite_steps == stats.steps else 0
         if self.nonfinite_streak >= NONFINITE_STEPS_LIMIT:
             found = run_files.complete_checkpoints(self.run_dir)
-            raise TrainingError(f"non-finite training loss ({stats.loss}) or gradients in the last {self.nonfinite_streak} "
+            raise RunStopped(f"non-finite training loss ({stats.loss}) or gradients in the last {self.nonfinite_streak} "
                                 f"steps, up to step {self.step}; last good checkpoint: {found[-1] if found else 'none yet'}")
         metrics = {names.TRAIN_LOSS: stats.loss, names.TRAIN_LR: stats.lr, names.TRAIN_GRAD_NORM: stats.grad_norm,
                    names.TRAIN_TOKENS_PER_S: stats.tokens / stats.seconds,
@@ -609,7 +637,7 @@ class Trainer:
                    "best_metric": None if self.best_metric == float("inf") else self.best_metric,
                    "metrics": self.last_metrics, "params": self.model.param_counts(),
                    "skipped": dict(self.skipped), "mlflow_run_id": self.mirror.run_id if self.mirror else None,
-                   "config": to_dict(self.cfg)}
+                   "config": to_dict(self.cfg), **({"stop_reason": self.stop_reason} if self.stop_reason else {})}
         if self.env.is_main:
             run_files.write_json(self.run_dir / run_files.SUMMARY_FILE, summary)
         return summary
@@ -692,9 +720,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_run_config(args.config, args.overrides)
         env = setup_distributed(cfg.train.device)
         try:
-            Trainer(cfg, env, resume=args.resume).fit()
+            summary = Trainer(cfg, env, resume=args.resume).fit()
         finally:
             end_distributed(env)
+        if summary.get("status") == run_files.STOPPED:
+            print(f"smolwhisper.train: stopped early: {summary.get('stop_reason', '')}", file=sys.stderr)
+            return run_files.STOPPED_EXIT
     except (ConfigError, TrainingError, TrackingError, FileNotFoundError, checkpoint.WriteError,
             checkpoint.CheckpointError) as error:
         print(f"smolwhisper.train: error: {error}", file=sys.stderr)
