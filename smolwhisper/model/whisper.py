@@ -435,6 +435,13 @@ class Whisper(nn.Module):
         ctc_targets [B, S]: each row's text tokens in order, -100 elsewhere (no specials).
         packed: `packed_frames(...)` of mel_mask, for attention over packed sequences where it runs."""
         audio_features, audio_mask = self.encoder(mel, mel_mask, packed)
+        return self.decode(audio_features, audio_mask, tokens, targets, ctc_targets, packed)
+
+    def decode(self, audio_features: Tensor, audio_mask: Tensor | None, tokens: Tensor,
+               targets: Tensor | None = None, ctc_targets: Tensor | None = None,
+               packed: PackedRows | None = None) -> ModelOutput:
+        """`forward` from the encoder's output on: the CTC head and the decoder, with their losses.
+        Training from cached encoder states (a frozen encoder) starts here."""
         ctc_log_probs = ctc_lengths = ctc_loss = None
         if self.ctc is not None:
             ctc_log_probs, ctc_lengths = self.ctc_log_probs(audio_features, audio_mask)

@@ -45,7 +45,9 @@ from .. import tracking
 from ..tracking import RunMirror, TrackingError
 from . import state as train_state
 from .accelerator import attention_kernels, peak_flops, profile_cuda_kernels, resolve_device
+from .freeze import freeze
 from .optim import build_optimizer, lr_at
+from .pretrained import Pretrained, load_pretrained, read_pretrained
 
 
 # Under train.compile, batch lengths are rounded up to these multiples (mel frames, decoder tokens).
@@ -227,13 +229,27 @@ class Trainer:
         names.check_stop_metric(cfg)
         torch.manual_seed(cfg.train.seed + env.rank)
         self.datasets = self.open_data()
-        self.tokenizer = self.build_tokenizer()
+        pretrained = read_pretrained(cfg.model.init_from) if cfg.model.init_from else None
+        self.tokenizer = self.build_tokenizer(pretrained)
         cfg.model = dataclasses.replace(cfg.model, n_vocab=self.tokenizer.n_vocab)
         for note in cfg.model.check_device(str(env.device)):
             self.log(f"note: {note}")
 
-        self.model = Whisper(cfg.model).to(env.device)
+        self.model = Whisper(cfg.model)
+        if pretrained is not None:
+            fresh = load_pretrained(self.model, pretrained, cfg.model.upcycle, cfg.model.upcycle_noise, cfg.train.seed)
+            self.log(f"initialised from {pretrained.source}" + (" (decoder FFNs upcycled)" if cfg.model.upcycle else "")
+                     + (f"; new: {', '.join(fresh)}" if fresh else ""))
+        self.model.to(env.device)
+        if cfg.train.freeze:
+            try:
+                n_frozen = freeze(self.model, cfg.train.freeze)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+            self.log(f"frozen: {', '.join(cfg.train.freeze)} ({n_frozen / 1e6:.2f}M parameters)")
         self.model.inference_config = InferenceConfig(pad_to_30s=cfg.data.pad_to_30s)  # how checkpoints decode
+        if cfg.data.encoder_cache:
+            self.datasets = self.cache_encoder_states(self.datasets)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.ddp_model = (DistributedDataParallel(self.model, device_ids=[env.device] if env.device.type == "cuda" else None)
                           if env.world_size > 1 else self.model)
@@ -304,8 +320,10 @@ class Trainer:
         self.env.barrier()
         return str(out)
 
-    def build_tokenizer(self) -> Tokenizer:
+    def build_tokenizer(self, pretrained: Pretrained | None = None) -> Tokenizer:
         data, saved = self.cfg.data, self.run_dir / "tokenizer.json"
+        if pretrained is not None:
+            return pretrained.tokenizer
         if data.tokenizer != "bpe":
             return Tokenizer.from_file(data.tokenizer)
         if self.env.is_main and not saved.exists():  # a resumed run keeps the tokenizer it began with
