@@ -10,6 +10,7 @@
     val/wer<suffix>, val/cer<suffix>   per decoder the run scores: "" for the attention decoder,
                                        "_<decoder>" for the others (val/wer_ctc, val/wer_rescore_lm)
     val_unseen/...                     the same on data.unseen_split (voices never heard in training)
+    real/...                           the same on held-out real recordings, with eval.real_speech
     moe/load_balance_loss, moe/router_z_loss, moe/load_l<layer>_e<expert>   with a MoE decoder
     gpu/peak_memory_gb                 on CUDA; gpu/mfu too where the GPU's peak FLOP/s is known
     data/skipped_<reason>              once an utterance was skipped for that reason
@@ -32,6 +33,7 @@ TRAIN_CTC_LOSS = "train/ctc_loss"
 TRAIN_NONFINITE_STEPS = "train/nonfinite_steps"
 VAL = "val"  # validation metrics' prefix: val/wer, val/loss, ...
 VAL_UNSEEN = "val_unseen"  # the same on data.unseen_split
+REAL = "real"  # the same on held-out real recordings (eval.real_speech)
 VAL_LOSS = "val/loss"
 VAL_UTTERANCES = "val/utterances"
 AUDIO_GAIN = "audio_gain"  # higher is better, so never a ranking metric
@@ -151,6 +153,9 @@ def logged_metrics(cfg: RunConfig, cuda: bool | None = None) -> set[str]:
         names |= {key(decoder, prefix) for key in (wer_key, cer_key) for prefix in prefixes}
     if scores_unseen(cfg):
         names |= {unseen(VAL_LOSS), unseen(VAL_UTTERANCES)}
+    if cfg.eval.real_speech:
+        names |= {f"{REAL}/loss", f"{REAL}/utterances"}
+        names |= {key(decoder, REAL) for key in (wer_key, cer_key) for decoder in scored_decoders(cfg)}
     if cfg.model.is_moe:
         n_moe_layers = sum(cfg.model.is_moe_layer(index) for index in range(cfg.model.n_text_layer))
         names |= {MOE_LOAD_BALANCE_LOSS, MOE_ROUTER_Z_LOSS}

@@ -44,11 +44,14 @@ class Utterance:
     duration_s: float
     speaker: str | None = None
     mel: np.ndarray | None = None  # cached log-mel [n_mels, frames] (smolwhisper.data.features)
+    # cached encoder output [encoder frames, n_audio_state] (smolwhisper.data.encoder_states)
+    encoder_states: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
         # a cached utterance carries no waveform, but its duration_s is still samples / 16 kHz
-        return len(self.audio) if self.mel is None else round(self.duration_s * 16000)
+        cached = self.mel is not None or self.encoder_states is not None
+        return round(self.duration_s * 16000) if cached else len(self.audio)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,7 @@ import functools
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +26,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..audio import N_FFT, SAMPLE_RATE, frame_lengths, log_mel_spectrogram
 from .base import Entry, Skipped, SpeechDataset, Utterance
+from .frame_store import INDEX_FILE, FrameStore, publish, write_frames
 from .manifest import AudioFileDataset
 
 FORMAT_VERSION = 1  # bump when what is stored, or how it is computed, changes
-MEL_FILE, INDEX_FILE = "mel.f16", "index.npz"
+MEL_FILE = "mel.f16"
 # Zeros appended before the STFT: an utterance's last frames then see zeros on the right, as its
 # row of a zero-padded batch does, not torch.stft's reflection; N_FFT keeps every frame whose
 # window touches the signal, so the row's peak, and with it the log-mel floor, is the batch's too.
 TAIL_PADDING = N_FFT
-# A staging directory untouched this long belongs to a build that was killed (SIGKILL, power loss)
-# rather than one still writing: no split takes a day to compute.
-STALE_STAGING_S = 24 * 3600
 
 
 def default_cache_dir() -> Path:
@@ -84,59 +79,23 @@ def utterance_log_mel(audio: np.ndarray, n_mels: int) -> torch.Tensor:
 
 def build_feature_cache(dataset: SpeechDataset, n_mels: int, directory: Path, num_workers: int = 0,
                         log=print) -> None:
-    """Compute and store the split's log-mels in `directory`, published by one rename: a process that
-    loses the race to another building the same cache keeps the winner's, which is the same."""
+    """Compute and store the split's log-mels in `directory` (frame_store.publish: one rename)."""
     start = time.perf_counter()
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(directory.parent, log)
-    staging = Path(tempfile.mkdtemp(prefix=f"{directory.name}.building-", dir=directory.parent))
-    try:
-        index = _write_frames(dataset, n_mels, staging / MEL_FILE, num_workers)
+
+    def write(staging: Path) -> dict:
+        # batch_size=None hands over items one by one, in order; workers decode and compute in parallel.
+        # A generator of its own: the loader's seed would otherwise come from the global RNG, and a run
+        # that built the cache would initialise its model unlike one that found the cache built.
+        loader = DataLoader(dataset, batch_size=None, num_workers=num_workers, generator=torch.Generator(),
+                            collate_fn=functools.partial(_frames_of, n_mels=n_mels))
+        index = write_frames(loader, len(dataset), staging / MEL_FILE)
         np.savez(staging / INDEX_FILE, n_mels=n_mels, **index)
-        staging.chmod(0o755)  # mkdtemp's 0700 would keep a shared cache from other users
-        try:
-            staging.rename(directory)
-        except OSError:
-            if not (directory / INDEX_FILE).is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        return index
+
+    index = publish(directory, write, log, "feature cache")
     n_skipped = int((index["reason"] != "").sum())
     log(f"feature cache: {dataset.name}: {len(dataset)} utterances ({n_skipped} skipped), "
         f"{index['n_frames'].sum()} frames of {n_mels} mels in {directory}, {time.perf_counter() - start:.1f} s")
-
-
-def remove_stale_staging(cache_dir: Path, log=print) -> None:
-    """Delete what killed builds left in `cache_dir`: their staging directories are never published."""
-    for staging in cache_dir.glob("*.building-*"):
-        try:
-            touched = max(path.stat().st_mtime for path in (staging, *staging.iterdir()))
-        except OSError:  # another process is removing it
-            continue
-        if time.time() - touched > STALE_STAGING_S:
-            shutil.rmtree(staging, ignore_errors=True)
-            log(f"feature cache: removed {staging}, left by a build that did not finish")
-
-
-def _write_frames(dataset: SpeechDataset, n_mels: int, path: Path, num_workers: int) -> dict[str, np.ndarray]:
-    n = len(dataset)
-    offset, n_frames, n_samples, reason = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), [""] * n
-    # batch_size=None hands over items one by one, in order; workers decode and compute in parallel.
-    # A generator of its own: the loader's seed would otherwise come from the global RNG, and a run
-    # that built the cache would initialise its model unlike one that found the cache built.
-    loader = DataLoader(dataset, batch_size=None, num_workers=num_workers, generator=torch.Generator(),
-                        collate_fn=functools.partial(_frames_of, n_mels=n_mels))
-    position = 0
-    with open(path, "wb") as file:
-        for index, item in enumerate(loader):
-            if isinstance(item, Skipped):
-                reason[index] = item.reason
-                continue
-            frames, n_samples[index] = item
-            file.write(frames.tobytes())
-            offset[index], n_frames[index] = position, len(frames)
-            position += len(frames)
-    return {"offset": offset, "n_frames": n_frames, "n_samples": n_samples, "reason": np.array(reason, dtype=str)}
 
 
 def _frames_of(item: Utterance | Skipped, n_mels: int) -> Skipped | tuple[np.ndarray, int]:
@@ -154,21 +113,9 @@ class CachedFeatures(Dataset):
     def __init__(self, dataset: SpeechDataset, directory: Path):
         self.entries, self.name, self.skipped = dataset.entries, dataset.name, dataset.skipped
         self.directory = directory
-        try:
-            with np.load(directory / INDEX_FILE) as index:
-                self.n_mels = int(index["n_mels"])
-                self.offset, self.n_frames, self.n_samples = index["offset"], index["n_frames"], index["n_samples"]
-                self.reason = index["reason"]
-            size = (directory / MEL_FILE).stat().st_size
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:  # a missing or cut file
-            raise ValueError(f"feature cache {directory} is damaged ({error}); remove it to have it built again") from None
-        if len(self.offset) != len(self.entries):
-            raise ValueError(f"feature cache {directory} holds {len(self.offset)} utterances; "
-                             f"{dataset.name} has {len(self.entries)}")
-        if size != int(self.n_frames.sum()) * self.n_mels * 2:  # float16 frames
-            raise ValueError(f"feature cache {directory}: {MEL_FILE} holds {size} bytes, its index lists "
-                             f"{int(self.n_frames.sum())} frames of {self.n_mels} mels; remove it to have it built again")
-        self._frames = None  # opened on first use, in the process (DataLoader worker) that reads
+        self.store = FrameStore(directory, MEL_FILE, np.float16, "n_mels", len(self.entries), dataset.name,
+                                "feature cache")
+        self.n_mels = self.store.width
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -177,19 +124,9 @@ class CachedFeatures(Dataset):
     def durations_s(self) -> list[float]:
         return [entry.duration_s for entry in self.entries]
 
-    @property
-    def frames(self) -> np.memmap:
-        if self._frames is None:
-            total = int(self.n_frames.sum())
-            self._frames = (np.memmap(self.directory / MEL_FILE, np.float16, "r", shape=(total, self.n_mels))
-                            if total else np.zeros((0, self.n_mels), np.float16))  # an empty file cannot be mapped
-        return self._frames
-
     def __getitem__(self, index: int) -> Utterance | Skipped:
         entry = self.entries[index]
-        if self.reason[index]:
-            return Skipped(entry.id, str(self.reason[index]), "recorded in the feature cache")
-        start = self.offset[index]
-        mel = np.array(self.frames[start: start + self.n_frames[index]]).T
-        return Utterance(entry.id, np.zeros(0, np.float32), entry.text, float(self.n_samples[index]) / SAMPLE_RATE,
-                         entry.speaker, mel=mel)
+        if self.store.reason[index]:
+            return Skipped(entry.id, str(self.store.reason[index]), "recorded in the feature cache")
+        return Utterance(entry.id, np.zeros(0, np.float32), entry.text,
+                         float(self.store.n_samples[index]) / SAMPLE_RATE, entry.speaker, mel=self.store[index].T)

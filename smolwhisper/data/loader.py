@@ -134,21 +134,24 @@ class Batch:
     # would stall it.
     n_samples: list[int] = field(default_factory=list)  # audio_lengths
     n_target_tokens: int = 0  # target positions that count (targets != -100)
+    # [B, frames, n_audio_state] cached encoder output, zero-padded (smolwhisper.data.encoder_states)
+    audio_features: Tensor | None = None
+    n_feature_frames: list[int] = field(default_factory=list)  # real frames of each audio_features row
 
     def to(self, device: torch.device | str) -> Batch:
         """Tensors to `device`; non-blocking where the DataLoader pinned them."""
-        move = {name: getattr(self, name).to(device, non_blocking=True)
-                for name in ("audio", "audio_lengths", "tokens", "targets")}
-        mel = None if self.mel is None else self.mel.to(device, non_blocking=True)
-        return Batch(**move, ids=self.ids, texts=self.texts, skipped=self.skipped, mel=mel,
-                     n_samples=self.n_samples, n_target_tokens=self.n_target_tokens)
+        return self._map(lambda t: t.to(device, non_blocking=True))
 
     def pin_memory(self) -> Batch:
         """Called by a DataLoader with pin_memory=True (page-locked memory: asynchronous copies)."""
-        pinned = {name: getattr(self, name).pin_memory() for name in ("audio", "audio_lengths", "tokens", "targets")}
-        mel = None if self.mel is None else self.mel.pin_memory()
-        return Batch(**pinned, ids=self.ids, texts=self.texts, skipped=self.skipped, mel=mel,
-                     n_samples=self.n_samples, n_target_tokens=self.n_target_tokens)
+        return self._map(lambda t: t.pin_memory())
+
+    def _map(self, move) -> Batch:
+        moved = {name: getattr(self, name) for name in ("audio", "audio_lengths", "tokens", "targets", "mel",
+                                                        "audio_features")}
+        moved = {name: None if t is None else move(t) for name, t in moved.items()}
+        return Batch(**moved, ids=self.ids, texts=self.texts, skipped=self.skipped, n_samples=self.n_samples,
+                     n_target_tokens=self.n_target_tokens, n_feature_frames=self.n_feature_frames)
 
     @property
     def duration_s(self) -> float:
@@ -183,7 +186,8 @@ class Collator:
             kept.append(item)
             sequences.append(sequence)
         cached = bool(kept) and kept[0].mel is not None  # a split is cached whole or not at all
-        n_audio = 0 if cached else max((len(u.audio) for u in kept), default=0)
+        encoded = bool(kept) and kept[0].encoder_states is not None
+        n_audio = 0 if cached or encoded else max((len(u.audio) for u in kept), default=0)
         n_tokens = max((len(s) - 1 for s in sequences), default=0)
         n_tokens = min(-(-n_tokens // self.tokens_multiple) * self.tokens_multiple, max(n_tokens, self.n_text_ctx))
         audio = torch.zeros(len(kept), n_audio)
@@ -194,9 +198,12 @@ class Collator:
             tokens[row, : len(sequence) - 1] = torch.tensor(sequence[:-1])
             targets[row, n_prompt - 1: len(sequence) - 1] = torch.tensor(sequence[n_prompt:])
         n_samples = [u.n_samples for u in kept]
+        states = [u.encoder_states for u in kept] if encoded else []
         return Batch(audio, torch.tensor(n_samples, dtype=torch.long), tokens, targets, [u.id for u in kept],
                      [u.text for u in kept], skipped, mel=pad_log_mels([u.mel for u in kept]) if cached else None,
-                     n_samples=n_samples, n_target_tokens=sum(len(s) - n_prompt for s in sequences))
+                     n_samples=n_samples, n_target_tokens=sum(len(s) - n_prompt for s in sequences),
+                     audio_features=pad_encoder_states(states) if encoded else None,
+                     n_feature_frames=[len(s) for s in states])
 
 
 def pad_log_mels(mels: list[np.ndarray]) -> Tensor:
@@ -210,6 +217,24 @@ def pad_log_mels(mels: list[np.ndarray]) -> Tensor:
         batch[row] = values.max() - FLOOR_BELOW_MAX if values.numel() else 0.0
         batch[row, :, : values.shape[1]] = values
     return batch
+
+
+def pad_encoder_states(states: list[np.ndarray]) -> Tensor:
+    """[B, frames, n_audio_state] from per-utterance encoder outputs, zeros after each row's end (masked)."""
+    batch = torch.zeros(len(states), max(len(s) for s in states), states[0].shape[1])
+    for row, rows in enumerate(states):
+        batch[row, : len(rows)] = torch.from_numpy(rows)
+    return batch
+
+
+def encoder_states(batch: Batch) -> tuple[Tensor, Tensor | None]:
+    """A batch's cached encoder output and its mask [B, frames] (None when no row is padded), as
+    the encoder returns them."""
+    n_total = batch.audio_features.shape[1]
+    if all(n == n_total for n in batch.n_feature_frames):
+        return batch.audio_features, None
+    lengths = torch.tensor(batch.n_feature_frames).to(batch.audio_features.device, non_blocking=True)
+    return batch.audio_features, torch.arange(n_total, device=lengths.device)[None, :] < lengths[:, None]
 
 
 def features(batch: Batch, n_mels: int = 80, pad_to_30s: bool = False) -> tuple[Tensor, Tensor]:

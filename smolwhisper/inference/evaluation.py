@@ -22,7 +22,7 @@ from ..metric_names import AUDIO_GAIN, VAL, cer_key, decoder_suffix, scored_deco
 from ..model import Whisper
 from ..tokenizer import Tokenizer
 from .ctc_lm import WORD_LM_FILE, LexiconDecoder, LexiconSearch, WordNgramLM, train_word_lm
-from .joint_decoding import DecoderOptions, decode_batch
+from .joint_decoding import DecoderOptions, decode_features
 from .metrics import error_counts, normalize_english, normalize_gigaspeech
 
 
@@ -107,8 +107,6 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
     """Validation loss in eval mode over the loader, and WER/CER of each decoder (the run's
     scored_decoders by default), named `prefix`/..., with one hypothesis record per utterance written
     to `hypotheses_path`."""
-    from ..data.loader import features
-
     decoders = list(decoders or scored_decoders(cfg))
     options = options or decoder_options(cfg.eval)
     was_training = model.training
@@ -121,11 +119,10 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
             continue
         batch = batch.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
-            mel_mask = None if cfg.data.pad_to_30s else mel_mask
-            out = model(mel, batch.tokens, mel_mask=mel_mask, targets=batch.targets)
-            texts = decode_batch(model, tokenizer, mel, mel_mask, decoders, options, lexicon)
-            other_loss = loss_with_other_audio(model, mel, mel_mask, batch.tokens, batch.targets)
+            audio_features, audio_mask = encoded(model, batch, cfg)
+            out = model.decode(audio_features, audio_mask, batch.tokens, targets=batch.targets)
+            texts = decode_features(model, tokenizer, audio_features, audio_mask, decoders, options, lexicon)
+            other_loss = loss_with_other_states(model, audio_features, audio_mask, batch.tokens, batch.targets)
         tokens, own_loss = (batch.targets != -100).sum().item(), out.loss.item()
         loss_sum, n_tokens = loss_sum + own_loss * tokens, n_tokens + tokens
         if other_loss is not None:
@@ -153,14 +150,34 @@ def evaluate(model: Whisper, tokenizer: Tokenizer, loader: DataLoader, cfg: RunC
     return metrics
 
 
+def encoded(model: Whisper, batch, cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The batch's encoder output and mask: its cached encoder states (data.encoder_cache), else the
+    encoder run on its log-mel (Whisper's 30 s input without a mask where data.pad_to_30s)."""
+    from ..data.loader import encoder_states, features
+
+    if batch.audio_features is not None:
+        return encoder_states(batch)
+    mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
+    return model.encoder(mel, None if cfg.data.pad_to_30s else mel_mask)
+
+
 def loss_with_other_audio(model: Whisper, mel: torch.Tensor, mel_mask: torch.Tensor | None, tokens: torch.Tensor,
                           targets: torch.Tensor) -> torch.Tensor | None:
     """The decoder's loss on each row's transcript with the previous row's audio (the batch rolled by
     one): about the loss with its own audio for a decoder that does not listen. None for a batch of one."""
     if mel.shape[0] < 2:
         return None
-    other_mask = None if mel_mask is None else mel_mask.roll(1, 0)
-    return model(mel.roll(1, 0), tokens, mel_mask=other_mask, targets=targets).loss
+    return loss_with_other_states(model, *model.encoder(mel, mel_mask), tokens, targets)
+
+
+def loss_with_other_states(model: Whisper, audio_features: torch.Tensor, audio_mask: torch.Tensor | None,
+                           tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+    """loss_with_other_audio from the encoder's output (the encoder treats each row alone, so rolling
+    its output is rolling its input)."""
+    if audio_features.shape[0] < 2:
+        return None
+    other_mask = None if audio_mask is None else audio_mask.roll(1, 0)
+    return model.decode(audio_features.roll(1, 0), other_mask, tokens, targets=targets).loss
 
 
 def hypothesis_record(utterance_id: str, reference: str, hypotheses: dict[str, str], normalize) -> dict:

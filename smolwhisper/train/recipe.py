@@ -32,14 +32,17 @@ from torch.utils.data import DataLoader
 from .. import checkpoint, metric_names as names, run_files
 from ..audio import HOP_LENGTH, SAMPLE_RATE
 from ..config import ConfigError, InferenceConfig, RunConfig, load_run_config, to_dict
+from ..data.encoder_states import CachedEncoderStates, ensure_encoder_cache
+from ..data.encoder_states import cache_path as encoder_cache_path
 from ..data.features import CachedFeatures, build_feature_cache, cache_path
 from ..data.base import Utterance
-from ..data.loader import BucketBatchSampler, Collator, features, pad_frames, spec_augment
+from ..data.loader import BucketBatchSampler, Collator, encoder_states, features, pad_frames, spec_augment
 from ..data.manifest import open_source
+from ..data.real_speech import REAL_SPEECH_SPLIT, real_speech_dataset
 from ..inference.ctc_lm import LexiconDecoder
 from ..inference.evaluation import evaluate, evaluation_loader, run_lexicon, save_word_lm
-from ..metric_names import VAL, VAL_UNSEEN, needs_word_lm, select_metric
-from ..model import Whisper
+from ..metric_names import REAL, VAL, VAL_UNSEEN, needs_word_lm, select_metric
+from ..model import PackedRows, Whisper
 from ..tokenizer import Tokenizer, train_bpe
 from .. import tracking
 from ..tracking import RunMirror, TrackingError
@@ -251,8 +254,10 @@ class Trainer:
         if cfg.data.encoder_cache:
             self.datasets = self.cache_encoder_states(self.datasets)
         self.optimizer = build_optimizer(self.model, cfg.optim)
-        self.ddp_model = (DistributedDataParallel(self.model, device_ids=[env.device] if env.device.type == "cuda" else None)
-                          if env.world_size > 1 else self.model)
+        # From cached encoder states a step starts at the decoder: that is what DDP and compile wrap then.
+        step_model = DecodeFromStates(self.model) if cfg.data.encoder_cache else self.model
+        self.ddp_model = (DistributedDataParallel(step_model, device_ids=[env.device] if env.device.type == "cuda" else None)
+                          if env.world_size > 1 else step_model)
         # Dynamic shapes from the start, and batch lengths rounded up (COMPILE_FRAMES, COMPILE_TOKENS):
         # variable-length batches then reuse one graph instead of recompiling per length.
         self.forward = torch.compile(self.ddp_model, dynamic=True) if cfg.train.compile else self.ddp_model
@@ -292,6 +297,8 @@ class Trainer:
             source = self.ensure_synthetic_corpus()
         datasets = open_source(source, purpose="train", min_duration_s=data.min_duration_s,
                                max_duration_s=data.max_duration_s)
+        if self.cfg.eval.real_speech:
+            datasets[REAL_SPEECH_SPLIT] = real_speech_dataset()
         for field, split in (("data.train_split", data.train_split), ("data.validation_split", data.validation_split)):
             if split not in datasets:
                 raise ConfigError(f"{field}: {split!r} is not in {data.source!r}; it has {sorted(datasets)}")
@@ -299,6 +306,22 @@ class Trainer:
                 raise ConfigError(f"{field}: split {split!r} of {data.source!r} holds no usable utterance "
                                   f"(skipped: {dict(datasets[split].skipped)})")
         return self.cache_features(datasets) if data.feature_cache else datasets
+
+    def cache_encoder_states(self, datasets: dict) -> dict:
+        """The splits the run reads (train, validation, the unseen-voice and real-speech ones) as cached
+        encoder states of the frozen encoder; rank 0 builds what is missing (trials wait for each other)."""
+        data = self.cfg.data
+        splits = [split for split in dict.fromkeys((data.train_split, data.validation_split, data.unseen_split,
+                                                    REAL_SPEECH_SPLIT)) if split in datasets]
+        paths = {}
+        for split in splits:
+            if self.env.is_main:
+                ensure_encoder_cache(datasets[split], self.cfg.model, data.pad_to_30s, self.model.encoder,
+                                     data.cache_dir, data.num_workers, log=self.log)
+            self.env.barrier()
+            paths[split] = encoder_cache_path(datasets[split], self.cfg.model, data.pad_to_30s, self.model.encoder,
+                                              data.cache_dir)
+        return {**datasets, **{split: CachedEncoderStates(datasets[split], path) for split, path in paths.items()}}
 
     def cache_features(self, datasets: dict) -> dict:
         """The train and validation splits read from their log-mel caches; rank 0 builds what is missing."""
@@ -543,16 +566,10 @@ class Trainer:
         batch = batch.to(self.env.device)
         try:
             with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
-                if cfg.train.compile:
-                    mel, mel_mask = pad_frames(mel, mel_mask, COMPILE_FRAMES)
-                n_frames = batch.n_frames if not cfg.data.pad_to_30s else [mel.shape[-1]] * len(batch.ids)
-                if cfg.data.spec_augment:
-                    mel = spec_augment(mel, n_frames, generator=torch.Generator().manual_seed(
-                        cfg.train.seed * 1_000_003 + self.step * 101 + self.env.rank))
-                packed = self.model.packed_frames(n_frames, mel.shape[-1], self.env.device)
-                out = self.forward(mel, batch.tokens, mel_mask=None if packed is None else mel_mask,
-                                   targets=batch.targets, ctc_targets=self.ctc_targets(batch), packed=packed)
+                if batch.audio_features is not None:
+                    out = self.decode_cached(batch)
+                else:
+                    out = self.forward_full(batch)
                 loss = (out.loss + cfg.model.load_balance_coef * out.load_balance_loss
                         + cfg.model.router_z_coef * out.router_z_loss)
                 if out.ctc_loss is not None:
@@ -567,8 +584,34 @@ class Trainer:
                 f"(e.g. to {self.batch_plan.micro_batch_s / 2:g}): {keep}") from None
         return out if scale else None
 
+    def decode_cached(self, batch):
+        """The step from cached encoder states (data.encoder_cache): the frozen encoder is not run."""
+        audio_features, audio_mask = encoder_states(batch)
+        packed = (None if audio_mask is None else
+                  PackedRows.from_lengths(batch.n_feature_frames, audio_features.shape[1], self.env.device))
+        return self.forward(audio_features, audio_mask, batch.tokens, targets=batch.targets,
+                            ctc_targets=self.ctc_targets(batch), packed=packed)
+
+    def forward_full(self, batch):
+        """The step from the log-mel: encoder and decoder through the (DDP, compiled) model."""
+        cfg = self.cfg
+        mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
+        if cfg.train.compile:
+            mel, mel_mask = pad_frames(mel, mel_mask, COMPILE_FRAMES)
+        n_frames = batch.n_frames if not cfg.data.pad_to_30s else [mel.shape[-1]] * len(batch.ids)
+        if cfg.data.spec_augment:
+            mel = spec_augment(mel, n_frames, generator=torch.Generator().manual_seed(
+                cfg.train.seed * 1_000_003 + self.step * 101 + self.env.rank))
+        packed = self.model.packed_frames(n_frames, mel.shape[-1], self.env.device)
+        return self.forward(mel, batch.tokens, mel_mask=None if packed is None else mel_mask,
+                            targets=batch.targets, ctc_targets=self.ctc_targets(batch), packed=packed)
+
     def stand_in_batch(self):
         """One second of silence and an empty transcript: a forward pass through every parameter."""
+        if self.cfg.data.encoder_cache:  # encoder states of that second's length (all of Whisper's 30 s when padded)
+            frames = self.cfg.model.n_audio_ctx if self.cfg.data.pad_to_30s else -(-100 // self.cfg.model.audio_stride)
+            states = np.zeros((frames, self.cfg.model.n_audio_state), dtype=np.float32)
+            return self.collate([Utterance("stand-in", np.zeros(0, np.float32), "", 1.0, encoder_states=states)])
         return self.collate([Utterance("stand-in", np.zeros(SAMPLE_RATE, dtype=np.float32), "", 1.0)])
 
     def ctc_targets(self, batch) -> torch.Tensor | None:
@@ -604,7 +647,8 @@ class Trainer:
 
     @functools.cached_property
     def evaluation_splits(self) -> dict[str, str]:
-        """Metric prefix -> split: validation, and data.unseen_split where the source has it."""
+        """Metric prefix -> split: validation, data.unseen_split where the source has it, and the
+        real recordings with eval.real_speech."""
         data = self.cfg.data
         splits = {VAL: data.validation_split}
         if data.unseen_split and data.unseen_split in self.datasets:
@@ -612,6 +656,8 @@ class Trainer:
         elif data.unseen_split:
             self.log(f"note: data.unseen_split {data.unseen_split!r} is not in {data.source!r}; "
                      f"only {data.validation_split!r} is scored")
+        if self.cfg.eval.real_speech:
+            splits[REAL] = REAL_SPEECH_SPLIT
         return splits
 
     @functools.cached_property
@@ -685,6 +731,18 @@ class Trainer:
         interactive = self.env.is_main and self.cfg.train.progress and sys.stderr.isatty()
         total = None if self.cfg.train.max_minutes else self.cfg.train.max_steps  # a time budget: steps unknown
         return tqdm(total=total, initial=self.step, disable=not interactive, unit="step")
+
+
+class DecodeFromStates(torch.nn.Module):
+    """Whisper.decode as a module's forward, for DDP and torch.compile to wrap where steps start from
+    cached encoder states; the frozen encoder's parameters take no gradient, so DDP leaves them alone."""
+
+    def __init__(self, model: Whisper):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        return self.model.decode(*args, **kwargs)
 
 
 def mfu_metrics(model: Whisper, stats: WindowStats, env: Distributed) -> dict[str, float]:
