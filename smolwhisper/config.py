@@ -125,7 +125,8 @@ class ModelConfig:
         "n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer", "n_vocab", "n_text_ctx",
         "n_text_state", "n_text_head", "n_text_layer", "mlp_ratio", "audio_stride", "conv_kernel", "qk_norm",
         "decoder_ffn", "n_experts", "top_k", "noisy_topk", "moe_layers", "load_balance_coef", "router_z_coef",
-        "moe_grouped_mm", "ctc_weight", "label_smoothing", "flash", "liger", "activation_checkpointing")
+        "moe_grouped_mm", "ctc_weight", "label_smoothing", "init_from", "upcycle", "upcycle_noise", "flash", "liger",
+        "activation_checkpointing")
     OPERATIONAL: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
@@ -347,7 +348,7 @@ class DataConfig:
     EXPERIMENT: ClassVar[tuple[str, ...]] = (
         "source", "train_split", "validation_split", "unseen_split", "synth_hours", "synth_seed", "tokenizer",
         "vocab_size", "max_batch_s", "min_duration_s", "max_duration_s", "spec_augment", "pad_to_30s",
-        "feature_cache")
+        "feature_cache", "encoder_cache")
     OPERATIONAL: ClassVar[tuple[str, ...]] = ("synth_dir", "num_workers", "cache_dir")
 
     def __post_init__(self) -> None:
@@ -441,7 +442,8 @@ class TrainConfig:
 
     # train.device counts by its kind only (cpu or cuda; see `experiment_values`): which GPU a run
     # lands on is operational, whether it runs on one is not (bf16 autocast, kernels).
-    EXPERIMENT: ClassVar[tuple[str, ...]] = ("max_steps", "max_minutes", "seed", "device", "precision", "compile")
+    EXPERIMENT: ClassVar[tuple[str, ...]] = ("max_steps", "max_minutes", "seed", "device", "precision", "compile",
+                                             "freeze")
     OPERATIONAL: ClassVar[tuple[str, ...]] = (
         "out_dir", "checkpoint_every", "checkpoint_every_minutes", "keep_last", "log_every", "progress")
 
@@ -512,7 +514,7 @@ class EvalConfig:
         "every_steps", "max_utterances", "max_batch_s", "max_tokens", "beam_size", "normalizer",
         "max_tokens_per_second", "ctc_lm", "ctc_lm_order", "ctc_lm_weight", "ctc_word_bonus", "ctc_beam_size",
         "lm_general_words", "lm_general_weight", "decoders", "ctc_weight", "joint_beam_size",
-        "rescore_beam_size", "select_metric")
+        "rescore_beam_size", "select_metric", "real_speech")
     OPERATIONAL: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
