@@ -1,6 +1,7 @@
 """What a person reads during a sweep: one line per trial (status, step of max, loss, the ranked metric,
-elapsed, ETA), redrawn in place on a terminal and printed when something changes otherwise. Ray's
-and Tune's own messages go to <sweep>/ray.log instead of the console."""
+elapsed, ETA), redrawn in place on a terminal and printed when something changes otherwise; a trial
+that fails prints `<trial>: failed: <first error line>` above them as it fails. Ray's and Tune's own
+messages go to <sweep>/ray.log instead of the console."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .failures import NOT_RETRYABLE, failure_reason
 
 
 @dataclass
@@ -46,7 +49,7 @@ def _duration(seconds: float | None) -> str:
 
 def sweep_console(max_steps: dict[str, int], metric: str, stream=None, run_dirs: dict[str, Path] | None = None):
     """A Tune callback that keeps the lines up to date and draws them; a trial whose run directory
-    (`run_dirs`) says it STOPPED shows so, with its reason."""
+    (`run_dirs`) says it STOPPED shows so, with its reason, and one that failed prints why."""
     from smolwhisper import run_files
     from ray import tune
 
@@ -86,6 +89,8 @@ def sweep_console(max_steps: dict[str, int], metric: str, stream=None, run_dirs:
             if summary.get("status") == run_files.STOPPED:
                 self.line(trial).reason = summary.get("stop_reason", "")
                 self.end(trial, run_files.STOPPED)
+            elif (getattr(trial, "last_result", None) or {}).get(NOT_RETRYABLE):
+                self.end(trial, "FAILED")
             else:
                 self.end(trial, "FINISHED")
 
@@ -95,7 +100,16 @@ def sweep_console(max_steps: dict[str, int], metric: str, stream=None, run_dirs:
         def end(self, trial, status: str) -> None:
             line = self.line(trial)
             line.status, line.ended = status, time.time()
+            if status in ("FAILED", "ERROR") and line.trial_id in (run_dirs or {}):
+                self.say(f"{line.trial_id}: failed: {failure_reason(run_dirs[line.trial_id].parent)}")
             self.draw(force=True)
+
+        def say(self, message: str) -> None:
+            """A line kept above the table: the table is cleared, the line written, the table drawn below."""
+            if self.live and self.drawn:
+                self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
+            self.stream.write(message + "\n")
+            self.drawn = 0
 
         def draw(self, force: bool = False) -> None:
             now = time.time()

@@ -1,7 +1,7 @@
 """What a sweep's trials need on disk, checked by run.py before anything starts (with --dry-run too).
 
-Each trial's data source exists (a manifest, a corpus directory, a GigaSpeech copy, or a token for
-the gated Hub copy), or is the synthetic corpus the sweep makes before its trials start; a tokenizer
+Each trial's data source exists (a manifest, a corpus directory, Lhotse manifests, GigaSpeech as the
+trainer will open it), or is the synthetic corpus the sweep makes before its trials start; a tokenizer
 file a trial names exists. Relative paths resolve against the working directory, as in the trials.
 Only what can be seen without reading the data: a split a manifest lacks still fails in its trial.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from smolwhisper.data.sources import source_files
+from smolwhisper.data.sources import GIGASPEECH_PREFIX, LHOTSE_PREFIX, lhotse_splits, parse_gigaspeech, source_files
 from smolwhisper.tokenizer import TOKENIZER_FILE
 
 from .expand import Trial, spec_path
@@ -30,11 +30,14 @@ def check_data(spec: Spec, trials: list[Trial]) -> list[str]:
                 notes.append(note)
         elif data.source not in checked:
             try:
-                check_source(data.source)
+                found = check_source(data.source)
             except SourceError as error:
-                named = str(error) if data.source in str(error) else f"{data.source!r}: {error}"
+                named = (str(error) if data.source in str(error) and not data.source.startswith(GIGASPEECH_PREFIX)
+                         else f"{data.source!r}: {error}")
                 raise SpecError(f"{spec_path(spec, trial, 'data.source')}: {named}") from None
             checked.add(data.source)
+            if found:
+                notes.append(f"data: {data.source}: {found}")
         if data.tokenizer != "bpe" and not _tokenizer_exists(Path(data.tokenizer)):
             raise SpecError(f"{spec_path(spec, trial, 'data.tokenizer')}: {data.tokenizer!r} does not exist "
                             f"(resolved to {Path(data.tokenizer).absolute()}); expected a {TOKENIZER_FILE} (or a "
@@ -46,21 +49,26 @@ class SourceError(Exception):
     """A data source that a trial could not open; the message says why."""
 
 
-def check_source(source: str) -> None:
+def check_source(source: str) -> str:
     """SourceError where opening `source` would fail before reading a row: a path that does not exist, a
-    file that is not a manifest, a directory that is not a corpus, an unknown GigaSpeech subset or no
-    access to it. Imports torch only for a GigaSpeech source (a sweep's check takes a moment otherwise)."""
-    if not source.startswith("gigaspeech:"):
+    file that is not a manifest, a directory that is not a corpus; for GigaSpeech, what the Hub (or the
+    local copy, or the cache offline) says of the token, terms, revision, subset, splits and columns.
+    Imports torch only for a GigaSpeech source (a sweep's check takes a moment otherwise). Returns what
+    was found where there is more to say than that it exists (GigaSpeech's commit)."""
+    if not source.startswith(GIGASPEECH_PREFIX):
         try:
+            if source.startswith(LHOTSE_PREFIX):
+                parts = lhotse_splits(source)
+                return "Lhotse parts " + ", ".join(f"{split}={part.name}" for split, part in parts.items())
             source_files(Path(source))
         except (OSError, ValueError) as error:
             raise SourceError(str(error)) from None
-        return
-    from smolwhisper.data.gigaspeech import GigaSpeechUnavailable, check_gigaspeech
+        return ""
+    from smolwhisper.data.gigaspeech_hub import GigaSpeechUnavailable, check_gigaspeech
 
-    _, subset, *local = source.split(":", 2)
+    gigaspeech = parse_gigaspeech(source)
     try:
-        check_gigaspeech(subset, local[0] if local else None)
+        return check_gigaspeech(gigaspeech.subset, gigaspeech.path, gigaspeech.revision)
     except (OSError, ValueError, GigaSpeechUnavailable) as error:
         raise SourceError(str(error)) from None
 

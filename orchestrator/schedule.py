@@ -25,6 +25,8 @@ from pathlib import Path
 
 from smolwhisper import run_files
 
+from .failures import ATTEMPT_MARK, NOT_RETRYABLE, failure
+
 
 @dataclass
 class Launch:
@@ -45,13 +47,21 @@ class TrialFailed(RuntimeError):
 
 def run_trial(config: dict, launches: dict[str, Launch]) -> None:
     """The Tune trainable: one attempt at one trial."""
+    from ray import tune
+
     launch = launches[config["trial_id"]]
+    run_files.clear_failure(Path(launch.trial_dir) / "run")
     returncode = run_torchrun(launch)
+    if returncode == 0:
+        return
     # A trial its stop rule ended is done, not retried (torchrun reports any rank's non-zero exit as 1).
-    stopped = run_files.read_summary(Path(launch.trial_dir) / "run").get("status") == run_files.STOPPED
-    if returncode != 0 and not stopped:
-        raise TrialFailed(f"{launch.trial_id}: the trainer exited with status {returncode}; "
-                          f"log tail:\n{log_tail(Path(launch.trial_dir) / 'train.log')}")
+    if run_files.read_summary(Path(launch.trial_dir) / "run").get("status") == run_files.STOPPED:
+        return
+    if failure(Path(launch.trial_dir)).get("retryable") is False:
+        tune.report({NOT_RETRYABLE: 1})
+        return
+    raise TrialFailed(f"{launch.trial_id}: the trainer exited with status {returncode}; "
+                      f"log tail:\n{log_tail(Path(launch.trial_dir) / 'train.log')}")
 
 
 def run_torchrun(launch: Launch) -> int:
@@ -75,7 +85,7 @@ def run_torchrun(launch: Launch) -> int:
                           f"(code, data and runs/) at the same path, on storage they share")
     metrics = run_files.MetricsReader(trial_dir / "run")
     with open(trial_dir / "train.log", "a") as log:
-        log.write(f"\n=== attempt started {time.strftime('%Y-%m-%d %H:%M:%S')} on node {node_id} "
+        log.write(f"\n{ATTEMPT_MARK} {time.strftime('%Y-%m-%d %H:%M:%S')} on node {node_id} "
                   f"({socket.gethostname()}): {' '.join(command)}\n")
         log.flush()
         mirror = TrialMirror(launch, node_id, log)

@@ -21,6 +21,7 @@ from smolwhisper.config import to_dict
 from smolwhisper.metric_names import ATTENTION, DECODERS, VAL_AUDIO_GAIN, cer_key, wer_key
 
 from .expand import Expansion, Trial, expand, same_experiment
+from .failures import failure_reason
 from .schedule import Launch, _safe, log_tail, run_with_ray, stop_ray_meanwhile
 from .spec import Spec, load_spec
 from .tracking import SweepTracking, default_uri
@@ -160,6 +161,8 @@ def summarise(trials: list[Trial], trial_dirs: dict[str, Path], spec: Spec, trac
     print(f"\nMLflow: {uri}\n  {browse}")
     if failures:
         print(f"\n{len(failures)} trial(s) failed: {', '.join(failures)}")
+        for trial_id in failures:
+            print(f"  {trial_id}: {failure_reason(trial_dirs[trial_id])}")
     if interrupted:
         print("\nstopped: run the same command again to resume the unfinished trials")
         return 130
@@ -217,7 +220,9 @@ def close_trials(trials: list[Trial], trial_dirs: dict[str, Path], tracking: Swe
             continue
         run_id, status = run_id_file.read_text().strip(), statuses[trial.trial_id]
         RunMirror(tracking.client, run_id, trial_dir / "run").finish(status, trial_dir / "train.log")
-        tracking.close_trial(run_id, status, "" if status in DONE else log_tail(trial_dir / "train.log"))
+        failed = status not in DONE
+        tracking.close_trial(run_id, status, log_tail(trial_dir / "train.log") if failed else "",
+                             failure_reason(trial_dir) if failed else "")
 
 
 def results_table(trials: list[Trial], trial_dirs: dict[str, Path], metric: str) -> str:

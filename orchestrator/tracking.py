@@ -89,8 +89,11 @@ class SweepTracking:
         run_files.write_atomic(trial_dir / "mlflow_run_id", run.info.run_id)
         return run.info.run_id
 
-    def close_trial(self, run_id: str, status: str, log_tail: str = "") -> None:
-        """Mark a run the trainer left open (or one that failed) with its final status and log tail."""
+    def close_trial(self, run_id: str, status: str, log_tail: str = "", reason: str = "") -> None:
+        """Mark a run the trainer left open (or one that failed) with its final status, log tail and the
+        one-line reason it failed."""
+        if reason:
+            self.client.set_tag(run_id, "smolwhisper.failure_reason", reason[:5000])
         if log_tail:
             self.client.set_tag(run_id, "smolwhisper.log_tail", log_tail[-5000:])
         status = "KILLED" if status == run_files.STOPPED else status  # RunMirror.finish tagged why

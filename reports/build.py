@@ -57,6 +57,7 @@ class TrialResult:
     curves: dict[str, tuple[list[int], list[float]]]  # deduplicated by step, thinned for plotting
     wall_time_s: float
     log_tail: str = ""
+    failure_reason: str = ""
     utterances: dict[str, dict] = field(default_factory=dict)  # id -> the latest evaluation's record
     hypotheses_step: int | None = None
     axes: dict[str, str | None] = field(default_factory=dict)  # None: the axis does not apply
@@ -239,6 +240,7 @@ def read_trial(client, run) -> TrialResult:
                         status=tags.get(STATUS_TAG, run.info.status), params=dict(run.data.params), metrics=dict(run.data.metrics),
                         curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""),
                         spec_values={k[len(AXIS_TAG):]: v for k, v in tags.items() if k.startswith(AXIS_TAG)},
+                        failure_reason=tags.get("smolwhisper.failure_reason", ""),
                         kind=tags.get("smolwhisper.kind", "wer"), stop_reason=tags.get(STOP_REASON_TAG, ""))
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     if "summary.json" in artifacts:

@@ -84,6 +84,35 @@ def decode_audio(source: str | PathLike | BinaryIO, name: str, sample_rate: int 
         raise AudioError(name, str(error)) from error
     except MemoryError:  # a damaged header that claims more frames than memory holds
         raise AudioError(name, "its header claims more samples than fit in memory") from None
+    return _to_mono(audio, file_rate, name, sample_rate)
+
+
+def load_segment(path: str | PathLike, start_s: float, duration_s: float, sample_rate: int = SAMPLE_RATE,
+                 speed: float = 1.0, channel: int | None = None) -> np.ndarray:
+    """`duration_s` seconds from `start_s` of a (long) recording, read by seeking, not decoding what
+    comes before; `speed` then plays it that many times faster (speed perturbation); `channel` picks
+    one, else channels are averaged."""
+    if not Path(path).is_file():
+        raise MissingAudioError(path, "no such file")
+    try:
+        with soundfile.SoundFile(path) as file:
+            _check_header(str(path), file.samplerate, file.frames, None)
+            file.seek(min(file.frames, round(start_s * file.samplerate)))
+            file_rate, audio = file.samplerate, file.read(round(duration_s * file.samplerate), dtype="float32",
+                                                          always_2d=True)
+    except AudioError:
+        raise
+    except (RuntimeError, OSError, ValueError) as error:
+        raise AudioError(path, str(error)) from error
+    if channel is not None:
+        if channel >= audio.shape[1]:
+            raise AudioError(path, f"has {audio.shape[1]} channel(s), not channel {channel}")
+        audio = audio[:, channel: channel + 1]
+    return _to_mono(audio, file_rate * speed, str(path), sample_rate)
+
+
+def _to_mono(audio: np.ndarray, file_rate: float, name: str, sample_rate: int) -> np.ndarray:
+    """[frames, channels] at `file_rate` to checked mono float32 at `sample_rate`."""
     if audio.shape[0] == 0:
         raise AudioError(name, "contains no samples")
     with np.errstate(invalid="ignore", over="ignore"):  # inf and -inf average to NaN, refused just below

@@ -11,6 +11,7 @@ that a kill at any moment loses nothing.
     run_dir/checkpoints/step_00000500/   a model checkpoint (smolwhisper.checkpoint) + trainer_state.pt
     run_dir/checkpoints/best/            the checkpoint with the lowest eval.select_metric so far
     run_dir/summary.json                 final metrics, params, wall time, status
+    run_dir/failure.json                 why the last attempt failed, and whether another could succeed
     run_dir/.trainer.lock                held by the trainer writing the directory
 
 A step directory is complete once it holds trainer_state.pt, which is moved in last: resuming
@@ -40,7 +41,12 @@ SUMMARY_FILE = "summary.json"
 HYPOTHESES_DIR = "hypotheses"
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
+FAILURE_FILE = "failure.json"
 LOCK_FILE = ".trainer.lock"
+# The trainer's exit status for a run that cannot succeed as configured (a configuration or data
+# error): running it again changes nothing, so an orchestrator does not retry it. torchrun does not
+# pass a rank's status on, which is why the reason is also written to failure.json.
+NOT_RETRYABLE_EXIT = 2
 STATE_FILE = "trainer_state.pt"
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 # hypotheses/step_00000500.jsonl (validation), hypotheses/val_unseen_step_00000500.jsonl, ...
@@ -139,6 +145,22 @@ def read_json(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def write_failure(run_dir: Path, reason: str, retryable: bool) -> None:
+    """Why the run stopped, on one line, for the orchestrator's console, summary and report."""
+    write_json(Path(run_dir) / FAILURE_FILE, {"reason": " ".join(reason.split()), "retryable": retryable})
+
+
+def read_failure(run_dir: Path) -> dict:
+    """{"reason", "retryable"} of the last attempt that recorded a failure, or {}."""
+    return read_json(Path(run_dir) / FAILURE_FILE)
+
+
+def clear_failure(run_dir: Path) -> None:
+    """Forget a failure before another attempt (its cause may have been fixed)."""
+    with contextlib.suppress(FileNotFoundError):
+        (Path(run_dir) / FAILURE_FILE).unlink()
 
 
 def read_summary(run_dir: Path) -> dict:

@@ -207,3 +207,45 @@ def report_sweep() -> tuple[dict, list[dict]]:
                    "metrics": {"train/loss": [(1, 5.0)]}, "wall_time_s": 600.0,
                    "log_tail": "Traceback (most recent call last):\nRuntimeError: boom <at> step 2"})
     return spec, trials
+
+
+def write_lhotse_corpus(corpus, out, n_recordings: int = 2, gap_s: float = 0.3, audio_format: str = "flac"):
+    """The utterances of a corpus of <split>.jsonl manifests laid end to end, with gaps, in `n_recordings`
+    long recordings per split, and Lhotse manifests of them (`corpus_recordings_<split>.jsonl.gz`,
+    `corpus_supervisions_<split>.jsonl.gz`) whose supervisions cut them back out by offset; also
+    `<out>/direct/<split>.jsonl`, the same utterances as files with their exact durations. Returns `out`."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile
+    from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+    corpus, out = Path(corpus), Path(out)
+    (out / "direct").mkdir(parents=True, exist_ok=True)
+    for manifest in sorted(corpus.glob("*.jsonl")):
+        split, rows = manifest.stem, [json.loads(line) for line in manifest.read_text().splitlines() if line]
+        recordings, supervisions, direct = [], [], []
+        for r, group in enumerate(g for g in np.array_split(np.arange(len(rows)), n_recordings) if len(g)):
+            pieces, position, recording_id = [], 0, f"{split}-rec{r}"
+            for i in group:
+                row = rows[i]
+                audio, rate = soundfile.read(corpus / row["audio_filepath"], dtype="float32")
+                assert rate == 16000
+                pieces += [audio, np.zeros(round(gap_s * 16000), np.float32)]
+                utterance_id = row.get("id", row["audio_filepath"])
+                supervisions.append(SupervisionSegment(utterance_id, recording_id, start=position / 16000,
+                                                       duration=len(audio) / 16000, text=row["text"],
+                                                       speaker=row.get("speaker")))
+                direct.append({**row, "id": utterance_id, "audio_filepath": str((corpus / row["audio_filepath"]).resolve()),
+                               "duration": len(audio) / 16000})
+                position += len(audio) + round(gap_s * 16000)
+            path = out / "audio" / f"{recording_id}.{audio_format}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(path, np.concatenate(pieces), 16000,
+                            **({"format": "OGG", "subtype": "OPUS"} if audio_format == "opus" else {}))
+            recordings.append(Recording.from_file(path, recording_id=recording_id))
+        RecordingSet.from_recordings(recordings).to_file(out / f"corpus_recordings_{split}.jsonl.gz")
+        SupervisionSet.from_segments(supervisions).to_file(out / f"corpus_supervisions_{split}.jsonl.gz")
+        (out / "direct" / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in direct))
+    return out

@@ -26,6 +26,17 @@ def frames(text: str) -> list[str]:
     return re.split(r"\x1b\[\d+F\x1b\[J", text)
 
 
+def screen_after(text: str) -> list[str]:
+    """The lines a terminal shows at the end: each 'cursor up N lines, clear below' erases the last N."""
+    lines: list[str] = []
+    for n, chunk in enumerate(re.split(r"\x1b\[(\d+)F\x1b\[J", text)):
+        if n % 2:
+            del lines[len(lines) - int(chunk):]
+        else:
+            lines += chunk.splitlines()
+    return lines
+
+
 def test_a_terminal_sees_one_line_per_trial_redrawn_in_place_with_step_loss_metric_and_eta(monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr(console_module.time, "time", lambda: clock[0])
@@ -84,3 +95,25 @@ def test_the_console_pickles_while_tunes_prints_go_elsewhere(tmp_path, monkeypat
         with contextlib.redirect_stdout(io.StringIO()):
             copy = cloudpickle.loads(cloudpickle.dumps(console))
     assert copy.stream is None and copy.lines["a"].status == "RUNNING"
+
+
+def test_a_failed_trial_prints_its_reason_above_the_table_as_it_fails(tmp_path):
+    from orchestrator.failures import NOT_RETRYABLE
+    from smolwhisper import run_files
+
+    run_files.write_failure(tmp_path / "a" / "run", "data.source 'x': no such corpus\n(details)", retryable=False)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "train.log").write_text("=== attempt started 1\nold\n=== attempt started 2 on node n\n"
+                                              "Traceback (most recent call last):\n  File x\n"
+                                              "RuntimeError: CUDA error: an illegal memory access\n")
+    screen = Terminal()
+    console = sweep_console({"a": 10, "b": 10}, METRIC, stream=screen, run_dirs={"a": tmp_path / "a" / "run",
+                                                                                  "b": tmp_path / "b" / "run"})
+    console.on_trial_start(0, [], trial("a"))
+    done = SimpleNamespace(config={"trial_id": "a"}, last_result={NOT_RETRYABLE: 1})
+    console.on_trial_complete(0, [], done)
+    console.on_trial_error(0, [], trial("b"))
+    last = screen_after(screen.getvalue())
+    assert last[:2] == ["a: failed: data.source 'x': no such corpus (details)",
+                        "b: failed: RuntimeError: CUDA error: an illegal memory access"]
+    assert last[3].split()[:2] == ["a", "FAILED"] and last[4].split()[:2] == ["b", "ERROR"]

@@ -141,7 +141,8 @@ def test_without_a_token_the_hub_loader_fails_fast_with_instructions(tmp_path, m
     with pytest.raises(GigaSpeechUnavailable) as error:
         load_gigaspeech("xs", "train")
     message = str(error.value)
-    assert "hf auth login" in message and "HF_TOKEN" in message and "path=LOCAL_DIR" in message
+    assert "hf auth login" in message and "HF_TOKEN" in message and "data.source: gigaspeech:xs:D" in message
+    assert "\n" not in message
     with pytest.raises(ValueError, match=r"subset must be one of \('xs', 's', 'm', 'l', 'xl'\), got 'xxl'"):
         load_gigaspeech("xxl", "train")
 
@@ -158,5 +159,96 @@ def test_offline_without_a_cached_copy_fails_with_instructions(tmp_path):
     environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "home"))
     result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "GigaSpeechUnavailable: could not open speechcolab/gigaspeech (xs/validation)" in result.stderr
-    assert "path=LOCAL_DIR" in result.stderr
+    assert "GigaSpeechUnavailable: speechcolab/gigaspeech (subset xs) is not in the local cache" in result.stderr
+    assert "data.source: gigaspeech:xs:D" in result.stderr
+
+
+# --- the data check against a simulated Hub (tests/fake_hub.py) ---
+
+@pytest.fixture(scope="module")
+def hub_repos(tmp_path_factory):
+    import fake_hub
+
+    return fake_hub.make_repos(tmp_path_factory.mktemp("hub"))
+
+
+@pytest.fixture
+def hub(hub_repos, tmp_path, monkeypatch):
+    """Install the simulated repository `name` with a (fake) token; returns its directory."""
+    import fake_hub
+
+    monkeypatch.setenv("HF_TOKEN", fake_hub.FAKE_TOKEN)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+
+    def install(name: str):
+        fake_hub.install(hub_repos[name], name, monkeypatch.setattr)
+        return hub_repos[name]
+    return install
+
+
+def check_fails(subset, **kwargs) -> str:
+    from smolwhisper.data.gigaspeech_hub import check_gigaspeech
+
+    with pytest.raises(GigaSpeechUnavailable) as error:
+        check_gigaspeech(subset, **kwargs)
+    message = str(error.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_a_hub_revision_with_the_loading_script_is_refused_naming_a_way_out(hub):
+    hub("script")
+    message = check_fails("s")
+    assert "speechcolab/gigaspeech (commit 0000000000000000000000000000000000000001) holds the loading script " \
+           "gigaspeech.py, which datasets >= 4 no longer runs" in message
+    assert "data.source: gigaspeech:s@refs/pr/20" in message and "lhotse prepare gigaspeech" in message
+    assert "hf download speechcolab/gigaspeech --repo-type dataset --revision refs/pr/20 --local-dir D" in message
+
+
+def test_a_local_clone_with_the_loading_script_is_refused_whatever_its_directory_is_called(hub_repos, tmp_path):
+    import shutil
+
+    message = check_fails("s", path=hub_repos["script"])  # the directory named gigaspeech
+    assert "holds the loading script gigaspeech.py" in message
+    renamed = shutil.copytree(hub_repos["script"], tmp_path / "my-copy")
+    assert "holds the loading script gigaspeech.py" in check_fails("s", path=renamed)
+
+
+def test_terms_not_accepted_say_where_to_accept_them(hub):
+    hub("gated")
+    message = check_fails("xs")
+    assert "has not accepted its terms: accept them at https://huggingface.co/datasets/speechcolab/gigaspeech" in message
+
+
+def test_a_subset_the_revision_lacks_names_the_configs_it_has(hub):
+    hub("parquet")
+    message = check_fails("s")
+    assert "speechcolab/gigaspeech has no config 's'" in message and "'xs'" in message
+
+
+def test_the_parquet_layout_passes_the_check_and_loads_recording_its_commit(hub):
+    from smolwhisper.data.gigaspeech_hub import check_gigaspeech
+
+    hub("parquet")
+    commit = "0" * 39 + "2"
+    assert check_gigaspeech("xs") == (f"speechcolab/gigaspeech at commit {commit}: subset xs, "
+                                      "splits train, validation, test")
+    train = load_gigaspeech("xs", "train")
+    assert [entry.text for entry in train.entries] == ["well, hello there."] and train.revision == commit
+    assert isinstance(train[0], Utterance)
+
+
+def test_a_copy_without_gigaspeechs_columns_or_splits_is_refused(tmp_path):
+    import datasets
+
+    from smolwhisper.data.gigaspeech_hub import check_gigaspeech
+
+    for split in ("train", "validation"):
+        datasets.Dataset.from_dict({"segment_id": ["a"], "text": ["HI"]}).to_parquet(str(tmp_path / f"{split}.parquet"))
+    with pytest.raises(GigaSpeechUnavailable, match=r"has splits \['train', 'validation'\], not \['test'\]"):
+        check_gigaspeech("xs", path=tmp_path)
+    datasets.Dataset.from_dict({"segment_id": ["a"], "text": ["HI"]}).to_parquet(str(tmp_path / "test.parquet"))
+    with pytest.raises(ValueError, match=r"missing columns \['speaker', 'begin_time', 'end_time', 'audio'\]"):
+        check_gigaspeech("xs", path=tmp_path)

@@ -173,6 +173,8 @@ def test_dry_run_checks_that_each_data_source_exists(tmp_path, dry_run):
     assert status == 2 and "sweep.variants.moe.data.source: 'gigaspeech:s': no Hugging Face token found" in err
     _, _, err = dry_run(write_spec(tmp_path / "d.yaml", **{"base/config/data": {"source": "gigaspeech:s:gs"}}))
     assert "base.config.data.source: 'gigaspeech:s:gs': local GigaSpeech copy 'gs' does not exist" in err
+    _, _, err = dry_run(write_spec(tmp_path / "f.yaml", **{"base/config/data": {"source": "lhotse:manifests:XL"}}))
+    assert "base.config.data.source: 'lhotse:manifests:XL': Lhotse manifest 'manifests' does not exist" in err
     _, _, err = dry_run(write_spec(tmp_path / "e.yaml", **{"base/config/data": {"tokenizer": "tok.json"}}))
     assert "base.config.data.tokenizer: 'tok.json' does not exist" in err
 
@@ -185,6 +187,31 @@ def test_checking_a_sweeps_local_data_imports_no_torch(tmp_path):
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+def test_a_dry_run_against_a_hub_revision_with_a_loading_script_exits_2_in_one_line_before_ray(tmp_path):
+    """moe_sweep.yaml's gigaspeech:s with a (fake) token, the simulated Hub serving the loading-script
+    revision: run.py --dry-run exits 2 with one line, and neither Ray nor the trials start."""
+    import fake_hub
+
+    repo = fake_hub.make_repos(tmp_path / "hub")["script"]
+    code = ("import sys; from pathlib import Path; sys.path[:0] = [{root!r}, {tests!r}]; import fake_hub\n"
+            "fake_hub.install(Path({repo!r}), 'script')\n"
+            "import run; status = run.main([{spec!r}, '--dry-run'])\n"
+            "print('ray imported:', 'ray' in sys.modules); sys.exit(status)\n").format(
+        root=str(ROOT), tests=str(ROOT / "tests"), repo=str(repo),
+        spec=str(ROOT / "experiments" / "moe_sweep.yaml"))
+    env = {**os.environ, "HF_TOKEN": "hf_fake_token_for_tests", "HF_HOME": str(tmp_path / "hf")}
+    env.pop("HF_HUB_OFFLINE", None)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                            timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("run.py: base.config.data.source: 'gigaspeech:s': speechcolab/gigaspeech (commit ")
+    assert "holds the loading script gigaspeech.py" in lines[0] and "gigaspeech:s@refs/pr/20" in lines[0]
+    assert result.stdout.strip().splitlines()[-1] == "ray imported: False"
+    assert "trials" not in result.stdout and not (tmp_path / "runs").exists()
 
 
 def test_keys_that_do_not_apply_are_dropped_and_identical_trials_merged(tmp_path):
@@ -344,6 +371,12 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
     output, _ = run.communicate(timeout=400)
     assert run.returncode == 1, output
     assert "1 trial(s) failed: broken,seed=0" in output
+    # a configuration error: said on the console as it fails, in the summary, and not retried
+    reason = "data.validation_split: 'nowhere' is not in"
+    assert re.search(rf"^broken,seed=0: failed: {reason}", output, re.MULTILINE), output
+    assert re.search(rf"^  broken,seed=0: {reason}", output, re.MULTILINE), output
+    broken_log = (sweep_dir / "runs" / "t" / "trials" / "broken,seed=0" / "train.log").read_text()
+    assert broken_log.count("=== attempt started") == 1 and "Traceback" not in broken_log.split("torch.distributed")[0]
     # the console: our table of trials; Ray's and Tune's own messages in the sweep's ray.log
     assert re.search(r"^dense,seed=0 +FINISHED \(attempt 2\) +24/24 ", output, re.MULTILINE), output
     assert "Configuration for experiment" not in output and "View detailed results" not in output
@@ -374,9 +407,10 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
     broken = runs["broken,seed=0"]
     assert broken.info.status == "FAILED"
     assert "data.validation_split: 'nowhere' is not in" in broken.data.tags["smolwhisper.log_tail"]
+    assert broken.data.tags["smolwhisper.failure_reason"].startswith(reason)
 
     report = (sweep_dir / "runs" / "t" / "report.html").read_text()
-    assert "broken,seed=0" in report and "is not in" in report  # the failure and its log tail
+    assert "broken,seed=0" in report and "<strong>Reason:</strong> data.validation_split: &#39;nowhere&#39;" in report
 
     # the same command again, with operational fields changed (data loading processes, checkpoint
     # cadence): finished trials are skipped, not trained again; the broken one is tried again

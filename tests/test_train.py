@@ -309,6 +309,21 @@ def test_a_run_that_fails_while_starting_is_marked_failed_in_mlflow(corpus, tmp_
     assert run.info.status == "FAILED"
 
 
+@pytest.mark.parametrize("source, reason", [
+    ("gigaspeech:xs:nowhere", "data.source 'gigaspeech:xs:nowhere': local GigaSpeech copy 'nowhere' does not exist"),
+    ("gigaspeech:xxl", "data.source 'gigaspeech:xxl': GigaSpeech subset must be one of"),
+])
+def test_a_data_error_exits_with_the_not_retryable_status_one_line_and_its_reason_in_the_run(
+        corpus, tmp_path, capsys, source, reason):
+    from smolwhisper import run_files
+
+    assert main(overrides(corpus, tmp_path / "run", **{"data.source": source})) == run_files.NOT_RETRYABLE_EXIT
+    err = capsys.readouterr().err
+    assert err.startswith(f"smolwhisper.train: error: {reason}") and err.count("\n") == 1, err
+    assert run_files.read_failure(tmp_path / "run")["reason"].startswith(reason)
+    assert run_files.read_failure(tmp_path / "run")["retryable"] is False
+
+
 def test_ctc_lm_evaluation_scores_lexicon_decoding_with_an_lm_saved_in_the_run(corpus, tmp_path):
     extra = {"model.ctc_weight": 0.5, "eval.ctc_lm": True, "eval.ctc_beam_size": 4}
     trainer = Trainer(load_run_config(None, overrides(corpus, tmp_path / "run", **extra)), Distributed())

@@ -54,6 +54,8 @@ def fingerprint(dataset: SpeechDataset, n_mels: int) -> str:
     if isinstance(dataset, AudioFileDataset):  # a manifest's path as written: relative or not, one cache
         name = str(Path(name).resolve())
     digest = hashlib.sha256(json.dumps([FORMAT_VERSION, n_mels, name]).encode())
+    if getattr(dataset, "identity", None):  # a source's own files (Lhotse's manifests)
+        digest.update(json.dumps(dataset.identity).encode())
     for entry in dataset.entries:
         digest.update(json.dumps([entry.id, entry.duration_s, *_file_identity(dataset, entry)]).encode())
     return digest.hexdigest()

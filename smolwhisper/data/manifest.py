@@ -36,8 +36,8 @@ import soundfile
 
 from ..audio import load_audio
 from .base import MISSING_FILE, UNREADABLE_AUDIO, Entry, SpeechDataset
-from .sources import (JSONL_SUFFIXES, MANIFEST_SUFFIXES, TABLE_DELIMITERS, audiofolder_splits, canonical_split,
-                      is_test_split, source_files)
+from .sources import (GIGASPEECH_PREFIX, JSONL_SUFFIXES, LHOTSE_PREFIX, MANIFEST_SUFFIXES, TABLE_DELIMITERS, audiofolder_splits, canonical_split,
+                      is_test_split, lhotse_splits, parse_gigaspeech, source_files)
 
 AUDIO_COLUMNS = ("audio_filepath", "path", "file", "file_name", "audio")
 TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence")
@@ -131,8 +131,9 @@ def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s:
         top-level metadata file (as Hugging Face names it);
       - a directory of `<split>.jsonl` (or .json/.csv/.tsv) manifests, as the synthetic corpus
         writes: one dataset per file whose stem is a split name or alias; other files are ignored;
-      - `gigaspeech:SUBSET` or `gigaspeech:SUBSET:LOCAL_PATH`: GigaSpeech via `load_gigaspeech` with
-        its default text options: train and validation to train, validation and test to evaluate.
+      - `lhotse:CUTS.jsonl.gz` or `lhotse:DIR[:PART]`: a corpus Lhotse prepared (`lhotse_splits`);
+      - `gigaspeech:SUBSET[@REVISION][:LOCAL_PATH]`: GigaSpeech via `load_gigaspeech` with its default
+        text options: train and validation to train, validation and test to evaluate.
     With `purpose="train"` no test split (`test`, or a name that starts with `test_` such as the
     synthetic corpus's `test_unseen_voices`) is returned (a file or directory that holds only test
     splits is refused); `purpose="evaluate"` returns every split.
@@ -140,8 +141,10 @@ def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s:
     if purpose not in ("train", "evaluate"):
         raise ValueError(f"purpose must be 'train' or 'evaluate', got {purpose!r}")
     filters = {"min_duration_s": min_duration_s, "max_duration_s": max_duration_s}
-    if str(spec).startswith("gigaspeech:"):
+    if str(spec).startswith(GIGASPEECH_PREFIX):
         return _open_gigaspeech(str(spec), purpose, filters)
+    if str(spec).startswith(LHOTSE_PREFIX):
+        return _open_lhotse(str(spec), purpose, filters)
     path = Path(spec)
     sources = source_files(path)
     if purpose == "train":
@@ -151,14 +154,23 @@ def open_source(spec: str | PathLike, *, purpose: str = "train", min_duration_s:
     return {name: load_manifest(source, **filters) for name, source in sources.items()}
 
 
+def _open_lhotse(spec: str, purpose: str, filters: dict) -> dict[str, SpeechDataset]:
+    from .lhotse_manifests import load_lhotse  # imports lhotse: only for a Lhotse source
+
+    splits = lhotse_splits(spec)
+    if purpose == "train":
+        splits = {name: part for name, part in splits.items() if not is_test_split(name)}
+    return {name: load_lhotse(part, f"{spec}/{part.name}", **filters) for name, part in splits.items()}
+
+
 def _open_gigaspeech(spec: str, purpose: str, filters: dict) -> dict[str, SpeechDataset]:
     from .gigaspeech import load_gigaspeech  # imports `datasets`, which is slow: only when asked for
 
-    _, subset, *local = spec.split(":", 2)
+    source = parse_gigaspeech(spec)
     # evaluation reads the two evaluation sets only: a train split can be thousands of hours
     splits = ("train", "validation") if purpose == "train" else ("validation", "test")
-    return {split: load_gigaspeech(subset, split, purpose=purpose, path=local[0] if local else None, **filters)
-            for split in splits}
+    return {split: load_gigaspeech(source.subset, split, purpose=purpose, path=source.path, revision=source.revision,
+                                   **filters) for split in splits}
 
 
 def _read_records(path: Path) -> Iterator[tuple[int, dict]]:

@@ -5,6 +5,8 @@ run.py checks a sweep's data before anything starts in a fraction of a second.""
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -19,6 +21,89 @@ SPLIT_ALIASES = {
     "test": ("test", "testing", "eval", "evaluation"),
 }
 AUDIOFOLDER_METADATA = ("metadata.jsonl", "metadata.csv")
+
+
+GIGASPEECH_PREFIX = "gigaspeech:"
+
+
+@dataclass(frozen=True)
+class GigaSpeechSource:
+    """`gigaspeech:SUBSET[@REVISION][:LOCAL_PATH]`: a subset of the Hub copy at a revision (a branch, tag,
+    commit or `refs/pr/N`; the default branch when absent), or of a local copy."""
+
+    subset: str
+    revision: str | None = None
+    path: str | None = None
+
+
+def parse_gigaspeech(source: str) -> GigaSpeechSource:
+    head, _, path = source[len(GIGASPEECH_PREFIX):].partition(":")
+    subset, _, revision = head.partition("@")
+    return GigaSpeechSource(subset, revision or None, path or None)
+
+
+LHOTSE_PREFIX = "lhotse:"
+# Lhotse's recipes name their manifests <corpus>_<kind>_<part>.jsonl.gz (gigaspeech_cuts_XL,
+# librispeech_recordings_dev-clean, ...).
+LHOTSE_MANIFEST = re.compile(r"^(?P<corpus>.+?)_(?P<kind>cuts|recordings|supervisions)_(?P<part>.+?)\.jsonl(?:\.gz)?$")
+
+
+@dataclass(frozen=True)
+class LhotsePart:
+    """One part of a Lhotse corpus: a cuts manifest, or a recordings and a supervisions manifest."""
+
+    name: str
+    cuts: Path | None = None
+    recordings: Path | None = None
+    supervisions: Path | None = None
+
+
+def lhotse_splits(source: str) -> dict[str, LhotsePart]:
+    """The parts of `lhotse:CUTS.jsonl.gz` or `lhotse:DIR[:PART]` by split: `train` is PART (or the part
+    named train), `validation` the part named dev/validation (else the first dev-*), `test` likewise;
+    the other parts keep their names."""
+    spec = source[len(LHOTSE_PREFIX):]
+    path, train_part = Path(spec), None
+    if not path.exists() and ":" in spec:
+        head, _, train_part = spec.rpartition(":")
+        path = Path(head)
+    if path.is_file():
+        match = LHOTSE_MANIFEST.match(path.name)
+        part = match["part"] if match else path.name.split(".")[0]
+        return {canonical_split(part): LhotsePart(part, cuts=path)}
+    if not path.is_dir():
+        raise FileNotFoundError(f"Lhotse manifest {str(path)!r} does not exist")
+    parts = _lhotse_parts(path)
+    if train_part is not None and train_part not in parts:
+        raise ValueError(f"{str(path)!r} has no Lhotse part {train_part!r}; it has {sorted(parts)}")
+    named = {"train": train_part or _part_for(parts, "train", "train"),
+             "validation": _part_for(parts, "validation", "dev"), "test": _part_for(parts, "test", "test")}
+    splits = {split: parts[part] for split, part in named.items() if part}
+    splits.update({name: part for name, part in parts.items() if name not in named.values()})
+    return splits
+
+
+def _lhotse_parts(directory: Path) -> dict[str, LhotsePart]:
+    found: dict[str, dict[str, Path]] = {}
+    for file in sorted(directory.iterdir()):
+        match = LHOTSE_MANIFEST.match(file.name)
+        if match and file.is_file():
+            found.setdefault(match["part"], {})[match["kind"]] = file
+    parts = {}
+    for name, kinds in found.items():
+        if "cuts" not in kinds and not {"recordings", "supervisions"} <= set(kinds):
+            raise ValueError(f"{str(directory)!r}: Lhotse part {name!r} has {sorted(kinds.values())}; it needs a "
+                             f"cuts manifest, or both a recordings and a supervisions manifest")
+        parts[name] = LhotsePart(name, kinds.get("cuts"), kinds.get("recordings"), kinds.get("supervisions"))
+    if not parts:
+        raise ValueError(f"{str(directory)!r} holds no Lhotse manifests (<corpus>_cuts_<part>.jsonl.gz, or "
+                         f"<corpus>_recordings_<part>.jsonl.gz with <corpus>_supervisions_<part>.jsonl.gz)")
+    return parts
+
+
+def _part_for(parts: dict[str, LhotsePart], split: str, prefix: str) -> str | None:
+    exact = [name for name in parts if canonical_split(name) == split]
+    return (exact or sorted(name for name in parts if name.lower().startswith(prefix)) or [None])[0]
 
 
 def source_files(path: Path) -> dict[str, Path]:

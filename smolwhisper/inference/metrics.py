@@ -25,14 +25,11 @@ from collections.abc import Callable, Sequence
 import jiwer
 from whisper_normalizer.english import EnglishTextNormalizer
 
+from ..data.gigaspeech_tags import GIGASPEECH_GARBAGE_TAGS, GIGASPEECH_PUNCTUATION
+
 # GigaSpeech's non-scoring words, exactly as listed in the official gigaspeech_scoring.py.
 GIGASPEECH_FILLERS = ("UH", "UHH", "UM", "EH", "MM", "HM", "AH", "HUH", "HA", "ER", "OOF", "HEE", "ACH", "EEE", "EW")
 GIGASPEECH_UNK_TAGS = ("<UNK>", "<unk>")
-# Punctuation is written as tags in GigaSpeech transcripts; the marks are what a model emits instead.
-GIGASPEECH_PUNCTUATION = {"<COMMA>": ",", "<PERIOD>": ".", "<QUESTIONMARK>": "?", "<EXCLAMATIONPOINT>": "!"}
-# Whole-utterance labels for segments without speech; the GigaSpeech README asks that they be
-# dropped from training.
-GIGASPEECH_GARBAGE_TAGS = ("<SIL>", "<NOISE>", "<MUSIC>", "<OTHER>")
 GIGASPEECH_NON_SCORING = frozenset(
     GIGASPEECH_FILLERS + GIGASPEECH_UNK_TAGS + tuple(GIGASPEECH_PUNCTUATION) + GIGASPEECH_GARBAGE_TAGS
 )

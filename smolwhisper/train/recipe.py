@@ -69,6 +69,10 @@ class RunStopped(TrainingError):
     A result of the experiment (it cannot learn), not a crash: a sweep does not retry it."""
 
 
+class DataError(TrainingError):
+    """A data source that cannot be opened as configured: another attempt would fail the same way."""
+
+
 @dataclasses.dataclass
 class Distributed:
     rank: int = 0
@@ -295,8 +299,14 @@ class Trainer:
         source = data.source
         if source == "synthetic":
             source = self.ensure_synthetic_corpus()
-        datasets = open_source(source, purpose="train", min_duration_s=data.min_duration_s,
-                               max_duration_s=data.max_duration_s)
+        try:
+            datasets = open_source(source, purpose="train", min_duration_s=data.min_duration_s,
+                                   max_duration_s=data.max_duration_s)
+        except (OSError, ValueError, RuntimeError) as error:  # GigaSpeechUnavailable is a RuntimeError
+            raise DataError(f"data.source {data.source!r}: {error}") from None
+        revision = getattr(datasets.get(data.train_split), "revision", None)
+        if revision and self.env.is_main:  # the Hub commit the data was read at
+            run_files.update_params(self.run_dir, {"data.revision": revision})
         if self.cfg.eval.real_speech:
             datasets[REAL_SPEECH_SPLIT] = real_speech_dataset()
         for field, split in (("data.train_split", data.train_split), ("data.validation_split", data.validation_split)):
@@ -791,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # torchrun and Ray stop runs with SIGTERM: end like Ctrl-C, so the run is marked KILLED, not left RUNNING.
     signal.signal(signal.SIGTERM, _interrupt)
+    cfg = None
     try:
         die_with_torchrun()
         cfg = load_run_config(args.config, args.overrides)
@@ -804,8 +815,13 @@ def main(argv: list[str] | None = None) -> int:
             return run_files.STOPPED_EXIT
     except (ConfigError, TrainingError, TrackingError, FileNotFoundError, checkpoint.WriteError,
             checkpoint.CheckpointError) as error:
-        print(f"smolwhisper.train: error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, ConfigError) else 1
+        retryable = not isinstance(error, (ConfigError, DataError))
+        reason = " ".join(str(error).split())  # one line, whatever the library's message held
+        print(f"smolwhisper.train: error: {reason}", file=sys.stderr)
+        if cfg is not None:
+            with contextlib.suppress(OSError):
+                run_files.write_failure(Path(cfg.train.out_dir), reason, retryable)
+        return 1 if retryable else run_files.NOT_RETRYABLE_EXIT
     except KeyboardInterrupt:
         print("smolwhisper.train: stopped", file=sys.stderr)
         return 130
