@@ -1,4 +1,4 @@
-"""Run an ablation sweep: `python run.py SPEC.yaml [--dry-run] [--address ADDR] [--restart]`.
+"""Run an ablation sweep: `python run.py SPEC.yaml [--dry-run] [--address ADDR] [--restart] [--set K=V ...]`.
 Report on one: `python run.py report SPEC.yaml|SWEEP_NAME [--out FILE] [--tracking-uri URI]`.
 
 Expands the spec into trials, checks that their data is there (or will be made), runs them as
@@ -28,22 +28,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                         help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--restart", action="store_true", help="start every trial over, in new MLflow runs")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a base config value for every trial (repeatable), e.g. "
+                             "--set data.source=gigaspeech:s:/data/gigaspeech")
     args = parser.parse_args(argv)
     try:
-        check_spec_data(args.spec)
-        return run_sweep(args.spec, dry_run=args.dry_run, address=args.address, restart=args.restart)
+        check_spec_data(args.spec, args.overrides)
+        return run_sweep(args.spec, dry_run=args.dry_run, address=args.address, restart=args.restart,
+                         overrides=args.overrides)
     except (SpecError, ConfigError) as error:
         print(f"run.py: {error}", file=sys.stderr)
         return 2
 
 
-def check_spec_data(spec_path: str) -> None:
+def check_spec_data(spec_path: str, overrides: list[str] = ()) -> None:
     """Data sources and tokenizer files of every trial, before anything starts (SpecError if missing)."""
     from orchestrator.expand import expand
     from orchestrator.preflight import check_data
     from orchestrator.spec import load_spec
 
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, overrides)
     for note in check_data(spec, expand(spec).trials):
         print(note)
 

@@ -126,7 +126,9 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 SEED_KEY = "train.seed"  # set by sweep.seeds, nowhere else
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path, overrides: list[str] = ()) -> Spec:
+    """The spec at `path`; `overrides` (`section.key=value`, as run.py --set takes them) go on top of
+    its base.overrides, for every trial."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"spec file {str(path)!r} does not exist")
@@ -149,7 +151,7 @@ def load_spec(path: str | Path) -> Spec:
             raise SpecError(f"{key}: {value!r} is not allowed; expected an integer in [{minimum}, {maximum}]")
     resources = _dataclass(Resources, raw.get("resources"), "resources")
     resources.check()
-    base, base_paths = _base(raw.get("base"), path.parent, raw.get("stop"))
+    base, base_paths = _base(_with_overrides(raw.get("base"), overrides), path.parent, raw.get("stop"))
     return Spec(name=name.strip(), base=base, sweep=sweep, resources=resources,
                 max_concurrent=max_concurrent, retries=retries,
                 tracking=_dataclass(Tracking, raw.get("tracking"), "tracking"), report=report, path=path,
@@ -223,6 +225,26 @@ def _base(raw: Any, directory: Path, stop: Any = None) -> tuple[dict[str, Any], 
         key = str(error).split(":")[0]
         raise SpecError(f"{paths.get(key, f'base.config.{key}')}: {error}") from None
     return config, paths
+
+
+def _with_overrides(base: Any, overrides: list[str]) -> Any:
+    """base with `section.key=value` strings (values read as YAML scalars) added to its overrides; a
+    base that is not a mapping is left for _base to refuse."""
+    if not overrides or not isinstance(base if base is not None else {}, dict):
+        return base
+    base = dict(base or {})
+    merged = dict(_mapping_or_empty(base.get("overrides"), "base.overrides"))
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep:
+            raise SpecError(f"--set {override!r}: expected section.key=value, e.g. data.source=gigaspeech:s:/data/gs")
+        _dotted(key, f"--set {key}")
+        try:
+            merged[key] = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise SpecError(f"--set {key}: {raw!r} is not a YAML value ({type(error).__name__})") from None
+    base["overrides"] = merged
+    return base
 
 
 def _existing_file(directory: Path, name: str, where: str) -> Path:

@@ -97,17 +97,20 @@ def prepare_data(trials: list[Trial], workdir: Path) -> None:
 
 
 def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None, restart: bool = False,
-              workdir: Path | None = None) -> int:
-    spec = load_spec(spec_path)
+              workdir: Path | None = None, overrides: list[str] = ()) -> int:
+    spec = load_spec(spec_path, overrides)
     expansion: Expansion = expand(spec)
     print(f"sweep {spec.name!r}: {len(expansion.trials)} trials")
     print(trials_table(expansion.trials, spec))
     for note in expansion.notes:
         print(f"note: {note}")
+    workdir = (workdir or Path.cwd()).resolve()
     if dry_run:
+        from .cost import cost_table
+
+        print(cost_table(spec, expansion.trials, workdir / "runs"))
         return 0
 
-    workdir = (workdir or Path.cwd()).resolve()
     sweep_dir = workdir / "runs" / spec.name
     if restart and (sweep_dir / "trials").exists():
         shutil.rmtree(sweep_dir / "trials")

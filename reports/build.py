@@ -519,9 +519,15 @@ def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> SweepR
     return result
 
 
-def device_hours(sweep: SweepResult) -> tuple[float, str]:
-    """Wall time of every trial (failed ones too: they used the machine) times its devices."""
+def trial_devices(sweep: SweepResult) -> tuple[int, str]:
+    """The devices each trial held (its spec's resources: GPUs, else CPU cores) and their unit."""
     resources = sweep.spec.get("resources") or {}
     gpus, cpus = int(resources.get("gpus", 0) or 0), int(resources.get("cpus", 1) or 1)
+    return (gpus, "GPU-hours") if gpus else (cpus, "CPU-hours")
+
+
+def device_hours(sweep: SweepResult) -> tuple[float, str]:
+    """Wall time of every trial (failed ones too: they used the machine) times its devices."""
+    devices, unit = trial_devices(sweep)
     seconds = sum(t.wall_time_s for t in sweep.trials + sweep.speed_trials if math.isfinite(t.wall_time_s))
-    return (seconds * gpus / 3600, "GPU-hours") if gpus else (seconds * cpus / 3600, "CPU-hours")
+    return seconds * devices / 3600, unit

@@ -23,7 +23,7 @@ from plotly.offline import get_plotlyjs
 from smolwhisper.metric_names import (ATTENTION, DECODER_LABELS, VAL_AUDIO_GAIN, VAL_UNSEEN, cer_key, decoder_suffix,
                                      wer_key)
 
-from .build import Group, SweepResult, TrialResult, best_and_baseline, device_hours, display, load_sweep, ranked
+from .build import Group, SweepResult, TrialResult, best_and_baseline, device_hours, trial_devices, display, load_sweep, ranked
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
@@ -300,7 +300,9 @@ def table_rows(sweep: SweepResult, groups: list[Group], best: Group | None, base
 
 def trial_rows(sweep: SweepResult) -> list[dict]:
     rows, wer, cer = [], wer_key(sweep.decoder), cer_key(sweep.decoder)
+    devices, _ = trial_devices(sweep)
     for t in sweep.trials:
+        hours = t.wall_time_s * devices / 3600  # the compute the trial used, its failed attempts' included
         rows.append({"id": t.trial_id, "group": t.group, "seed": t.seed, "status": t.status,
                      "kernel": t.params.get("gpu.attention_kernel", "–"),
                      "cells": [(t.metrics.get("train/loss", math.nan), f"{t.metrics.get('train/loss', math.nan):.3f}"),
@@ -309,7 +311,8 @@ def trial_rows(sweep: SweepResult) -> list[dict]:
                                 f"{t.metrics.get(VAL_AUDIO_GAIN, math.nan):.3f}"),
                                (t.metrics.get(wer, math.nan), percent(t.metrics.get(wer, math.nan))),
                                (t.metrics.get(cer, math.nan), percent(t.metrics.get(cer, math.nan))),
-                               (t.throughput, f"{t.throughput:.1f}"), (t.wall_time_s, duration(t.wall_time_s))]})
+                               (t.throughput, f"{t.throughput:.1f}"), (t.wall_time_s, duration(t.wall_time_s)),
+                               (hours, f"{hours:.2f}")]})
     return rows
 
 
@@ -393,6 +396,7 @@ def render(sweep: SweepResult, generated: str, tracking_uri: str) -> str:
     return environment.get_template(TEMPLATE.name).render(
         h=header(sweep, generated, tracking_uri), axes=[a.split(".")[-1] for a in sweep.axes],
         axis_keys=sweep.axes, rows=table_rows(sweep, groups, best, baseline), trial_rows=trial_rows(sweep),
+        compute_unit=trial_devices(sweep)[1].replace("-hours", "-h"),
         effects=effect_rows(sweep), switches=switch_rows(sweep), unseen=scores_unseen(sweep),
         best_gap=unseen_gap(best, sweep.decoder)[1] if best and scores_unseen(sweep) else None,
         best_unseen=mean_pm(best.summary[wer_key(sweep.decoder, VAL_UNSEEN)], percent) if best and scores_unseen(sweep) else None,

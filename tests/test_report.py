@@ -337,3 +337,9 @@ def test_speed_trials_fill_the_switches_table_and_stay_out_of_the_wer_comparison
     assert len(sweep.speed_trials) == 2 and sweep.axes == ["model.top_k"]
     assert {e.axis for e in sweep.effects} == {"model.top_k"}
     assert [(c.axis, c.n_pairs, c.throughput_ratio) for c in sweep.switch_checks] == [("model.flash", 1, 2.0)]
+
+
+def test_the_trials_table_states_the_compute_each_trial_used(page):
+    header, *rows = table(page, "trials")
+    assert header[9] == "compute (CPU-h)"  # the hand sweep's trials hold 2 CPU cores each
+    assert {row[9] for row in rows if row[8] == "30.0 min"} == {"1.00"}  # 30 minutes x 2 cores

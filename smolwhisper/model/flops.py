@@ -11,9 +11,26 @@ is not useful work. Causal self-attention counts the half its mask keeps.
 
 from __future__ import annotations
 
+import re
+
 from ..config import ModelConfig
 
 MEL_FRAMES_PER_SECOND = 100  # Whisper's hop of 10 ms
+
+# Dense bf16 tensor-core peaks (no sparsity), from NVIDIA's data sheets. Names are matched as
+# whole words of torch.cuda.get_device_name(), so that "L4" does not match "L40S".
+PEAK_BF16_FLOPS = {
+    "H200": 989e12, "H100": 989e12, "H800": 989e12, "GH200": 989e12,
+    "B200": 2250e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12, "L40": 181e12,
+    "L4": 121e12, "A10": 125e12, "A10G": 70e12, "A6000": 155e12,
+}
+
+
+def peak_flops(device_name: str) -> float | None:
+    """The bf16 peak of a GPU named like `NVIDIA H100 80GB HBM3`, or None when unknown."""
+    words = set(re.split(r"[\s\-_/]+", device_name.upper()))
+    known = [name for name in PEAK_BF16_FLOPS if name in words]
+    return PEAK_BF16_FLOPS[max(known, key=len)] if known else None
 
 
 def encoder_forward_flops(cfg: ModelConfig, n_mel_frames: float) -> float:

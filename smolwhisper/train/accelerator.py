@@ -3,23 +3,15 @@ and which attention kernels actually ran on it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TypeVar
 
 import torch
 
 from ..config import ConfigError
+from ..model.flops import PEAK_BF16_FLOPS, peak_flops  # noqa: F401 - the trainer's MFU reads them here
 
 T = TypeVar("T")
-
-# Dense bf16 tensor-core peaks (no sparsity), from NVIDIA's data sheets. Names are matched as
-# whole words of torch.cuda.get_device_name(), so that "L4" does not match "L40S".
-PEAK_BF16_FLOPS = {
-    "H200": 989e12, "H100": 989e12, "H800": 989e12, "GH200": 989e12,
-    "B200": 2250e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12, "L40": 181e12,
-    "L4": 121e12, "A10": 125e12, "A10G": 70e12, "A6000": 155e12,
-}
 
 
 def resolve_device(device: str, local_rank: int = 0, world_size: int = 1) -> torch.device:
@@ -48,13 +40,6 @@ def _visible_devices() -> str:
     import os
 
     return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
-
-
-def peak_flops(device_name: str) -> float | None:
-    """The bf16 peak of a GPU named like `NVIDIA H100 80GB HBM3`, or None when unknown."""
-    words = set(re.split(r"[\s\-_/]+", device_name.upper()))
-    known = [name for name in PEAK_BF16_FLOPS if name in words]
-    return PEAK_BF16_FLOPS[max(known, key=len)] if known else None
 
 
 # Substrings of CUDA kernel names, as the profiler shows them, per attention implementation.
