@@ -8,6 +8,7 @@ the same spec again skips those and resumes the others from their last checkpoin
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
@@ -96,6 +97,33 @@ def prepare_data(trials: list[Trial], workdir: Path) -> None:
         synthesize_corpus(SynthConfig(hours=hours, seed=seed), workdir / synth_dir)
 
 
+def prepare_feature_caches(trials: list[Trial], workdir: Path) -> None:
+    """Build (or find) each log-mel cache the trials will read, once, here, with every core, before any
+    trial starts: trials of one source and front-end share it and only read it. A split a source lacks
+    is left for its trial to report."""
+    from smolwhisper.data.prepare import describe, prepare_features
+    from smolwhisper.data.sources import source_splits
+
+    groups: dict[tuple, list[str]] = {}
+    for trial in trials:
+        data = trial.config.data
+        if data.feature_cache:
+            source = data.synth_dir if data.source == "synthetic" else data.source
+            key = (source, trial.config.model.n_mels, data.cache_dir, data.train_split, data.validation_split,
+                   data.min_duration_s, data.max_duration_s)
+            groups.setdefault(key, []).append(trial.trial_id)
+    for (source, n_mels, cache_dir, *splits, min_s, max_s), trial_ids in groups.items():
+        with contextlib.chdir(workdir):  # where the trials resolve relative paths (and name their caches)
+            try:
+                present = tuple(split for split in splits if split in source_splits(source))
+                print(f"data: feature cache of {source} ({', '.join(present)}) for {len(trial_ids)} trial(s)",
+                      flush=True)
+                for split in prepare_features(source, n_mels, cache_dir, present, min_s, max_s):
+                    print(f"data: {describe(split)}", flush=True)
+            except (OSError, ValueError, RuntimeError) as error:  # the trials then say it themselves
+                print(f"data: feature cache of {source} not built: {' '.join(str(error).split())}", flush=True)
+
+
 def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None, restart: bool = False,
               workdir: Path | None = None, overrides: list[str] = ()) -> int:
     spec = load_spec(spec_path, overrides)
@@ -130,6 +158,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
         try:
             if todo:
                 prepare_data(todo, workdir)
+                prepare_feature_caches(todo, workdir)
                 interrupted = run_with_ray(lambda: opening.result()[1], sweep_dir, spec.max_concurrent,
                                            spec.retries, address, spec.report.metric)
         except KeyboardInterrupt:

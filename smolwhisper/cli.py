@@ -43,6 +43,7 @@ def smoke(presets: list[str], device: str, seconds: float, batch_size: int, n_to
 # with `set_defaults(func=...)`; func(args) returns the exit status.
 SUBCOMMAND_MODULES: list[str] = [
     "smolwhisper.data.synth",
+    "smolwhisper.data.prepare",
     "smolwhisper.interop.convert",
     "smolwhisper.inference.transcribe",
 ]

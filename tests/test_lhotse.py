@@ -95,3 +95,39 @@ def test_gigaspeechs_official_release_through_lhotse_manifests(tmp_path):
     assert train.skipped == {GARBAGE_TAG: 1}
     whole, _ = soundfile.read(tmp_path / audios[0]["path"], dtype="float32")
     assert np.array_equal(train[0].audio, whole[16000: 16000 + 24000])  # read by seeking, to the sample
+
+
+@pytest.mark.slow  # a two-trial sweep through Ray, torchrun and MLflow: about 2 minutes on 2 cores
+def test_a_sweep_over_lhotse_manifests_scores_as_the_same_utterances_read_directly(tmp_path):
+    """Segments inside long recordings, read through Lhotse manifests, train and score exactly as the
+    same utterances read from their own files: same log-mels (each source's cache built by the
+    orchestrator), same batches, same model, same WER."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from smolwhisper import run_files
+
+    root = Path(__file__).resolve().parents[1]
+    write_tone_corpus(tmp_path / "corpus", n_train=32, n_validation=6)
+    manifests = write_lhotse_corpus(tmp_path / "corpus", tmp_path / "manifests")
+    config = {"model": {"preset": "test", "n_text_ctx": 32},
+              "data": {"vocab_size": 300, "max_batch_s": 30, "max_duration_s": 2, "num_workers": 0,
+                       "unseen_split": "", "feature_cache": True, "cache_dir": str(tmp_path / "features")},
+              "optim": {"warmup_steps": 2, "lr": 3.0e-3}, "train": {"max_steps": 12, "checkpoint_every": 12},
+              "eval": {"every_steps": 12, "max_tokens": 8}}
+    spec = {"name": "lhotse", "base": {"config": config}, "max_concurrent": 2, "retries": 0,
+            "resources": {"cpus": 1, "nproc_per_node": 1},
+            "sweep": {"variants": {"lhotse": {"data.source": f"lhotse:{manifests}"},
+                                   "direct": {"data.source": str(manifests / "direct")}}, "seeds": [0]}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    run = subprocess.run([sys.executable, str(root / "run.py"), "spec.yaml"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    summaries = {name: run_files.read_summary(tmp_path / "runs" / "lhotse" / "trials" / f"{name},seed=0" / "run")
+                 for name in ("lhotse", "direct")}
+    assert {s["status"] for s in summaries.values()} == {"FINISHED"}
+    lhotse, direct = (summaries[name]["metrics"] for name in ("lhotse", "direct"))
+    assert lhotse["val/wer"] == direct["val/wer"] and lhotse["val/loss"] == pytest.approx(direct["val/loss"], abs=1e-6)

@@ -338,7 +338,8 @@ def sweep_dir(tmp_path_factory) -> Path:
     write_tone_corpus(root / "corpus")
     config = {"model": {"preset": "test", "n_text_ctx": 32},
               "data": {"source": str(root / "corpus"), "vocab_size": 300, "max_batch_s": 30,
-                       "max_duration_s": 2, "num_workers": 0},
+                       "max_duration_s": 2, "num_workers": 0, "feature_cache": True,
+                       "cache_dir": str(root / "features")},
               "optim": {"warmup_steps": 2, "lr": 3.0e-3},
               "train": {"max_steps": 24, "checkpoint_every": 4, "log_every": 2},
               "eval": {"every_steps": 24, "max_tokens": 8}}
@@ -384,6 +385,14 @@ def test_a_sweep_survives_a_crash_retries_and_reports_failures(sweep_dir):
 
     log = (dense / "train.log").read_text()
     assert log.count("=== attempt started") == 2 and "resumed from" in log
+    # one feature cache per split, built by the orchestrator before the trials; every trial reads it
+    assert output.count("data: feature cache of") == 2, output  # the broken variant names another split
+    assert len(re.findall(r"^data: train: 48 utterances, .* built in", output, re.MULTILINE)) == 1, output
+    assert len(re.findall(r"^data: validation: 6 utterances, .* built in", output, re.MULTILINE)) == 1, output
+    for name in ("dense,seed=0", "dense,seed=1", "moe,seed=0", "moe,seed=1"):
+        trial_log = (sweep_dir / "runs" / "t" / "trials" / name / "train.log").read_text()
+        assert "feature cache: train: reading" in trial_log and "built before this run" in trial_log, name
+        assert "frames of 80 mels in" not in trial_log, name  # no trial built one
     client = MlflowClient(f"sqlite:///{sweep_dir / 'mlflow.db'}")
     runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("t").experiment_id])}
     finished = ["dense,seed=0", "dense,seed=1", "moe,seed=0", "moe,seed=1"]

@@ -80,8 +80,9 @@ def utterance_log_mel(audio: np.ndarray, n_mels: int) -> torch.Tensor:
 
 
 def build_feature_cache(dataset: SpeechDataset, n_mels: int, directory: Path, num_workers: int = 0,
-                        log=print) -> None:
-    """Compute and store the split's log-mels in `directory` (frame_store.publish: one rename)."""
+                        log=print, progress: bool = False) -> None:
+    """Compute and store the split's log-mels in `directory` (frame_store.publish: one rename), with a
+    progress bar in audio hours where `progress`."""
     start = time.perf_counter()
 
     def write(staging: Path) -> dict:
@@ -90,7 +91,7 @@ def build_feature_cache(dataset: SpeechDataset, n_mels: int, directory: Path, nu
         # that built the cache would initialise its model unlike one that found the cache built.
         loader = DataLoader(dataset, batch_size=None, num_workers=num_workers, generator=torch.Generator(),
                             collate_fn=functools.partial(_frames_of, n_mels=n_mels))
-        index = write_frames(loader, len(dataset), staging / MEL_FILE)
+        index = write_frames(_with_progress(loader, dataset, progress), len(dataset), staging / MEL_FILE)
         np.savez(staging / INDEX_FILE, n_mels=n_mels, **index)
         return index
 
@@ -98,6 +99,22 @@ def build_feature_cache(dataset: SpeechDataset, n_mels: int, directory: Path, nu
     n_skipped = int((index["reason"] != "").sum())
     log(f"feature cache: {dataset.name}: {len(dataset)} utterances ({n_skipped} skipped), "
         f"{index['n_frames'].sum()} frames of {n_mels} mels in {directory}, {time.perf_counter() - start:.1f} s")
+
+
+def _with_progress(items, dataset: SpeechDataset, progress: bool):
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    durations = dataset.durations_s
+    bar = tqdm(total=round(sum(durations) / 3600, 2), unit="h", desc=f"log-mels of {dataset.name}")
+
+    def counted():
+        for index, item in enumerate(items):
+            bar.update(round(durations[index] / 3600, 6))
+            yield item
+        bar.close()
+    return counted()
 
 
 def _frames_of(item: Utterance | Skipped, n_mels: int) -> Skipped | tuple[np.ndarray, int]:

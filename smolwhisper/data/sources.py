@@ -106,6 +106,15 @@ def _part_for(parts: dict[str, LhotsePart], split: str, prefix: str) -> str | No
     return (exact or sorted(name for name in parts if name.lower().startswith(prefix)) or [None])[0]
 
 
+def source_splits(source: str) -> set[str]:
+    """The split names a data source offers, found without reading it."""
+    if source.startswith(GIGASPEECH_PREFIX):
+        return {"train", "validation", "test"}
+    if source.startswith(LHOTSE_PREFIX):
+        return set(lhotse_splits(source))
+    return set(source_files(Path(source)))
+
+
 def source_files(path: Path) -> dict[str, Path]:
     """Manifest files by split name for a manifest file or a corpus directory."""
     if path.is_file():

@@ -339,7 +339,9 @@ class Trainer:
         paths = {split: cache_path(datasets[split], n_mels, data.cache_dir)
                  for split in dict.fromkeys((data.train_split, data.validation_split))}
         for split, path in paths.items():
-            if self.env.is_main and not path.exists():
+            if self.env.is_main and path.exists():  # a sweep builds it before its trials start
+                self.log(f"feature cache: {split}: reading {path}, built before this run (read-only memory map)")
+            elif self.env.is_main:
                 build_feature_cache(datasets[split], n_mels, path, data.num_workers, log=self.log)
         self.env.barrier()
         return {**datasets, **{split: CachedFeatures(datasets[split], path) for split, path in paths.items()}}
