@@ -1,4 +1,5 @@
-"""Run an ablation sweep: `python run.py SPEC.yaml [--dry-run] [--address ADDR] [--restart] [--set K=V ...]`.
+"""Run an ablation sweep: `python run.py SPEC.yaml [--dry-run] [--address ADDR] [--restart] [--set K=V ...]
+[--detach | --stop]`.
 Report on one: `python run.py report SPEC.yaml|SWEEP_NAME [--out FILE] [--tracking-uri URI]`.
 
 Expands the spec into trials, checks that their data is there (or will be made), runs them as
@@ -9,11 +10,14 @@ them in MLflow and prints a comparison. Running it again skips finished trials a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from pathlib import Path
 
-from orchestrator.spec import SpecError
-from orchestrator.sweep import run_sweep
+from orchestrator import detach
+from orchestrator.spec import SpecError, load_spec
+from orchestrator.sweep import run_sweep, sweep_directory
 from smolwhisper.config import ConfigError
 
 
@@ -31,21 +35,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a base config value for every trial (repeatable), e.g. "
                              "--set data.source=gigaspeech:s:/data/gigaspeech")
+    parser.add_argument("--detach", action="store_true",
+                        help="run in the background, on after this terminal closes; the console goes to "
+                             "runs/<sweep>/console.log")
+    parser.add_argument("--stop", action="store_true", help="stop the sweep that --detach started (as Ctrl-C)")
+    parser.add_argument(detach.DETACHED_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
+        check_address(args.address)
+        sweep_dir = sweep_directory(Path.cwd(), load_spec(args.spec, args.overrides).name)
+        if args.stop:
+            return detach.stop(sweep_dir)
         check_spec_data(args.spec, args.overrides)
-        return run_sweep(args.spec, dry_run=args.dry_run, address=args.address, restart=args.restart,
-                         overrides=args.overrides)
+        if args.detach and not args.dry_run:
+            command = [sys.executable, str(Path(__file__).resolve()), *(a for a in argv if a != "--detach")]
+            return detach.start(command, sweep_dir, args.spec)
+        with detach.detached(sweep_dir) if args.detached else contextlib.nullcontext():
+            return run_sweep(args.spec, dry_run=args.dry_run, address=args.address, restart=args.restart,
+                             overrides=args.overrides)
     except (SpecError, ConfigError) as error:
         print(f"run.py: {error}", file=sys.stderr)
         return 2
+
+
+def check_address(address: str | None) -> None:
+    """Ray Client (ray://) runs the driver off the cluster, where the trials' directories are not: the
+    sweep runs on a node of the cluster instead."""
+    if address and address.startswith("ray://"):
+        raise SpecError(f"--address {address}: Ray Client addresses (ray://) are not supported; run run.py on a "
+                        "node of the cluster with its GCS address, e.g. --address HEAD:6379 (--detach keeps it "
+                        "running after you log out)")
 
 
 def check_spec_data(spec_path: str, overrides: list[str] = ()) -> None:
     """Data sources and tokenizer files of every trial, before anything starts (SpecError if missing)."""
     from orchestrator.expand import expand
     from orchestrator.preflight import check_data
-    from orchestrator.spec import load_spec
 
     spec = load_spec(spec_path, overrides)
     for note in check_data(spec, expand(spec).trials):
@@ -54,8 +79,6 @@ def check_spec_data(spec_path: str, overrides: list[str] = ()) -> None:
 
 def report(argv: list[str]) -> int:
     """Build the sweep's HTML report from MLflow (default runs/<sweep name>/report.html)."""
-    from pathlib import Path
-
     from orchestrator.tracking import default_uri
     from reports import build_report
     from reports.build import ReportError
@@ -78,8 +101,6 @@ def report(argv: list[str]) -> int:
 
 def _spec_uri(sweep: str) -> str:
     """The store a spec file names in tracking.mlflow_uri, if it is a spec file that names one."""
-    from pathlib import Path
-
     import yaml
 
     path = Path(sweep)

@@ -1,13 +1,16 @@
 """What a person reads during a sweep: one line per trial (status, step of max, loss, the ranked metric,
-elapsed, ETA), redrawn in place on a terminal and printed when something changes otherwise; a trial
-that fails prints `<trial>: failed: <first error line>` above them as it fails. Ray's and Tune's own
-messages go to <sweep>/ray.log instead of the console."""
+elapsed, ETA), or a summary of them where they outnumber the terminal's lines, redrawn in place on a
+terminal and printed when something changes otherwise; a trial that fails prints `<trial>: failed:
+<first error line>` above them as it fails. Ray's and Tune's own messages go to <sweep>/ray.log
+instead of the console."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +50,39 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
 
 
-def sweep_console(max_steps: dict[str, int], metric: str, stream=None, run_dirs: dict[str, Path] | None = None):
-    """A Tune callback that keeps the lines up to date and draws them; a trial whose run directory
-    (`run_dirs`) says it STOPPED shows so, with its reason, and one that failed prints why."""
+def header(width: int, metric: str) -> str:
+    return (f"{'trial':<{width}}  {'status':<20} {'step':>13} {'loss':>8}  "
+            f"{metric:>{max(8, len(metric))}}  {'elapsed':>7}  {'ETA':>7}")
+
+
+def table(lines: list[TrialLine], rows: int, width: int, metric: str, now: float) -> list[str]:
+    """A line per trial under a header; where that is taller than the terminal (`rows`, one kept for the
+    cursor), a summary instead: counts per status, the best so far, the running trials, the last ended."""
+    if len(lines) + 2 <= rows:
+        return [header(width, metric)] + [line.render(width, metric, now) for line in lines]
+    counts = Counter(line.status for line in lines)
+    text = [f"{len(lines)} trials: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))]
+    scored = [line for line in lines if line.metric is not None]
+    if scored:
+        best = min(scored, key=lambda line: line.metric)
+        text.append(f"best so far: {best.trial_id}  {metric} {best.metric:.1%} at step {best.step}")
+    text.append(header(width, metric))
+    budget = rows - 1 - len(text)
+    running = [line for line in lines if line.status == "RUNNING"]
+    ended = sorted((line for line in lines if line.ended is not None), key=lambda line: -line.ended)
+    shown = running[:budget - 1] if len(running) > budget else running
+    text += [line.render(width, metric, now) for line in shown]
+    if len(shown) < len(running):
+        text.append(f"... and {len(running) - len(shown)} more running")
+    text += [line.render(width, metric, now) for line in ended[:max(0, rows - 1 - len(text))]]
+    return text
+
+
+def sweep_console(max_steps: dict[str, int], metric: str, stream=None, run_dirs: dict[str, Path] | None = None,
+                  rows: int | None = None):
+    """A Tune callback that keeps the lines up to date and draws them (folded into a summary where they
+    outnumber the terminal's `rows`, by default its height); a trial whose run directory (`run_dirs`)
+    says it STOPPED shows so, with its reason, and one that failed prints why."""
     from smolwhisper import run_files
     from ray import tune
 
@@ -115,9 +148,8 @@ def sweep_console(max_steps: dict[str, int], metric: str, stream=None, run_dirs:
             now = time.time()
             if not force and now - self.last_draw < (1.0 if self.live else 60.0):
                 return
-            header = (f"{'trial':<{self.width}}  {'status':<20} {'step':>13} {'loss':>8}  "
-                      f"{metric:>{max(8, len(metric))}}  {'elapsed':>7}  {'ETA':>7}")
-            text = [header] + [line.render(self.width, metric, now) for line in self.lines.values()]
+            height = rows or shutil.get_terminal_size().lines
+            text = table(list(self.lines.values()), height, self.width, metric, now)
             if self.live and self.drawn:
                 self.stream.write(f"\x1b[{self.drawn}F\x1b[J")  # back to the first line drawn, clear below
             self.stream.write("\n".join(text) + "\n")

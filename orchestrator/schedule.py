@@ -208,10 +208,11 @@ def ctrl_c_stopper():
     return StopOnCtrlC()
 
 
-def run_with_ray(prepare_launches: Callable[[], list[Launch]], sweep_dir: Path, max_concurrent: int, retries: int,
-                 address: str | None, metric: str = "val/wer") -> bool:
+def run_with_ray(prepare_launches: Callable[[str], list[Launch]], sweep_dir: Path, max_concurrent: int,
+                 retries: int, address: str | None, metric: str = "val/wer") -> bool:
     """Runs the trials, one console line each (`metric` is the ranked one); True when Ctrl-C stopped them.
-    `prepare_launches` is called once Ray has started, so that what it prepares overlaps Ray's start."""
+    `prepare_launches` is called with the Ray dashboard's address ("" if none) once Ray has started, so
+    that what it prepares overlaps Ray's start."""
     import ray
 
     from .console import send_ray_logs_to, sweep_console
@@ -224,13 +225,15 @@ def run_with_ray(prepare_launches: Callable[[], list[Launch]], sweep_dir: Path, 
     if previous is not signal.SIG_IGN:  # started as a background job: keep ignoring it, as Python does
         signal.signal(signal.SIGINT, ctrl_c.on_sigint)
     try:
+        dashboard_url = ""
         if not ray.is_initialized():
             if address:
-                ray.init(address=address, log_to_driver=False)
+                context = ray.init(address=address, log_to_driver=False)
             else:
-                ray.init(include_dashboard=False, log_to_driver=False)
+                context = ray.init(include_dashboard=True, log_to_driver=False)
+            dashboard_url = context.dashboard_url or ""
         if not ctrl_c.interrupted:
-            launches = prepare_launches()
+            launches = prepare_launches(dashboard_url)
             warn_of_sqlite_across_nodes(launches[0].mlflow_uri, sum(node["Alive"] for node in ray.nodes()))
             console = sweep_console({launch.trial_id: launch.max_steps for launch in launches}, metric,
                                     run_dirs={launch.trial_id: Path(launch.trial_dir) / "run" for launch in launches})

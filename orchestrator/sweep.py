@@ -12,7 +12,8 @@ import contextlib
 import itertools
 import json
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,7 @@ from smolwhisper.metric_names import ATTENTION, DECODERS, VAL_AUDIO_GAIN, cer_ke
 
 from .expand import Expansion, Trial, expand, same_experiment
 from .failures import failure_reason
+from .monitor import print_watch_lines
 from .schedule import Launch, _safe, log_tail, run_with_ray, stop_ray_meanwhile
 from .spec import Spec, load_spec
 from .tracking import SweepTracking, default_uri
@@ -124,6 +126,10 @@ def prepare_feature_caches(trials: list[Trial], workdir: Path) -> None:
                 print(f"data: feature cache of {source} not built: {' '.join(str(error).split())}", flush=True)
 
 
+def sweep_directory(workdir: Path, name: str) -> Path:
+    return workdir.resolve() / "runs" / name
+
+
 def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None, restart: bool = False,
               workdir: Path | None = None, overrides: list[str] = ()) -> int:
     spec = load_spec(spec_path, overrides)
@@ -139,7 +145,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
         print(cost_table(spec, expansion.trials, workdir / "runs"))
         return 0
 
-    sweep_dir = workdir / "runs" / spec.name
+    sweep_dir = sweep_directory(workdir, spec.name)
     if restart and (sweep_dir / "trials").exists():
         shutil.rmtree(sweep_dir / "trials")
     uri = spec.tracking.mlflow_uri or default_uri(workdir)
@@ -159,7 +165,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
             if todo:
                 prepare_data(todo, workdir)
                 prepare_feature_caches(todo, workdir)
-                interrupted = run_with_ray(lambda: opening.result()[1], sweep_dir, spec.max_concurrent,
+                interrupted = run_with_ray(partial(announced_launches, opening, uri), sweep_dir, spec.max_concurrent,
                                            spec.retries, address, spec.report.metric)
         except KeyboardInterrupt:
             interrupted = True
@@ -170,6 +176,13 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
         return summarise(expansion.trials, trial_dirs, spec, tracking, uri, sweep_dir, interrupted)
     finally:
         stopping_ray.join()
+
+
+def announced_launches(opening: Future, uri: str, dashboard_url: str) -> list[Launch]:
+    """The prepared trials, once where to watch the sweep is printed (run_with_ray calls it when Ray is up)."""
+    tracking, launches = opening.result()
+    print_watch_lines(uri, tracking.experiment_id, dashboard_url)
+    return launches
 
 
 def summarise(trials: list[Trial], trial_dirs: dict[str, Path], spec: Spec, tracking: SweepTracking, uri: str,
@@ -188,9 +201,8 @@ def summarise(trials: list[Trial], trial_dirs: dict[str, Path], spec: Spec, trac
             reason = summary_of(trial_dirs[trial.trial_id]).get("stop_reason", "")
             print(f"stopped early: {trial.trial_id}: {reason}")
     write_report(uri, spec, sweep_dir / "report.html")
-    browse = (f"open {uri} in a browser" if uri.startswith(("http://", "https://"))
-              else f"browse it with: mlflow ui --backend-store-uri {uri}")
-    print(f"\nMLflow: {uri}\n  {browse}")
+    print()
+    print_watch_lines(uri, tracking.experiment_id)
     if failures:
         print(f"\n{len(failures)} trial(s) failed: {', '.join(failures)}")
         for trial_id in failures:

@@ -117,3 +117,41 @@ def test_a_failed_trial_prints_its_reason_above_the_table_as_it_fails(tmp_path):
     assert last[:2] == ["a: failed: data.source 'x': no such corpus (details)",
                         "b: failed: RuntimeError: CUDA error: an illegal memory access"]
     assert last[3].split()[:2] == ["a", "FAILED"] and last[4].split()[:2] == ["b", "ERROR"]
+
+
+def test_a_sweep_taller_than_the_terminal_is_folded_into_a_summary(monkeypatch):
+    """78 trials in a 24-line terminal: counts per status, the best so far, every running trial, and the
+    most recently ended trials in what is left, never more lines than the terminal has."""
+    clock = [1000.0]
+    monkeypatch.setattr(console_module.time, "time", lambda: clock[0])
+    ids = [f"moe,n_experts={n},top_k={k},noisy_topk={noisy},seed={seed}" for n in (4, 8, 16) for k in (1, 2)
+           for noisy in ("on", "off") for seed in (0, 1, 2)] + [f"dense,seed={seed}" for seed in range(42)]
+    assert len(ids) == 78
+    screen = Terminal()
+    console = sweep_console(dict.fromkeys(ids, 60000), METRIC, stream=screen, rows=24)
+    for index, trial_id in enumerate(ids[:40]):
+        clock[0] += 10
+        console.on_trial_start(0, [], trial(trial_id))
+        console.on_trial_result(0, [], trial(trial_id), {"step": 60000, METRIC: 0.30 + 0.001 * ((index * 7) % 40)})
+        if index < 2:
+            console.on_trial_error(0, [], trial(trial_id))
+        elif index < 32:
+            console.on_trial_complete(0, [], trial(trial_id))
+
+    shown = frames(screen.getvalue())[-1].splitlines()
+    assert len(shown) <= 23  # one line is left for the cursor
+    assert shown[0] == "78 trials: 2 ERROR, 30 FINISHED, 38 PENDING, 8 RUNNING"
+    best = min(range(40), key=lambda index: (index * 7) % 40)
+    assert shown[1].split()[:4] == ["best", "so", "far:", ids[best]] and "30.0% at step 60000" in shown[1]
+    assert shown[2].split()[:2] == ["trial", "status"]
+    rows = [line.split()[:2] for line in shown[3:]]
+    assert rows[:8] == [[trial_id, "RUNNING"] for trial_id in ids[32:40]]
+    assert rows[8:] == [[trial_id, "FINISHED"] for trial_id in reversed(ids[32 - len(rows[8:]):32])]
+    assert len(rows[8:]) == 23 - 3 - 8
+
+
+def test_a_sweep_that_fits_the_terminal_keeps_one_line_per_trial():
+    screen = Terminal()
+    console = sweep_console({f"t{i}": 10 for i in range(22)}, METRIC, stream=screen, rows=24)
+    console.on_trial_start(0, [], trial("t0"))
+    assert len(frames(screen.getvalue())[-1].splitlines()) == 23

@@ -559,3 +559,12 @@ def test_the_global_batch_is_checked_for_the_processes_a_trial_gets(tmp_path):
     with pytest.raises(SpecError, match=r"^base.overrides.optim.global_batch_s .*: optim.global_batch_s: 240.0 "
                                         r"is not allowed; over 16 process\(es\) it makes micro-batches of 15 s"):
         expand(load_spec(spec))
+
+
+def test_a_ray_client_address_is_refused_with_what_to_do_instead(tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml")
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), str(spec), "--address", "ray://head:10001"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--address ray://head:10001: Ray Client addresses (ray://) are not supported" in done.stderr
+    assert "--address HEAD:6379" in done.stderr
