@@ -252,3 +252,18 @@ def test_a_copy_without_gigaspeechs_columns_or_splits_is_refused(tmp_path):
     datasets.Dataset.from_dict({"segment_id": ["a"], "text": ["HI"]}).to_parquet(str(tmp_path / "test.parquet"))
     with pytest.raises(ValueError, match=r"missing columns \['speaker', 'begin_time', 'end_time', 'audio'\]"):
         check_gigaspeech("xs", path=tmp_path)
+
+
+def test_a_run_on_the_hub_copy_records_the_commit_it_read(hub, tmp_path):
+    import json
+
+    from smolwhisper.train.recipe import main
+
+    hub("parquet")
+    run_dir = tmp_path / "run"
+    args = ["model.preset=test", "model.n_text_ctx=32", "data.source=gigaspeech:xs", "data.vocab_size=300",
+            "data.num_workers=0", "train.max_steps=1", f"train.out_dir={run_dir}",
+            "train.progress=false", "eval.every_steps=1", "eval.max_tokens=4"]
+    assert main(args) == 0
+    params = json.loads((run_dir / "params.json").read_text())
+    assert params["data.revision"] == "0" * 39 + "2"

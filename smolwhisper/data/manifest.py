@@ -36,8 +36,9 @@ import soundfile
 
 from ..audio import load_audio
 from .base import MISSING_FILE, UNREADABLE_AUDIO, Entry, SpeechDataset
-from .sources import (GIGASPEECH_PREFIX, JSONL_SUFFIXES, LHOTSE_PREFIX, MANIFEST_SUFFIXES, TABLE_DELIMITERS, audiofolder_splits, canonical_split,
-                      is_test_split, lhotse_splits, parse_gigaspeech, source_files)
+from .sources import (GIGASPEECH_PREFIX, JSONL_SUFFIXES, LHOTSE_PREFIX, MANIFEST_SUFFIXES, TABLE_DELIMITERS,
+                      audiofolder_splits, canonical_split, is_test_split, lhotse_splits, parse_gigaspeech,
+                      source_files)
 
 AUDIO_COLUMNS = ("audio_filepath", "path", "file", "file_name", "audio")
 TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence")
