@@ -1,5 +1,5 @@
-"""Run an ablation sweep: `python run.py SPEC.yaml [--dry-run] [--address ADDR] [--restart] [--set K=V ...]
-[--detach | --stop]`.
+"""Run an ablation sweep: `python run.py SPEC.yaml [--dry-run | --fast-dev-run] [--address ADDR] [--restart]
+[--set K=V ...] [--detach | --stop]`.
 Report on one: `python run.py report SPEC.yaml|SWEEP_NAME [--out FILE] [--tracking-uri URI]`.
 
 Expands the spec into trials, checks that their data is there (or will be made), runs them as
@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                         help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--restart", action="store_true", help="start every trial over, in new MLflow runs")
+    parser.add_argument("--fast-dev-run", action="store_true",
+                        help="rehearse every configuration in minutes (a few steps at its real shapes, largest batch "
+                             "first, a checkpoint saved and read back, one evaluation) in runs/<name>-fast-dev-run, "
+                             "and print a table: OK or error, s/step, peak memory, projected time")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a base config value for every trial (repeatable), e.g. "
                              "--set data.source=gigaspeech:s:/data/gigaspeech")
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             return detach.start(command, sweep_dir, args.spec)
         with detach.detached(sweep_dir) if args.detached else contextlib.nullcontext():
             return run_sweep(args.spec, dry_run=args.dry_run, address=args.address, restart=args.restart,
-                             overrides=args.overrides)
+                             overrides=args.overrides, fast_dev_run=args.fast_dev_run)
     except (SpecError, ConfigError) as error:
         print(f"run.py: {error}", file=sys.stderr)
         return 2

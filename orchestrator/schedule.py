@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from smolwhisper import run_files
@@ -39,6 +39,7 @@ class Launch:
     mlflow_uri: str
     mlflow_run_id: str
     max_steps: int = 0  # for the console's step of max
+    trainer_args: list[str] = field(default_factory=list)  # more arguments for smolwhisper.train (--rehearse)
 
 
 class TrialFailed(RuntimeError):
@@ -78,7 +79,7 @@ def run_torchrun(launch: Launch) -> int:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU trial keeps whatever it inherited otherwise
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={launch.nproc_per_node}", "-m", "smolwhisper.train",
-               "--config", str(trial_dir / "config.yaml")]
+               "--config", str(trial_dir / "config.yaml"), *launch.trainer_args]
     if not (trial_dir / "config.yaml").is_file():
         raise TrialFailed(f"{launch.trial_id}: node {node_id} ({socket.gethostname()}) does not see "
                           f"{trial_dir / 'config.yaml'}: every node needs the sweep's working directory "

@@ -131,7 +131,7 @@ def sweep_directory(workdir: Path, name: str) -> Path:
 
 
 def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None, restart: bool = False,
-              workdir: Path | None = None, overrides: list[str] = ()) -> int:
+              workdir: Path | None = None, overrides: list[str] = (), fast_dev_run: bool = False) -> int:
     spec = load_spec(spec_path, overrides)
     expansion: Expansion = expand(spec)
     print(f"sweep {spec.name!r}: {len(expansion.trials)} trials")
@@ -144,14 +144,24 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
 
         print(cost_table(spec, expansion.trials, workdir / "runs"))
         return 0
+    if fast_dev_run:
+        from .rehearsal import fast_dev_run as rehearse
 
+        return rehearse(spec, expansion.trials, workdir, address)
+
+    return execute(spec, expansion.trials, workdir, address, restart)
+
+
+def execute(spec: Spec, trials: list[Trial], workdir: Path, address: str | None = None, restart: bool = False,
+            trainer_args: tuple[str, ...] = (), report: bool = True) -> int:
+    """Run `trials` (those not finished yet) in runs/<spec name>, tracked in MLflow; the exit status."""
     sweep_dir = sweep_directory(workdir, spec.name)
     if restart and (sweep_dir / "trials").exists():
         shutil.rmtree(sweep_dir / "trials")
     uri = spec.tracking.mlflow_uri or default_uri(workdir)
-    trial_dirs = {t.trial_id: sweep_dir / "trials" / _safe(t.trial_id) for t in expansion.trials}
-    todo = [t for t in expansion.trials if not is_finished(trial_dirs[t.trial_id], t)]
-    for trial in expansion.trials:
+    trial_dirs = {t.trial_id: sweep_dir / "trials" / _safe(t.trial_id) for t in trials}
+    todo = [t for t in trials if not is_finished(trial_dirs[t.trial_id], t)]
+    for trial in trials:
         if trial not in todo:
             status = summary_of(trial_dirs[trial.trial_id]).get("status")
             print(f"skip {trial.trial_id}: {'finished' if status == 'FINISHED' else 'stopped'} earlier with the "
@@ -160,7 +170,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     # MLflow's runs are made in a thread while the data is made and Ray starts (seconds each); an
     # MLflow error surfaces when the trials need their runs.
     with ThreadPoolExecutor(1) as pool:
-        opening = pool.submit(open_tracking, spec, uri, sweep_dir, restart, todo, trial_dirs, workdir)
+        opening = pool.submit(open_tracking, spec, uri, sweep_dir, restart, todo, trial_dirs, workdir, trainer_args)
         try:
             if todo:
                 prepare_data(todo, workdir)
@@ -173,7 +183,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
     stopping_ray = stop_ray_meanwhile()  # a second or two, while the runs are closed and the report written
     try:
-        return summarise(expansion.trials, trial_dirs, spec, tracking, uri, sweep_dir, interrupted)
+        return summarise(trials, trial_dirs, spec, tracking, uri, sweep_dir, interrupted, report)
     finally:
         stopping_ray.join()
 
@@ -186,7 +196,7 @@ def announced_launches(opening: Future, uri: str, dashboard_url: str) -> list[La
 
 
 def summarise(trials: list[Trial], trial_dirs: dict[str, Path], spec: Spec, tracking: SweepTracking, uri: str,
-              sweep_dir: Path, interrupted: bool) -> int:
+              sweep_dir: Path, interrupted: bool, report: bool = True) -> int:
     """Every run closed with its status, the comparison printed and the report written; the exit status."""
     recorded = {t.trial_id: summary_of(trial_dirs[t.trial_id]).get("status") for t in trials}
     # Killed by anything but our Ctrl-C (and out of retries) is a failure, as the issue's retries rule has it.
@@ -200,7 +210,8 @@ def summarise(trials: list[Trial], trial_dirs: dict[str, Path], spec: Spec, trac
         if statuses[trial.trial_id] == run_files.STOPPED:
             reason = summary_of(trial_dirs[trial.trial_id]).get("stop_reason", "")
             print(f"stopped early: {trial.trial_id}: {reason}")
-    write_report(uri, spec, sweep_dir / "report.html")
+    if report:
+        write_report(uri, spec, sweep_dir / "report.html")
     print()
     print_watch_lines(uri, tracking.experiment_id)
     if failures:
@@ -214,7 +225,8 @@ def summarise(trials: list[Trial], trial_dirs: dict[str, Path], spec: Spec, trac
 
 
 def open_tracking(spec: Spec, uri: str, sweep_dir: Path, restart: bool, todo: list[Trial],
-                  trial_dirs: dict[str, Path], workdir: Path) -> tuple[SweepTracking, list[Launch]]:
+                  trial_dirs: dict[str, Path], workdir: Path,
+                  trainer_args: tuple[str, ...] = ()) -> tuple[SweepTracking, list[Launch]]:
     """The sweep's parent run, and each trial to run prepared with its child run."""
     tracking = SweepTracking(uri, spec.tracking.experiment or spec.name, spec.name, sweep_dir, restart)
     tracking.log_artifact(tracking.parent_id, spec.path)
@@ -224,7 +236,8 @@ def open_tracking(spec: Spec, uri: str, sweep_dir: Path, restart: bool, todo: li
         prepare_trial_dir(trial, trial_dir)
         run_id = tracking.child_run(trial, trial_dir, restart)
         launches.append(Launch(trial.trial_id, str(trial_dir), str(workdir), spec.resources.nproc_per_node,
-                               spec.resources.cpus, spec.resources.gpus, uri, run_id, trial.config.train.max_steps))
+                               spec.resources.cpus, spec.resources.gpus, uri, run_id, trial.config.train.max_steps,
+                               list(trainer_args)))
     return tracking, launches
 
 

@@ -1,6 +1,6 @@
 """The names of the metrics a training run logs: the one place that owns them.
 
-    train/loss, train/lr, train/grad_norm, train/tokens_per_s, train/audio_s_per_s, train/utterances
+    train/loss, train/lr, train/grad_norm, train/tokens_per_s, train/audio_s_per_s, train/utterances, train/step_s
     train/ctc_loss                     with a CTC head (model.ctc_weight > 0)
     train/nonfinite_steps              once a step was skipped for a non-finite gradient
     val/loss, val/utterances
@@ -29,6 +29,7 @@ TRAIN_GRAD_NORM = "train/grad_norm"
 TRAIN_TOKENS_PER_S = "train/tokens_per_s"
 TRAIN_AUDIO_S_PER_S = "train/audio_s_per_s"
 TRAIN_UTTERANCES = "train/utterances"
+TRAIN_STEP_S = "train/step_s"  # seconds per optimizer step, mean over the log window
 TRAIN_CTC_LOSS = "train/ctc_loss"
 TRAIN_NONFINITE_STEPS = "train/nonfinite_steps"
 VAL = "val"  # validation metrics' prefix: val/wer, val/loss, ...
@@ -44,7 +45,8 @@ GPU_PEAK_MEMORY_GB = "gpu/peak_memory_gb"
 GPU_MFU = "gpu/mfu"
 SKIPPED_PREFIX = "data/skipped_"
 
-TRAIN_METRICS = (TRAIN_LOSS, TRAIN_LR, TRAIN_GRAD_NORM, TRAIN_TOKENS_PER_S, TRAIN_AUDIO_S_PER_S, TRAIN_UTTERANCES)
+TRAIN_METRICS = (TRAIN_LOSS, TRAIN_LR, TRAIN_GRAD_NORM, TRAIN_TOKENS_PER_S, TRAIN_AUDIO_S_PER_S, TRAIN_UTTERANCES,
+                 TRAIN_STEP_S)
 ATTENTION = "attention"  # the model's own decoder, whose metrics carry no suffix
 
 # The label reports give each decoder of config.DECODERS: one line a decoder.

@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import torch
 
 
@@ -248,4 +251,37 @@ def write_lhotse_corpus(corpus, out, n_recordings: int = 2, gap_s: float = 0.3, 
         RecordingSet.from_recordings(recordings).to_file(out / f"corpus_recordings_{split}.jsonl.gz")
         SupervisionSet.from_segments(supervisions).to_file(out / f"corpus_supervisions_{split}.jsonl.gz")
         (out / "direct" / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in direct))
+    return out
+
+
+GIGASPEECH_PUNCTUATION = {",": " <COMMA>", ".": " <PERIOD>", "?": " <QUESTIONMARK>", "!": " <EXCLAMATIONPOINT>"}
+
+
+def write_gigaspeech_copy(corpus: Path, out: Path) -> Path:
+    """A local GigaSpeech copy (save_to_disk, the Hub copy's columns) made from a manifest corpus such as the
+    synthetic one: transcripts upper-cased with GigaSpeech's punctuation tags, audio as encoded bytes. Its
+    train, validation and test splits; `gigaspeech:s:<out>` reads it."""
+    import datasets
+
+    def split(name: str):
+        rows = [json.loads(line) for line in (corpus / f"{name}.jsonl").read_text().splitlines() if line.strip()]
+        columns = {key: [] for key in ("segment_id", "speaker", "text", "audio", "begin_time", "end_time", "audio_id",
+                                       "title", "url", "source", "category", "original_full_path")}
+        for index, row in enumerate(rows):
+            audio_path = Path(row["audio_filepath"])
+            audio_path = audio_path if audio_path.is_absolute() else corpus / audio_path
+            text = row["text"].upper()
+            for mark, tag in GIGASPEECH_PUNCTUATION.items():
+                text = text.replace(mark, tag)
+            audio_id = f"POD{index:010d}"
+            values = {"segment_id": f"{audio_id}_S0000001", "speaker": "N/A", "text": text,
+                      "audio": {"bytes": audio_path.read_bytes(), "path": audio_path.name}, "begin_time": 0.0,
+                      "end_time": float(row["duration"]), "audio_id": audio_id, "title": "synthetic",
+                      "url": "https://example.org", "source": 2, "category": 24,
+                      "original_full_path": f"audio/podcast/P0000/{audio_id}.opus"}
+            for key, value in values.items():
+                columns[key].append(value)
+        return datasets.Dataset.from_dict(columns).cast_column("audio", datasets.Audio())
+
+    datasets.DatasetDict({name: split(name) for name in ("train", "validation", "test")}).save_to_disk(str(out))
     return out

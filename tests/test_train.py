@@ -426,3 +426,15 @@ def test_a_stop_rule_on_a_metric_the_run_does_not_log_is_refused(corpus, tmp_pat
                                           r"logs at each evaluation: val/audio_gain, val/cer"):
         Trainer(load_run_config(None, overrides(corpus, tmp_path / "r", **{"stop.metric": "val/wer_ctc"})),
                 Distributed())
+
+
+def test_a_rehearsal_takes_the_largest_batch_first_and_reads_its_first_checkpoint_back(corpus, tmp_path, capsys):
+    cfg = load_run_config(None, overrides(corpus, tmp_path / "r", **{"train.max_steps": 3, "train.checkpoint_every": 2}))
+    trainer = Trainer(cfg, Distributed(), rehearse=True)
+    durations = trainer.sampler.durations_s
+    padded = [len(batch) * max(durations[i] for i in batch) for batch in trainer.sampler.epoch_batches()]
+    assert padded[0] == max(padded) and len(set(padded)) > 1
+    summary = trainer.fit()
+    assert summary["status"] == "FINISHED" and summary["step"] == 3
+    assert f"resumed from {tmp_path / 'r' / 'checkpoints' / 'step_00000002'} at step 2" in capsys.readouterr().out
+    assert summary["peak_memory_gb"] > 0.1  # this process's resident set, on CPU

@@ -32,7 +32,7 @@ FLOOR_BELOW_MAX = DYNAMIC_RANGE / 4
 class BucketBatchSampler(Sampler[list[int]]):
     def __init__(self, durations_s: list[float], max_batch_s: float, *, shuffle: bool = True,
                  seed: int = 0, num_replicas: int = 1, rank: int = 0, max_batch_size: int | None = None,
-                 jitter: float = 0.05, grad_accum: int = 1):
+                 jitter: float = 0.05, grad_accum: int = 1, largest_first: bool = False):
         if max_batch_s <= 0:
             raise ValueError(f"data.max_batch_s: {max_batch_s} must be > 0 (seconds of padded audio per batch)")
         if not 0 <= rank < num_replicas:
@@ -45,6 +45,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         # and R ranks without accumulation, and no step straddles two epochs.
         self.batches_multiple_of = num_replicas * grad_accum
         self.epoch, self.start_batch = 0, 0
+        # The optimizer step of the most padded audio first in each epoch: a rehearsal meets its peak
+        # memory at once, not hours into the run.
+        self.largest_first = largest_first
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Call before each epoch (as with DistributedSampler); start_batch skips batches already done."""
@@ -76,6 +79,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         _make_divisible(batches, self.batches_multiple_of)
         if self.shuffle:
             rng.shuffle(batches)
+        if self.largest_first:
+            padded = [len(batch) * max(self.durations_s[i] for i in batch) for batch in batches]
+            first = set(sorted(range(len(batches)), key=lambda k: -padded[k])[:self.batches_multiple_of])
+            batches = [batches[k] for k in sorted(first)] + [b for k, b in enumerate(batches) if k not in first]
         return batches
 
     def _fill(self, order: list[int]) -> list[list[int]]:

@@ -201,8 +201,10 @@ class LogWindow:
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, env: Distributed, resume: str = "auto"):
-        self.cfg, self.env = cfg, env
+    def __init__(self, cfg: RunConfig, env: Distributed, resume: str = "auto", rehearse: bool = False):
+        # rehearse (run.py --fast-dev-run): the largest batch first, and the first checkpoint read back
+        # at once, so that a few steps show the peak memory and a save and resume that work.
+        self.cfg, self.env, self.rehearse = cfg, env, rehearse
         self.run_dir = Path(cfg.train.out_dir).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if env.is_main:
@@ -271,7 +273,7 @@ class Trainer:
         self.batch_plan = cfg.batch_plan(env.world_size)
         self.sampler = BucketBatchSampler(train_set.durations_s, self.batch_plan.micro_batch_s, seed=cfg.train.seed,
                                           num_replicas=env.world_size, rank=env.rank,
-                                          grad_accum=self.batch_plan.grad_accum)
+                                          grad_accum=self.batch_plan.grad_accum, largest_first=self.rehearse)
         self.collate = Collator(self.tokenizer, cfg.model.n_text_ctx,
                                 tokens_multiple=COMPILE_TOKENS if cfg.train.compile else 1)
         self.loader = DataLoader(train_set, batch_sampler=self.sampler, collate_fn=self.collate,
@@ -288,6 +290,7 @@ class Trainer:
         self.last_checkpoint_time = time.monotonic()
         self.attention_kernel: str | None = None  # recorded at the first step on CUDA
         self.stop_reason = ""  # why the run stopped early (status STOPPED)
+        self.peak_gpu_memory_gb = 0.0  # the highest of the log windows' peaks
         if resume != "never":
             self.resume(resume)
         self.batches = self.epoch_batches()
@@ -427,6 +430,10 @@ class Trainer:
                     stopping = self.stop_rule_reason()
                 if stopping or self.checkpoint_due():
                     self.save_checkpoint()
+                    if self.rehearse and not self.finished():
+                        self.rehearse = False  # once: read the checkpoint just written back, and go on from it
+                        self.resume("auto")
+                        self.batches = self.epoch_batches()
                 if stopping:
                     raise RunStopped(stopping)
             status = "FINISHED"
@@ -533,7 +540,7 @@ class Trainer:
         metrics = {names.TRAIN_LOSS: stats.loss, names.TRAIN_LR: stats.lr, names.TRAIN_GRAD_NORM: stats.grad_norm,
                    names.TRAIN_TOKENS_PER_S: stats.tokens / stats.seconds,
                    names.TRAIN_AUDIO_S_PER_S: stats.audio_s / stats.seconds,
-                   names.TRAIN_UTTERANCES: stats.utterances / stats.steps}
+                   names.TRAIN_UTTERANCES: stats.utterances / stats.steps, names.TRAIN_STEP_S: stats.seconds / stats.steps}
         if self.nonfinite_steps:
             metrics[names.TRAIN_NONFINITE_STEPS] = self.nonfinite_steps
         if cfg.model.ctc_weight > 0:
@@ -546,6 +553,7 @@ class Trainer:
                 metrics.update({names.moe_load_key(layer, e): f for e, f in enumerate(row)})
         if env.device.type == "cuda":
             metrics[names.GPU_PEAK_MEMORY_GB] = torch.cuda.max_memory_allocated(env.device) / 1e9
+            self.peak_gpu_memory_gb = max(self.peak_gpu_memory_gb, metrics[names.GPU_PEAK_MEMORY_GB])
             torch.cuda.reset_peak_memory_stats(env.device)  # a peak per window, not since start-up
             metrics.update(mfu_metrics(self.model, stats, env))
         self.last_metrics.update(metrics)
@@ -713,10 +721,19 @@ class Trainer:
                    "best_metric": None if self.best_metric == float("inf") else self.best_metric,
                    "metrics": self.last_metrics, "params": self.model.param_counts(),
                    "skipped": dict(self.skipped), "mlflow_run_id": self.mirror.run_id if self.mirror else None,
-                   "config": to_dict(self.cfg), **({"stop_reason": self.stop_reason} if self.stop_reason else {})}
+                   "config": to_dict(self.cfg), "peak_memory_gb": self.peak_memory_gb(),
+                   **({"stop_reason": self.stop_reason} if self.stop_reason else {})}
         if self.env.is_main:
             run_files.write_json(self.run_dir / run_files.SUMMARY_FILE, summary)
         return summary
+
+    def peak_memory_gb(self) -> float:
+        """On a GPU the highest allocated memory of any log window; on a CPU this process's peak resident set."""
+        if self.env.device.type == "cuda":
+            return self.peak_gpu_memory_gb
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kilobytes on Linux
 
     # ---------------------------------------------------------------------------------- console
 
@@ -799,6 +816,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", default="auto",
                         help="auto (default): continue from the newest complete checkpoint in train.out_dir; "
                              "never: start over; or the path of a step_* checkpoint directory")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="run.py --fast-dev-run: largest batch first, the first checkpoint read back at once")
     parser.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.lr=3e-4 model.top_k=1")
     args = parser.parse_args(argv)
     # torchrun and Ray stop runs with SIGTERM: end like Ctrl-C, so the run is marked KILLED, not left RUNNING.
@@ -809,7 +828,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_run_config(args.config, args.overrides)
         env = setup_distributed(cfg.train.device)
         try:
-            summary = Trainer(cfg, env, resume=args.resume).fit()
+            summary = Trainer(cfg, env, resume=args.resume, rehearse=args.rehearse).fit()
         finally:
             end_distributed(env)
         if summary.get("status") == run_files.STOPPED:
