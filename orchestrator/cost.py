@@ -74,10 +74,15 @@ class Throughput:
 
 
 def flops_per_audio_second(trial: Trial) -> float:
+    import dataclasses
+
     from smolwhisper.model.flops import training_flops_per_audio_second
 
-    utterance_s = min(ASSUMED_UTTERANCE_S, trial.config.data.max_duration_s)
-    return training_flops_per_audio_second(trial.config.model, utterance_s, ASSUMED_TOKENS_PER_S)
+    data, model = trial.config.data, trial.config.model
+    if data.tokenizer == "bpe":  # the trainer sizes the output layer and CTC head to the tokenizer it trains
+        model = dataclasses.replace(model, n_vocab=data.vocab_size)
+    utterance_s = min(ASSUMED_UTTERANCE_S, data.max_duration_s)
+    return training_flops_per_audio_second(model, utterance_s, ASSUMED_TOKENS_PER_S)
 
 
 def device_throughput(spec: Spec, runs_dir: Path) -> Throughput:
