@@ -74,15 +74,18 @@ class Throughput:
 
 
 def flops_per_audio_second(trial: Trial) -> float:
+    """A frozen encoder costs its forward pass only, a cached one nothing per step (its states are computed
+    once per utterance, which is not counted here)."""
     import dataclasses
 
-    from smolwhisper.model.flops import training_flops_per_audio_second
+    from smolwhisper.model.flops import encoder_mode, training_flops_per_audio_second
 
     data, model = trial.config.data, trial.config.model
-    if data.tokenizer == "bpe":  # the trainer sizes the output layer and CTC head to the tokenizer it trains
+    # The trainer sizes the output layer and CTC head to the tokenizer it trains (model.init_from brings its own).
+    if data.tokenizer == "bpe" and not model.init_from:
         model = dataclasses.replace(model, n_vocab=data.vocab_size)
     utterance_s = min(ASSUMED_UTTERANCE_S, data.max_duration_s)
-    return training_flops_per_audio_second(model, utterance_s, ASSUMED_TOKENS_PER_S)
+    return training_flops_per_audio_second(model, utterance_s, ASSUMED_TOKENS_PER_S, encoder_mode(trial.config))
 
 
 def device_throughput(spec: Spec, runs_dir: Path) -> Throughput:

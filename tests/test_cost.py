@@ -78,3 +78,13 @@ def test_dry_run_prints_gpu_hours_per_trial_and_in_total_and_the_wall_time_on_1_
     assert total and float(total.group(1)) == pytest.approx(sum(float(hours) for _, hours in rows), abs=0.005 * len(rows))
     assert re.search(r"^wall time: [\d.]+ h on 1 GPU\(s\) \(1 trial\(s\) at once\); [\d.]+ (h|min) on 8 GPU\(s\) "
                      r"\(8 trial\(s\) at once\)$", out, re.MULTILINE), out[-600:]
+
+
+def test_a_frozen_encoder_costs_its_forward_pass_and_a_cached_one_nothing():
+    spec = load_spec(ROOT / "experiments" / "moe_upcycle.yaml")
+    costs = {c.trial_id.split(",")[0]: c.flops_per_audio_s
+             for c in cost.trial_costs(spec, expand(spec).trials, cost.device_throughput(spec, Path("/nonexistent")))}
+    assert costs["tiny.en-frozen-dense"] < costs["tiny.en-trained-dense"] == costs["scratch-dense"]
+    cached = load_spec(ROOT / "experiments" / "upcycle.yaml")
+    dense = next(t for t in expand(cached).trials if t.trial_id.startswith("dense"))
+    assert cost.flops_per_audio_second(dense) < costs["tiny.en-frozen-dense"]

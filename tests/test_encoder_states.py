@@ -70,3 +70,16 @@ def test_the_cache_needs_a_frozen_encoder_and_no_spec_augment():
         load_run_config(None, ["data.encoder_cache=true"])
     with pytest.raises(ConfigError, match="data.encoder_cache.*data.spec_augment=false"):
         load_run_config(None, ["data.encoder_cache=true", "train.freeze=[encoder]", "data.spec_augment=true"])
+
+
+def test_real_speech_is_scored_from_the_cache_too(corpus, tmp_path):
+    pytest.importorskip("soundfile")
+    values = {"train.freeze": "[encoder]", "model.ctc_weight": 0.3, "model.n_text_ctx": 128, "eval.max_utterances": 3,
+              "data.encoder_cache": True, "data.cache_dir": str(tmp_path / "cache"), "eval.real_speech": True}
+    run = Trainer(load_run_config(None, overrides(corpus, tmp_path / "run", **values)), Distributed())
+    real = run.datasets["real_speech"]
+    assert isinstance(real, CachedEncoderStates) and len(real) == 1
+    frames, width = real[0].encoder_states.shape
+    assert width == 64 and abs(frames - real.entries[0].duration_s * 50) <= 2  # ~10 s at 50 Hz
+    metrics = run.evaluate()
+    assert metrics["real/utterances"] == 1 and {"real/loss", "real/wer", "real/wer_ctc"} <= set(metrics)

@@ -99,3 +99,13 @@ def test_frozen_encoder_is_unchanged_and_gets_no_gradient(corpus, dense_checkpoi
     after = dict(trainer.model.named_parameters())
     assert all(torch.equal(before[name], after[name]) for name in before if name.startswith("encoder."))
     assert not torch.equal(before["decoder.blocks.0.mlp.w1"], after["decoder.blocks.0.mlp.w1"])
+
+
+def test_a_model_frozen_whole_is_scored_as_it_came(corpus, dense_checkpoint, tmp_path):
+    # experiments/upcycle.yaml's zero-shot arm: everything frozen, one step, evaluated.
+    values = {"model.init_from": str(dense_checkpoint), "train.freeze": "[encoder, decoder]", "train.max_steps": 1}
+    trainer = Trainer(load_run_config(None, overrides(corpus, tmp_path / "run", **values)), Distributed())
+    trainer.fit()
+    dense, _ = checkpoint.load(dense_checkpoint)
+    assert all(torch.equal(p, dense.state_dict()[name]) for name, p in trainer.model.named_parameters())
+    assert "val/wer" in trainer.last_metrics

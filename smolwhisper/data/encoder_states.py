@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -75,7 +76,14 @@ def ensure_encoder_cache(dataset: SpeechDataset, model_config, pad_to_30s: bool,
         return directory
     with build_lock(directory):
         if not (directory / INDEX_FILE).is_file():
-            build_encoder_cache(dataset, model_config, pad_to_30s, encoder, directory, num_workers, log)
+            # The trials that need this cache wait on its lock meanwhile, and their cores with them: the
+            # build takes every core this process may run on (a trial's reservation is often one).
+            threads = torch.get_num_threads()
+            torch.set_num_threads(max(threads, len(os.sched_getaffinity(0))))
+            try:
+                build_encoder_cache(dataset, model_config, pad_to_30s, encoder, directory, num_workers, log)
+            finally:
+                torch.set_num_threads(threads)
     return directory
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ..config import ModelConfig
+from ..config import ModelConfig, RunConfig
 
 MEL_FRAMES_PER_SECOND = 100  # Whisper's hop of 10 ms
 
@@ -74,3 +74,11 @@ def training_flops_per_audio_second(cfg: ModelConfig, utterance_s: float, tokens
     """FLOPs to train on one second of audio cut into utterances of utterance_s seconds."""
     frames = utterance_s * MEL_FRAMES_PER_SECOND
     return training_flops(cfg, frames, tokens_per_second * utterance_s, encoder) / utterance_s
+
+
+def encoder_mode(cfg: RunConfig) -> str:
+    """How a run's steps pay for the encoder, for training_flops: "cached" (data.encoder_cache: its
+    states are computed once per utterance before training), "frozen" (train.freeze holds it) or "trained"."""
+    if cfg.data.encoder_cache:
+        return "cached"
+    return "frozen" if "encoder" in cfg.train.freeze else "trained"

@@ -594,7 +594,8 @@ class Trainer:
                         + cfg.model.router_z_coef * out.router_z_loss)
                 if out.ctc_loss is not None:
                     loss = loss + cfg.model.ctc_weight * (out.ctc_loss - out.loss)
-            (loss * (scale / self.batch_plan.grad_accum)).backward()
+            if loss.requires_grad:  # not when train.freeze holds every part: the model is scored as it came
+                (loss * (scale / self.batch_plan.grad_accum)).backward()
         except torch.cuda.OutOfMemoryError:
             keep = ("optim.global_batch_s keeps the batch by accumulating more" if cfg.optim.global_batch_s
                     else "set optim.global_batch_s to keep the batch")
