@@ -84,7 +84,7 @@ def test_a_frozen_encoder_costs_its_forward_pass_and_a_cached_one_nothing():
     spec = load_spec(ROOT / "experiments" / "moe_upcycle.yaml")
     costs = {c.trial_id.split(",")[0]: c.flops_per_audio_s
              for c in cost.trial_costs(spec, expand(spec).trials, cost.device_throughput(spec, Path("/nonexistent")))}
-    assert costs["tiny.en-frozen-dense"] < costs["tiny.en-trained-dense"] == costs["scratch-dense"]
+    assert costs["tiny.en-frozen-dense"] < costs["tiny.en-trained-dense"]
     cached = load_spec(ROOT / "experiments" / "upcycle.yaml")
     dense = next(t for t in expand(cached).trials if t.trial_id.startswith("dense"))
     assert cost.flops_per_audio_second(dense) < costs["tiny.en-frozen-dense"]
