@@ -40,6 +40,21 @@ class Launch:
     mlflow_run_id: str
     max_steps: int = 0  # for the console's step of max
     trainer_args: list[str] = field(default_factory=list)  # more arguments for smolwhisper.train (--rehearse)
+    forwarded_env: tuple[str, ...] = ()  # the variables the orchestrator sends every trial (forwarded_env)
+
+
+# Variables a trial needs from the orchestrator's environment on whichever node it runs: a node's own
+# environment is the one `ray start` had. Sent as the Ray job's runtime_env; names only in logs.
+FORWARDED_PREFIXES = ("HF_", "MLFLOW_TRACKING_")  # HF_TOKEN, HF_HOME, ...; a tracking server's credentials
+EXTRA_ENV_VARS = "SMOLWHISPER_ENV_VARS"  # more names, comma-separated
+
+
+def forwarded_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The orchestrator's variables that every trial gets: Hugging Face's (HF_*), MLflow's tracking ones
+    (MLFLOW_TRACKING_*), and those SMOLWHISPER_ENV_VARS names."""
+    environ = os.environ if environ is None else environ
+    extra = {name.strip() for name in environ.get(EXTRA_ENV_VARS, "").split(",") if name.strip()}
+    return {key: value for key, value in environ.items() if key.startswith(FORWARDED_PREFIXES) or key in extra}
 
 
 class TrialFailed(RuntimeError):
@@ -88,6 +103,10 @@ def run_torchrun(launch: Launch) -> int:
     with open(trial_dir / "train.log", "a") as log:
         log.write(f"\n{ATTEMPT_MARK} {time.strftime('%Y-%m-%d %H:%M:%S')} on node {node_id} "
                   f"({socket.gethostname()}): {' '.join(command)}\n")
+        if launch.forwarded_env:
+            missing = [name for name in launch.forwarded_env if name not in os.environ]
+            log.write(f"from the orchestrator's environment: {', '.join(launch.forwarded_env)}"
+                      + (f" (missing here: {', '.join(missing)})" if missing else "") + "\n")
         log.flush()
         mirror = TrialMirror(launch, node_id, log)
         # Not a new session: Ray SIGTERMs the worker's process group when it stops a trial, and
@@ -228,10 +247,11 @@ def run_with_ray(prepare_launches: Callable[[str], list[Launch]], sweep_dir: Pat
     try:
         dashboard_url = ""
         if not ray.is_initialized():
+            runtime_env = {"env_vars": forwarded_env()}
             if address:
-                context = ray.init(address=address, log_to_driver=False)
+                context = ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
             else:
-                context = ray.init(include_dashboard=True, log_to_driver=False)
+                context = ray.init(include_dashboard=True, log_to_driver=False, runtime_env=runtime_env)
             dashboard_url = context.dashboard_url or ""
         if not ctrl_c.interrupted:
             launches = prepare_launches(dashboard_url)

@@ -25,7 +25,7 @@ from smolwhisper.metric_names import ATTENTION, DECODERS, VAL_AUDIO_GAIN, cer_ke
 from .expand import Expansion, Trial, expand, same_experiment
 from .failures import failure_reason
 from .monitor import print_watch_lines
-from .schedule import Launch, _safe, log_tail, run_with_ray, stop_ray_meanwhile
+from .schedule import Launch, _safe, forwarded_env, log_tail, run_with_ray, stop_ray_meanwhile
 from .spec import Spec, load_spec
 from .tracking import SweepTracking, default_uri
 
@@ -237,7 +237,7 @@ def open_tracking(spec: Spec, uri: str, sweep_dir: Path, restart: bool, todo: li
         run_id = tracking.child_run(trial, trial_dir, restart)
         launches.append(Launch(trial.trial_id, str(trial_dir), str(workdir), spec.resources.nproc_per_node,
                                spec.resources.cpus, spec.resources.gpus, uri, run_id, trial.config.train.max_steps,
-                               list(trainer_args)))
+                               list(trainer_args), tuple(sorted(forwarded_env()))))
     return tracking, launches
 
 

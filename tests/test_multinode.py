@@ -174,9 +174,10 @@ def write_spec(workdir: Path, name: str, tracking_uri: str, max_steps: int, vari
     return path
 
 
-def start_sweep(spec: Path, cluster) -> subprocess.Popen:
+def start_sweep(spec: Path, cluster, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(ROOT / "run.py"), str(spec), "--address", cluster.address],
-                            cwd=spec.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=spec.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
 
 
 def parent_pids() -> dict[int, int]:
@@ -236,11 +237,15 @@ def runs_of(client, sweep: str) -> tuple:
 def test_a_sweep_spreads_over_two_nodes_into_the_tracking_server(cluster, tracking_server, workdir, tmp_path):
     """Four trials, two at a time on two one-CPU nodes: both nodes train, and the tracking server holds
     the parent run, its four children with their params, step metrics and artifacts (uploaded through
-    the server, so a trainer on any node can write them and any machine read them)."""
+    the server, so a trainer on any node can write them and any machine read them). Variables set only
+    in the orchestrator's environment (a Hugging Face one, one named in SMOLWHISPER_ENV_VARS) reach the
+    trials on both nodes, whose own environment is the one their node started with."""
     from mlflow.tracking import MlflowClient
 
     variants = {"dense": {"model.decoder_ffn": "dense"}, "moe": {"model.decoder_ffn": "moe", "model.n_experts": 2}}
-    sweep = start_sweep(write_spec(workdir, "two-nodes", tracking_server, 8, variants), cluster)
+    probe = {"HF_HOME": str(tmp_path / "hf"), "SMOLWHISPER_PROBE": "1", "SMOLWHISPER_ENV_VARS": "SMOLWHISPER_PROBE"}
+    assert not set(probe) & set(os.environ)  # so the nodes (started by this process) lack them
+    sweep = start_sweep(write_spec(workdir, "two-nodes", tracking_server, 8, variants), cluster, probe)
     output, _ = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, output[-5000:]
 
@@ -266,6 +271,9 @@ def test_a_sweep_spreads_over_two_nodes_into_the_tracking_server(cluster, tracki
         summary = json.loads(Path(client.download_artifacts(run_id, "summary.json", str(tmp_path))).read_text())
         assert summary["status"] == "FINISHED" and summary["step"] == 8
         assert attempt_nodes(trials / name) == [run.data.tags["smolwhisper.node_id"]], name
+        [received] = re.findall(r"^from the orchestrator's environment: (.*)$", (trials / name / "train.log").read_text(),
+                                re.MULTILINE)
+        assert {"HF_HOME", "SMOLWHISPER_PROBE"} <= set(received.split(", ")) and "missing" not in received, received
     landed = {nodes.get(run.data.tags["smolwhisper.node_id"]) for run in children.values()}
     assert landed == {"head", "worker"}, {name: run.data.tags["smolwhisper.node_id"] for name, run in children.items()}
 
