@@ -127,6 +127,42 @@ class Effect:
     n_pairs: int
     bootstrap: PairedBootstrap
     seed_mean_difference: float  # mean over matched pairs of their final WER differences
+    smallest_difference: float = math.nan  # what this comparison can detect (Resolution.for_pairs)
+
+    @property
+    def detectable(self) -> bool:
+        """Outside the bootstrap's 95% interval around 0 and at least the smallest detectable difference."""
+        if self.bootstrap.within_noise:
+            return False
+        return math.isnan(self.smallest_difference) or abs(self.bootstrap.difference) >= self.smallest_difference
+
+
+Z95 = 1.959964  # two-sided 95% of a normal distribution
+
+
+@dataclass
+class Resolution:
+    """The smallest WER difference a sweep can tell from noise: the utterances it scores (the paired
+    bootstrap's interval) and the seed-to-seed spread of its configurations, combined as independent
+    errors of a difference between two configurations' seed means (95%)."""
+
+    seed_std: float  # pooled standard deviation of the ranked metric between seeds of one configuration
+    seeds: int  # finished seeds of a typical configuration (the median)
+    bootstrap_half_width: float  # median half-width of the sweep's paired-bootstrap 95% intervals
+    n_utterances: int
+
+    def for_pairs(self, n_pairs: int, bootstrap_half_width: float | None = None) -> float:
+        """For a difference of means over n_pairs seed pairs (nan when neither error is known)."""
+        half = self.bootstrap_half_width if bootstrap_half_width is None else bootstrap_half_width
+        parts = [] if math.isnan(half) else [(half / Z95) ** 2]
+        if not math.isnan(self.seed_std):
+            parts.append(2 * self.seed_std ** 2 / max(n_pairs, 1))
+        return Z95 * math.sqrt(sum(parts)) if parts else math.nan
+
+    @property
+    def smallest_difference(self) -> float:
+        """Between two configurations of `seeds` seeds each."""
+        return self.for_pairs(self.seeds)
 
 
 # Switches that change how the math is computed, never what it computes. A sweep over one of them
@@ -182,6 +218,8 @@ class SweepResult:
     decoder: str = ATTENTION  # whose WER and CER the report shows: the decoder of `metric` (decoder_of)
     effects: list[Effect] = field(default_factory=list)
     headline: Effect | None = None
+    resolution: Resolution | None = None
+    tied: list[Group] = field(default_factory=list)  # the top configurations no comparison can tell apart
     switch_checks: list[SwitchCheck] = field(default_factory=list)
     speed_trials: list[TrialResult] = field(default_factory=list)  # the spec's speed section, apart
 
@@ -471,10 +509,37 @@ def ranked(groups: list[Group], metric: str) -> list[Group]:
 
 
 def best_and_baseline(sweep: SweepResult) -> tuple[Group | None, Group | None]:
-    """The best group, and the best group of the baseline variant (the strongest baseline is the fair one)."""
+    """The best group (None while the top groups tie: no "best" among ties), and the best group of the
+    baseline variant (the strongest baseline is the fair one)."""
     order = [g for g in ranked(sweep.groups, sweep.metric) if not math.isnan(g.summary[sweep.metric][0])]
     baselines = [g for g in order if g.variant == sweep.baseline_variant]
-    return (order[0] if order else None), (baselines[0] if baselines else None)
+    best = order[0] if order and len(sweep.tied) <= 1 else None
+    return best, (baselines[0] if baselines else None)
+
+
+def resolution(sweep: SweepResult, effects: list[Effect]) -> Resolution:
+    """What the sweep can resolve, from its seed spread and the intervals of its paired comparisons."""
+    stds, weights = [], []
+    for group in sweep.groups:
+        values = [t.metrics[sweep.metric] for t in group.finished if sweep.metric in t.metrics]
+        if len(values) >= 2:
+            stds.append(float(np.var(values, ddof=1)))
+            weights.append(len(values) - 1)
+    seed_std = math.sqrt(np.average(stds, weights=weights)) if stds else math.nan
+    seeds = [len(g.finished) for g in sweep.groups if g.finished]
+    halves = [(e.bootstrap.high - e.bootstrap.low) / 2 for e in effects]
+    return Resolution(seed_std, int(np.median(seeds)) if seeds else 0,
+                      float(np.median(halves)) if halves else math.nan,
+                      max((e.bootstrap.n_utterances for e in effects), default=0))
+
+
+def tied_at_the_top(sweep: SweepResult) -> list[Group]:
+    """The best group and every group whose seed mean lies within the smallest detectable difference of it."""
+    order = [g for g in ranked(sweep.groups, sweep.metric) if not math.isnan(g.summary[sweep.metric][0])]
+    if not order or sweep.resolution is None or math.isnan(sweep.resolution.smallest_difference):
+        return order[:1]
+    top = order[0].summary[sweep.metric][0]
+    return [g for g in order if g.summary[sweep.metric][0] - top < sweep.resolution.smallest_difference]
 
 
 def headline_effect(sweep: SweepResult, n_resamples: int = 2000) -> Effect | None:
@@ -515,7 +580,13 @@ def load_sweep(tracking_uri: str, sweep: str, n_resamples: int = 2000) -> SweepR
         speed_axes = varying_axes(result.speed_trials)
         speed_groups = assign_groups(result.speed_trials, speed_axes, result.metric)
         result.switch_checks += switch_checks(result.speed_trials, speed_groups, speed_axes)
-    result.headline = headline_effect(result, n_resamples)
+    provisional = headline_effect(result, n_resamples)  # the top group against the baseline, for its interval
+    result.resolution = resolution(result, result.effects + ([provisional] if provisional else []))
+    for effect in result.effects + ([provisional] if provisional else []):
+        effect.smallest_difference = result.resolution.for_pairs(
+            effect.n_pairs, (effect.bootstrap.high - effect.bootstrap.low) / 2)
+    result.tied = tied_at_the_top(result)
+    result.headline = provisional if len(result.tied) <= 1 else None
     return result
 
 

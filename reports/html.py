@@ -321,14 +321,31 @@ def effect_rows(sweep: SweepResult) -> list[dict]:
     for e in ([sweep.headline] if sweep.headline else []) + sweep.effects:
         b = e.bootstrap
         if b.within_noise:
-            verdict = "within noise: the 95% interval contains 0"
+            verdict = "no detectable difference: the 95% interval contains 0"
+        elif not e.detectable:
+            verdict = (f"no detectable difference: below the {points(e.smallest_difference).lstrip('+')} points "
+                       "this comparison can detect (seed spread included)")
         else:
             verdict = f"real: {display(e.value)} is {'worse' if b.difference > 0 else 'better'}"
         rows.append({"label": effect_label(e), "difference": points(b.difference),
                      "interval": f"[{points(b.low)}, {points(b.high)}]", "verdict": verdict,
-                     "noise": b.within_noise, "better": b.difference < 0, "pairs": e.n_pairs,
+                     "noise": not e.detectable, "better": b.difference < 0, "pairs": e.n_pairs,
                      "utterances": b.n_utterances, "seed_mean": points(e.seed_mean_difference)})
     return rows
+
+
+def resolution_line(sweep: SweepResult) -> str:
+    """The smallest difference the sweep can detect between two configurations, and what it rests on."""
+    r = sweep.resolution
+    if r is None or math.isnan(r.smallest_difference):
+        return ("The smallest detectable difference is unknown: no two configurations share scored utterances "
+                "and no configuration has two seeds.")
+    seeds = (f"a seed-to-seed spread of {points(r.seed_std).lstrip('+')} points over {r.seeds} seeds per configuration"
+             if not math.isnan(r.seed_std) else "no seed spread (one seed per configuration: it is not counted)")
+    utterances = (f"paired-bootstrap intervals of ±{points(r.bootstrap_half_width).lstrip('+')} points over "
+                  f"{r.n_utterances} utterances" if not math.isnan(r.bootstrap_half_width) else "no paired comparison")
+    return (f"Smallest detectable difference between two configurations: {points(r.smallest_difference).lstrip('+')} "
+            f"WER points (95%), from {seeds} and {utterances}. Differences below it are no detectable difference.")
 
 
 def ratio(value: float) -> str:
@@ -374,6 +391,7 @@ def render(sweep: SweepResult, generated: str, tracking_uri: str) -> str:
     groups = ranked(sweep.groups, sweep.metric)
     colors = colors_of(groups)
     best, baseline = best_and_baseline(sweep)
+    leader = best or (sweep.tied[0] if sweep.tied else None)  # the top group, best or first of a tie
     trials = sorted(sweep.trials, key=lambda t: [g.name for g in groups].index(t.group))
     wer_curve = sweep.metric if any(sweep.metric in t.curves for t in trials) else "val/wer"  # what it ranks by
     charts = {
@@ -398,11 +416,13 @@ def render(sweep: SweepResult, generated: str, tracking_uri: str) -> str:
         axis_keys=sweep.axes, rows=table_rows(sweep, groups, best, baseline), trial_rows=trial_rows(sweep),
         compute_unit=trial_devices(sweep)[1].replace("-hours", "-h"),
         effects=effect_rows(sweep), switches=switch_rows(sweep), unseen=scores_unseen(sweep),
-        best_gap=unseen_gap(best, sweep.decoder)[1] if best and scores_unseen(sweep) else None,
-        best_unseen=mean_pm(best.summary[wer_key(sweep.decoder, VAL_UNSEEN)], percent) if best and scores_unseen(sweep) else None,
+        best_gap=unseen_gap(leader, sweep.decoder)[1] if leader and scores_unseen(sweep) else None,
+        best_unseen=(mean_pm(leader.summary[wer_key(sweep.decoder, VAL_UNSEEN)], percent)
+                     if leader and scores_unseen(sweep) else None), leader=leader,
         show_kernels=any("gpu.attention_kernel" in t.params for t in sweep.trials), figures=figures, heatmaps=heatmap_figures, failed=failed,
         samples=sample_transcripts(groups, sweep.decoder), best=best, baseline=baseline, headline=sweep.headline,
         headline_row=effect_rows(sweep)[0] if sweep.headline else None,
+        tied=sweep.tied if len(sweep.tied) > 1 else [], resolution=resolution_line(sweep),
         plotly_js=get_plotlyjs(), figures_json=json.dumps(list(figures) + [h[0] for h in heatmap_figures]),
         colors=colors, percent=percent, mean_pm=mean_pm, pm=with_muted_spread,
         decoder="" if sweep.decoder == ATTENTION else DECODER_LABELS[sweep.decoder],

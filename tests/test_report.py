@@ -126,9 +126,27 @@ def test_axis_effects_are_paired_bootstraps_over_matched_trials(sweep):
     assert (variant.bootstrap.low, variant.bootstrap.high) == pytest.approx((low, high))
     assert not variant.bootstrap.within_noise and variant.bootstrap.high < 0
 
-    headline = sweep.headline  # the best group against the (best) baseline group, paired by seed
-    assert (headline.reference, headline.value) == ("dense", "moe,noisy_topk=off")
-    assert headline.bootstrap.difference == pytest.approx(52 / 200 - 62 / 200)
+    assert variant.detectable and not noisy.detectable
+
+
+def test_the_sweep_states_the_smallest_difference_it_can_detect_and_names_no_best_among_ties(sweep):
+    """Seed spread: WER std over the two finished seeds of each configuration (1.41, 3.54, 1.41 points),
+    pooled; utterances: the median half-width of the paired-bootstrap intervals (the effects and the top
+    configuration against the baseline). Combined as independent errors of a difference of two 2-seed means."""
+    resolution = sweep.resolution
+    assert resolution.seed_std == pytest.approx(math.sqrt((0.0002 + 0.00125 + 0.0002) / 3))
+    assert resolution.seeds == 2 and resolution.n_utterances == 5
+    halves = sorted((e.bootstrap.high - e.bootstrap.low) / 2 for e in sweep.effects)
+    assert min(halves) <= resolution.bootstrap_half_width <= max(halves)
+    expected = 1.959964 * math.sqrt((resolution.bootstrap_half_width / 1.959964) ** 2 + resolution.seed_std ** 2)
+    assert resolution.smallest_difference == pytest.approx(expected)  # 4.7 points
+    # noisy top-k off (26.0%) and on (26.5%) lie 0.5 points apart, well inside it: a tie, no "best";
+    # dense (31.0%) is 5 points from the top, outside it
+    assert [g.name for g in sweep.tied] == ["moe,noisy_topk=off", "moe,noisy_topk=on"]
+    assert sweep.headline is None
+    # the MoE effect (-4.75 points over 4 seed pairs) clears what 4 pairs can detect; noisy top-k does not
+    effects = {(e.axis, e.value): e for e in sweep.effects}
+    assert abs(effects[("variant", "moe")].bootstrap.difference) >= effects[("variant", "moe")].smallest_difference
 
 
 class TableReader(html.parser.HTMLParser):
@@ -171,7 +189,7 @@ def test_the_table_has_one_row_per_configuration_best_first(page):
     header, *rows = table(page, "groups")
     assert header == ["configuration", "noisy_topk", "seeds ok", "params", "active", "train loss", "val loss",
                       "WER", "CER", "audio s/s", "wall time", "status"]
-    assert [r[0] for r in rows] == ["moe,noisy_topk=off best", "moe,noisy_topk=on", "dense baseline"]
+    assert [r[0] for r in rows] == ["moe,noisy_topk=off", "moe,noisy_topk=on", "dense baseline"]  # a tie: no best
     off, on, dense = rows
     assert off[1:5] == ["off", "2/2", "2.50M", "1.25M"]
     assert off[7] == "26.00% ± 1.41%" and on[7] == "26.50% ± 3.54%" and dense[7] == "31.00% ± 1.41%"
@@ -183,10 +201,12 @@ def test_the_table_has_one_row_per_configuration_best_first(page):
 def test_the_page_states_effects_plainly_and_shows_the_header(page):
     effects = {row[0]: row for row in table(page, "effects-table")[1:]}
     assert effects["noisy_topk: on vs off"][1] == "+0.50"
-    assert effects["noisy_topk: on vs off"][-1] == "within noise: the 95% interval contains 0"
+    assert effects["noisy_topk: on vs off"][-1] == "no detectable difference: the 95% interval contains 0"
     assert effects["variant: moe vs dense"][1] == "-4.75"
     assert effects["variant: moe vs dense"][-1] == "real: moe is better"
-    assert "best vs baseline: moe,noisy_topk=off vs dense" in effects
+    assert not any(label.startswith("best vs baseline") for label in effects)  # no best among tied configurations
+    assert "No detectable difference between the top 2 configurations by val/wer" in page
+    assert "none of them is called best" in page and "Smallest detectable difference between two configurations: 4.66 WER" in page
     # 6 trials x 30 min + the failed one's 10 min, on 2 CPUs each
     assert "6.33 CPU-hours" in page and "0123456789ab" in page and "testhost" in page and ">7</b>" in page
 
@@ -262,9 +282,10 @@ def test_a_report_ranked_by_a_ctc_metric_shows_and_compares_that_decoders_wer(tm
     assert sweep.decoder == "ctc_lm"
     dense = next(g for g in sweep.groups if g.name == "dense")
     assert dense.summary["val/wer_ctc_lm"][0] == pytest.approx(0.15)  # errors // 2: 15 of 100 words, both seeds
-    headline = sweep.headline  # ranked by the CTC + LM WER: moe off (10 and 12 errors) beats moe on (11, 13)
-    assert (headline.reference, headline.value) == ("dense", "moe,noisy_topk=off")
-    assert headline.bootstrap.difference == pytest.approx((10 + 12) / 200 - (15 + 15) / 200)
+    # ranked by the CTC + LM WER: moe off (10 and 12 errors) and moe on (11, 13) tie, dense (15, 15) trails
+    assert [g.name for g in sweep.tied] == ["moe,noisy_topk=off", "moe,noisy_topk=on"] and sweep.headline is None
+    variant = next(e for e in sweep.effects if e.axis == "variant")
+    assert variant.bootstrap.difference == pytest.approx((10 + 12 + 11 + 13) / 400 - (15 + 15) * 2 / 400)
     page = build_report(uri, "ctc", tmp_path / "report.html").read_text()
     assert "WER (CTC + LM)" in page and "Δ WER (CTC + LM)" in page
     assert "unseen-voice WER</th>" in page and page.count(">+20.00<") >= 3  # the gap, per configuration
