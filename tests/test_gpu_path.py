@@ -73,6 +73,7 @@ def test_peak_flops_match_whole_words_of_the_device_name():
     assert peak_flops("NVIDIA L4") == 121e12
     assert peak_flops("NVIDIA L40S") == 362e12
     assert peak_flops("NVIDIA H100 80GB HBM3") == peak_flops("NVIDIA H200") == 989e12
+    assert peak_flops("NVIDIA H100 PCIe") == 756e12 and peak_flops("NVIDIA H100 NVL") == 835e12
     assert peak_flops("NVIDIA A100-SXM4-80GB") == 312e12
     assert peak_flops("NVIDIA GeForce RTX 4090") is None
 
@@ -260,3 +261,182 @@ def test_a_tiny_moe_training_step_reads_from_the_device_once_per_log_window(corp
     monkeypatch.undo()
     assert [r is not None for r in results] == [False, False, True, False]
     assert calls == ["tolist"], calls
+
+
+# --- the CUDA defects, each where a CPU can catch it -----------------------------------------------
+
+class RecordOps(torch.utils._python_dispatch.TorchDispatchMode):
+    """The aten ops run inside the block."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_log_window_adds_its_sums_without_indexing_them():
+    """Indexing the sums with a list of positions builds an index tensor on the host and copies it to
+    the GPU (a stream sync per call)."""
+    from types import SimpleNamespace
+
+    from smolwhisper.train.recipe import LogWindow
+
+    window = LogWindow(torch.device("cpu"), expert_shape=(2, 4))
+    out = SimpleNamespace(loss=torch.tensor(2.0), ctc_loss=None, load_balance_loss=torch.tensor(1.0),
+                          router_z_loss=torch.tensor(0.5), expert_counts=torch.ones(2, 4))
+    batch = SimpleNamespace(n_target_tokens=7, duration_s=3.0, ids=["a", "b"])
+    grad_norm, finite = torch.tensor(3.0), torch.tensor(True)
+    with RecordOps() as recorded:
+        window.add_micro_batch(batch, out, flops=1e9)
+        window.add_step(grad_norm, finite, 1e-3, 0.1)
+    assert not [op for op in recorded.ops if "index" in op or "lift_fresh" in op], recorded.ops
+    stats = window.read(1)
+    assert (stats.loss, stats.grad_norm, stats.load_balance_loss, stats.flops) == (2.0, 3.0, 1.0, 1e9)
+    assert stats.expert_fractions == [[0.25] * 4] * 2
+
+
+def test_a_moe_window_all_reduces_one_length_when_one_rank_saw_no_tokens(tmp_path):
+    """Rank 1's window holds only an empty micro-batch: its expert counts are zeros of the same
+    shape, so both ranks all-reduce vectors of one length (a shorter one aborted gloo and would hang NCCL)."""
+    script = tmp_path / "window.py"
+    script.write_text(
+        "import json, sys, torch\n"
+        "import torch.distributed as dist\n"
+        "from types import SimpleNamespace\n"
+        "from smolwhisper.train.recipe import LogWindow\n"
+        "dist.init_process_group('gloo')\n"
+        "rank = dist.get_rank()\n"
+        "window = LogWindow(torch.device('cpu'), expert_shape=(2, 3))\n"
+        "batch = SimpleNamespace(n_target_tokens=4, duration_s=1.0, ids=['a'])\n"
+        "out = SimpleNamespace(loss=torch.tensor(1.0), ctc_loss=None, load_balance_loss=torch.tensor(1.0),\n"
+        "                      router_z_loss=torch.tensor(0.0), expert_counts=torch.tensor([[1., 2, 3], [3, 2, 1]]))\n"
+        "window.add_micro_batch(batch, out if rank == 0 else None)\n"
+        "window.add_step(torch.tensor(1.0), torch.tensor(True), 1e-3, 0.1)\n"
+        "stats = window.read(2)\n"
+        "if rank == 1: open(sys.argv[1], 'w').write(json.dumps([stats.tokens, stats.expert_fractions]))\n"
+        "dist.destroy_process_group()\n")
+    out = tmp_path / "result.json"
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+                           str(script), str(out)], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=120)  # a hang fails here
+    assert done.returncode == 0, done.stderr[-4000:]
+    tokens, fractions = json.loads(out.read_text())
+    assert tokens == 4 and fractions == [[1 / 6, 2 / 6, 3 / 6], [3 / 6, 2 / 6, 1 / 6]]
+
+
+def test_training_computes_the_log_mel_in_fp32_outside_autocast_and_ctc_lengths_on_the_host(
+        corpus, tmp_path):
+    from smolwhisper.data.loader import features
+    from smolwhisper.model import CTCTargets
+
+    trainer = Trainer(load_run_config(None, run_args(corpus, tmp_path / "run", **{
+        "train.precision": "bf16", "model.ctc_weight": 0.3})), Distributed())
+    seen = {}
+    forward = trainer.forward
+
+    def spy(mel, tokens, **kwargs):
+        seen.update(mel=mel, autocast=torch.is_autocast_enabled("cpu"), ctc=kwargs["ctc_targets"])
+        return forward(mel, tokens, **kwargs)
+
+    trainer.forward = spy
+    batch = trainer.next_batch()
+    trainer.batches = iter([batch])
+    trainer.train_step()
+    expected, _ = features(batch, 80)
+    assert seen["autocast"] and seen["mel"].dtype == torch.float32
+    assert torch.equal(seen["mel"], expected)
+    ctc = seen["ctc"]
+    assert isinstance(ctc, CTCTargets) and ctc.frame_lengths.device.type == ctc.label_lengths.device.type == "cpu"
+    assert ctc.frame_lengths.tolist() == [-(-n // 2) for n in batch.n_frames]
+
+
+def test_the_ctc_loss_with_host_lengths_equals_torchs_ctc_loss():
+    from smolwhisper.model import CTCTargets
+    from smolwhisper.model.whisper import ctc_loss_per_token
+
+    torch.manual_seed(0)
+    log_probs = torch.randn(3, 20, 11).log_softmax(-1).requires_grad_()
+    targets = torch.tensor([[1, 2, 3, -100], [-100, 4, 4, 5], [6, -100, -100, -100]])
+    frames = [20, 14, 9]
+    loss = ctc_loss_per_token(log_probs, CTCTargets.from_targets(targets, frames))
+    labels = [row[row != -100] for row in targets]
+    expected = F.ctc_loss(log_probs.transpose(0, 1), torch.cat(labels), torch.tensor(frames),
+                          torch.tensor([len(r) for r in labels]), blank=10, reduction="sum") / 7
+    assert torch.allclose(loss, expected)
+    grad, = torch.autograd.grad(loss, log_probs)
+    expected_grad, = torch.autograd.grad(expected, log_probs)
+    assert torch.allclose(grad, expected_grad, atol=1e-6)
+
+
+def reference_liger_forward(hidden, weight, targets, label_smoothing):
+    """What Liger's forward returns (the mean loss and its gradients, written out), in place of its
+    Triton kernels."""
+    logits = hidden @ weight.T
+    loss = F.cross_entropy(logits, targets, ignore_index=-100, label_smoothing=label_smoothing)
+    kept = targets != -100
+    smoothed = F.one_hot(targets.clamp(min=0), logits.shape[1]) * (1 - label_smoothing) + label_smoothing / logits.shape[1]
+    grad_logits = (logits.softmax(-1) - smoothed) * kept[:, None] / kept.sum()
+    return loss, grad_logits @ weight, grad_logits.T @ hidden
+
+
+def test_the_fused_cross_entropy_op_compiles_whole_and_gives_the_gradients_of_cross_entropy(monkeypatch):
+    from smolwhisper.model import fused_loss
+
+    monkeypatch.setattr(fused_loss, "liger_forward", reference_liger_forward)
+    torch.manual_seed(0)
+    hidden = torch.randn(12, 16, requires_grad=True)
+    weight = torch.randn(30, 16, requires_grad=True)
+    targets = torch.randint(0, 30, (12,))
+    targets[[2, 7]] = -100
+    loss = compiled(lambda w, h, t: fused_loss.linear_cross_entropy(w, h, t, 0.1) * 3)(weight, hidden, targets)
+    grads = torch.autograd.grad(loss, (hidden, weight))
+    expected = 3 * F.cross_entropy(hidden @ weight.T, targets, ignore_index=-100, label_smoothing=0.1)
+    expected_grads = torch.autograd.grad(expected, (hidden, weight))
+    assert torch.allclose(loss, expected)
+    assert all(torch.allclose(g, e, atol=1e-6) for g, e in zip(grads, expected_grads))
+
+
+@pytest.mark.parametrize("dtype, capability, path", [
+    (torch.bfloat16, (9, 0), "grouped_mm"), (torch.bfloat16, (8, 0), "expert loop"),
+    (torch.float32, (9, 0), "expert loop")])
+def test_grouped_matmul_off_its_fast_kernel_is_an_explicit_expert_loop(monkeypatch, dtype, capability, path):
+    from smolwhisper.model import moe
+
+    moe.grouped_mm_path.cache_clear()
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    try:
+        assert moe.grouped_mm_path(torch.device("cuda", 0), dtype).startswith(path)
+    finally:
+        moe.grouped_mm_path.cache_clear()
+
+
+def test_gpus_older_than_ampere_take_sdpa_with_the_mask_instead_of_flash_attention(monkeypatch):
+    model_module.flash_attention_capable.cache_clear()
+    monkeypatch.setattr(model_module, "varlen_attn", per_sequence_attention)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    q = torch.empty(1, 1, 2, 8, dtype=torch.bfloat16)
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    try:
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+        assert not model_module.varlen_kernel_runs(q)
+        model_module.flash_attention_capable.cache_clear()
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+        assert model_module.varlen_kernel_runs(q)
+    finally:
+        model_module.flash_attention_capable.cache_clear()
+
+
+def test_mfu_divides_the_flops_model_counts_by_the_exact_peak_of_the_card(monkeypatch):
+    from smolwhisper.model.flops import batch_training_flops, training_flops
+    from smolwhisper.train.recipe import mfu_metrics
+
+    cfg = model_preset("tiny.en")
+    flops = batch_training_flops(cfg, [3000, 1500], [100, 40])
+    assert flops == training_flops(cfg, 3000, 100) + training_flops(cfg, 1500, 40)
+    stats = type("Stats", (), {"flops": flops, "seconds": 0.5})()
+    for name, peak in (("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12)):
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None, _n=name: _n)
+        assert mfu_metrics(stats, Distributed(world_size=2))["gpu/mfu"] == pytest.approx(flops / 0.5 / (2 * peak))

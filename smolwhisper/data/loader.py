@@ -141,6 +141,7 @@ class Batch:
     # would stall it.
     n_samples: list[int] = field(default_factory=list)  # audio_lengths
     n_target_tokens: int = 0  # target positions that count (targets != -100)
+    row_target_tokens: list[int] = field(default_factory=list)  # the same, per row
     # [B, frames, n_audio_state] cached encoder output, zero-padded (smolwhisper.data.encoder_states)
     audio_features: Tensor | None = None
     n_feature_frames: list[int] = field(default_factory=list)  # real frames of each audio_features row
@@ -158,7 +159,8 @@ class Batch:
                                                         "audio_features")}
         moved = {name: None if t is None else move(t) for name, t in moved.items()}
         return Batch(**moved, ids=self.ids, texts=self.texts, skipped=self.skipped, n_samples=self.n_samples,
-                     n_target_tokens=self.n_target_tokens, n_feature_frames=self.n_feature_frames)
+                     n_target_tokens=self.n_target_tokens, row_target_tokens=self.row_target_tokens,
+                     n_feature_frames=self.n_feature_frames)
 
     @property
     def duration_s(self) -> float:
@@ -209,6 +211,7 @@ class Collator:
         return Batch(audio, torch.tensor(n_samples, dtype=torch.long), tokens, targets, [u.id for u in kept],
                      [u.text for u in kept], skipped, mel=pad_log_mels([u.mel for u in kept]) if cached else None,
                      n_samples=n_samples, n_target_tokens=sum(len(s) - n_prompt for s in sequences),
+                     row_target_tokens=[len(s) - n_prompt for s in sequences],
                      audio_features=pad_encoder_states(states) if encoded else None,
                      n_feature_frames=[len(s) for s in states])
 

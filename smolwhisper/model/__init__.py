@@ -3,8 +3,8 @@ mixture-of-experts feed-forward (moe.py). Imports only torch and the config, not
 training or inference."""
 
 from .moe import MoEFeedForward, routing_stats
-from .whisper import (AudioEncoder, DecoderOutput, KVCache, LayerCache, ModelOutput, PackedRows, TextDecoder,
+from .whisper import (AudioEncoder, CTCTargets, DecoderOutput, KVCache, LayerCache, ModelOutput, PackedRows, TextDecoder,
                       Whisper)
 
-__all__ = ["AudioEncoder", "DecoderOutput", "KVCache", "LayerCache", "ModelOutput", "MoEFeedForward", "PackedRows",
+__all__ = ["AudioEncoder", "CTCTargets", "DecoderOutput", "KVCache", "LayerCache", "ModelOutput", "MoEFeedForward", "PackedRows",
            "TextDecoder", "Whisper", "routing_stats"]

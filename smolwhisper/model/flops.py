@@ -26,11 +26,18 @@ PEAK_BF16_FLOPS = {
 }
 
 
+# The cards of a family whose name adds a word to the family's (whose entry above is its SXM card).
+PEAK_BF16_FLOPS_VARIANTS = {("H100", "PCIE"): 756e12, ("H100", "NVL"): 835e12, ("H200", "NVL"): 835e12,
+                            ("H800", "PCIE"): 756e12}
+
+
 def peak_flops(device_name: str) -> float | None:
-    """The bf16 peak of a GPU named like `NVIDIA H100 80GB HBM3`, or None when unknown."""
+    """The bf16 peak of the exact card named like `NVIDIA H100 80GB HBM3` (SXM) or `NVIDIA H100 PCIe`,
+    or None when unknown."""
     words = set(re.split(r"[\s\-_/]+", device_name.upper()))
+    variant = [peak for (family, word), peak in PEAK_BF16_FLOPS_VARIANTS.items() if {family, word} <= words]
     known = [name for name in PEAK_BF16_FLOPS if name in words]
-    return PEAK_BF16_FLOPS[max(known, key=len)] if known else None
+    return variant[0] if variant else PEAK_BF16_FLOPS[max(known, key=len)] if known else None
 
 
 def encoder_forward_flops(cfg: ModelConfig, n_mel_frames: float) -> float:
@@ -82,3 +89,9 @@ def encoder_mode(cfg: RunConfig) -> str:
     if cfg.data.encoder_cache:
         return "cached"
     return "frozen" if "encoder" in cfg.train.freeze else "trained"
+
+
+def batch_training_flops(cfg: ModelConfig, n_mel_frames: list[int], n_tokens: list[int],
+                         encoder: str = "trained") -> float:
+    """A batch's forward and backward: its utterances' real lengths, padding excluded."""
+    return sum(training_flops(cfg, frames, tokens, encoder) for frames, tokens in zip(n_mel_frames, n_tokens))

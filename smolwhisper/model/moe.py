@@ -10,11 +10,15 @@ sort, through `torch.nn.functional.grouped_mm` where torch has it (a loop over e
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 HAS_GROUPED_MM = hasattr(F, "grouped_mm")
+log = logging.getLogger(__name__)
 
 
 class MoEFeedForward(nn.Module):
@@ -86,12 +90,30 @@ class MoEFeedForward(nn.Module):
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
         x = x.to(dtype)
         w1, w2, b1, b2 = (p.to(dtype) for p in (self.w1, self.w2, self.b1, self.b2))
-        if self.grouped_mm:
+        if self.grouped_mm and (torch.compiler.is_compiling() or grouped_mm_path(x.device, dtype) == "grouped_mm"):
             offsets = counts.cumsum(0).to(torch.int32)
             h = F.gelu(grouped_matmul(x, w1, offsets) + b1[expert_ids])
             return grouped_matmul(h, w2, offsets) + b2[expert_ids]
         groups = x.split(counts.tolist())  # the loop needs the group sizes on the host
         return torch.cat([F.gelu(g @ w1[e] + b1[e]) @ w2[e] + b2[e] for e, g in enumerate(groups)])
+
+
+@functools.cache
+def grouped_mm_path(device: torch.device, dtype: torch.dtype) -> str:
+    """"grouped_mm" where torch's grouped kernel runs as one kernel, else the named loop. On CUDA its
+    fast kernel needs bf16 on compute capability 9.0+ (H100, H200, B200); elsewhere torch reads the
+    offsets back and loops over experts inside, so the loop here is the same work, said out loud."""
+    if not HAS_GROUPED_MM:
+        return "expert loop (this torch has no grouped_mm)"
+    if device.type != "cuda":
+        return "grouped_mm"
+    capability = torch.cuda.get_device_capability(device)
+    if dtype == torch.bfloat16 and capability >= (9, 0):
+        return "grouped_mm"
+    path = (f"expert loop (grouped_mm's fast kernel needs bf16 on compute capability 9.0+; this is "
+            f"{dtype} on {capability[0]}.{capability[1]}: one read-back of the group sizes per MoE layer)")
+    log.warning("moe_grouped_mm: %s", path)
+    return path
 
 
 def count_per_expert(expert_ids: Tensor, n_experts: int, weights: Tensor | None = None) -> Tensor:

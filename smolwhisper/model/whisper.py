@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +27,7 @@ except ImportError:  # torch < 2.10
     varlen_attn = None
 
 from ..config import ConfigError, ModelConfig
+from .fused_loss import linear_cross_entropy
 from .moe import MoEFeedForward
 
 log = logging.getLogger(__name__)
@@ -155,8 +158,21 @@ class PackedRows:
 
 
 def varlen_kernel_runs(q: Tensor) -> bool:
-    """FlashAttention's varlen kernel is a CUDA kernel for half-precision inputs."""
-    return varlen_attn is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16)
+    """FlashAttention's varlen kernel is a CUDA kernel for half-precision inputs on Ampere or newer."""
+    return (varlen_attn is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16)
+            and flash_attention_capable(q.device))
+
+
+@functools.cache
+def flash_attention_capable(device: torch.device) -> bool:
+    """FlashAttention-2 refuses GPUs below compute capability 8.0 (T4, V100), where autocast still
+    allows bf16 by emulation: there attention takes SDPA with the mask (its memory-efficient kernel)."""
+    capable = torch.cuda.get_device_capability(device) >= (8, 0)
+    if not capable:
+        log.warning("flash: %s has compute capability %s.%s, below FlashAttention's 8.0; attention over "
+                    "padded batches takes SDPA with a mask", torch.cuda.get_device_name(device),
+                    *torch.cuda.get_device_capability(device))
+    return capable
 
 
 def packed_attention(q: Tensor, k: Tensor, v: Tensor, packed_q: PackedRows | None,
@@ -422,31 +438,34 @@ class Whisper(nn.Module):
         """The real encoder frames of a batch whose mel rows hold mel_lengths real frames out of
         n_mel_frames; None when no row is padded."""
         stride = self.encoder.stride
-        lengths = [-(-length // stride) for length in mel_lengths]
+        lengths = encoder_frames(mel_lengths, stride)
         padded_len = -(-n_mel_frames // stride)
         if all(length >= padded_len for length in lengths):
             return None
         return PackedRows.from_lengths(lengths, padded_len, device)
 
     def forward(self, mel: Tensor, tokens: Tensor, mel_mask: Tensor | None = None,
-                targets: Tensor | None = None, ctc_targets: Tensor | None = None,
+                targets: Tensor | None = None, ctc_targets: CTCTargets | Tensor | None = None,
                 packed: PackedRows | None = None) -> ModelOutput:
         """targets [B, L] with -100 on positions that do not count (padding, the prompt).
-        ctc_targets [B, S]: each row's text tokens in order, -100 elsewhere (no specials).
+        ctc_targets: `CTCTargets` with lengths the host knows (training), or [B, S] each row's text
+        tokens in order, -100 elsewhere (no specials), whose lengths are then counted on the device.
         packed: `packed_frames(...)` of mel_mask, for attention over packed sequences where it runs."""
         audio_features, audio_mask = self.encoder(mel, mel_mask, packed)
         return self.decode(audio_features, audio_mask, tokens, targets, ctc_targets, packed)
 
     def decode(self, audio_features: Tensor, audio_mask: Tensor | None, tokens: Tensor,
-               targets: Tensor | None = None, ctc_targets: Tensor | None = None,
+               targets: Tensor | None = None, ctc_targets: CTCTargets | Tensor | None = None,
                packed: PackedRows | None = None) -> ModelOutput:
         """`forward` from the encoder's output on: the CTC head and the decoder, with their losses.
         Training from cached encoder states (a frozen encoder) starts here."""
         ctc_log_probs = ctc_lengths = ctc_loss = None
         if self.ctc is not None:
             ctc_log_probs, ctc_lengths = self.ctc_log_probs(audio_features, audio_mask)
+            if isinstance(ctc_targets, Tensor):
+                ctc_targets = CTCTargets.from_targets(ctc_targets, ctc_lengths)
             if ctc_targets is not None:
-                ctc_loss = ctc_loss_per_token(ctc_log_probs, ctc_lengths, ctc_targets)
+                ctc_loss = ctc_loss_per_token(ctc_log_probs, ctc_targets)
         fused = self.fused_loss is not None and targets is not None
         token_mask = None if targets is None else targets != -100
         out = self.decoder(tokens, audio_features, audio_mask, return_logits=not fused, token_mask=token_mask,
@@ -481,18 +500,44 @@ class Whisper(nn.Module):
         return {"total": total, "active": total - inactive}
 
 
-def ctc_loss_per_token(log_probs: Tensor, lengths: Tensor, targets: Tensor) -> Tensor:
+def encoder_frames(mel_lengths: list[int], stride: int) -> list[int]:
+    """Encoder frames of utterances of mel_lengths log-mel frames (the convolutions' stride, rounded up)."""
+    return [-(-length // stride) for length in mel_lengths]
+
+
+@dataclass
+class CTCTargets:
+    """The CTC head's labels and both length vectors. Lengths built on the host stay there: CUDA's CTC
+    reads them on the host, and lengths on the GPU would be copied back (a stall) in forward and backward."""
+
+    labels: Tensor  # [B, S] each row's labels at the front, 0 after
+    label_lengths: Tensor  # [B] int64
+    frame_lengths: Tensor  # [B] int64, valid encoder frames
+    n_labels: Tensor  # () all labels of the batch, on the host when built there
+
+    @classmethod
+    def from_targets(cls, targets: Tensor, frame_lengths: list[int] | Tensor) -> CTCTargets:
+        """targets [B, S]: each row's labels in order, -100 elsewhere. They are moved to the front of
+        their row by a stable sort rather than picked out by a boolean index (a sync on a GPU)."""
+        labelled = targets != -100
+        order = (~labelled).to(torch.uint8).argsort(dim=1, stable=True)
+        labels = targets.gather(1, order).masked_fill(~labelled.gather(1, order), 0)
+        label_lengths = labelled.sum(dim=1)
+        frames = torch.as_tensor(frame_lengths, dtype=torch.long)
+        return cls(labels, label_lengths, frames, label_lengths.sum())
+
+    def to(self, device: torch.device | str) -> CTCTargets:
+        """The labels to `device`; the lengths stay where they are."""
+        return dataclasses.replace(self, labels=self.labels.to(device, non_blocking=True))
+
+
+def ctc_loss_per_token(log_probs: Tensor, targets: CTCTargets) -> Tensor:
     """CTC loss summed over the batch and divided by its target tokens, on the scale of the
     decoder's per-token cross-entropy. An utterance too short for its text (fewer frames than
-    CTC needs) adds nothing instead of infinity.
-
-    targets [B, L] hold each row's labels in order with -100 elsewhere; they are moved to the front
-    of their row by a stable sort rather than picked out by a boolean index (a host sync)."""
-    labelled = targets != -100
-    order = (~labelled).to(torch.uint8).argsort(dim=1, stable=True)
-    padded = targets.gather(1, order).masked_fill(~labelled.gather(1, order), 0)
-    total, _ = torch.ops.smolwhisper.ctc_loss_sum(log_probs, lengths, padded, labelled.sum(dim=1))
-    return total / labelled.sum().clamp(min=1)
+    CTC needs) adds nothing instead of infinity."""
+    total, _ = torch.ops.smolwhisper.ctc_loss_sum(log_probs, targets.frame_lengths, targets.labels,
+                                                  targets.label_lengths)
+    return total / targets.n_labels.clamp(min=1)
 
 
 @torch.library.custom_op("smolwhisper::ctc_loss_sum", mutates_args=())
@@ -533,11 +578,11 @@ def _enable_liger(model: Whisper):
     if not torch.cuda.is_available():
         raise ConfigError("model.liger: True needs a CUDA GPU (Liger kernels are Triton kernels) and "
                           "none is available; set model.liger=false")
-    from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss, LigerLayerNorm
+    from liger_kernel.transformers import LigerLayerNorm
 
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if isinstance(child, LayerNorm):
                 setattr(parent, name, LigerLayerNorm(child.normalized_shape[0], eps=child.eps))
     log.info("liger: LayerNorm and the fused linear cross-entropy use Liger Triton kernels")
-    return LigerFusedLinearCrossEntropyLoss(ignore_index=-100, label_smoothing=model.config.label_smoothing)
+    return functools.partial(linear_cross_entropy, label_smoothing=model.config.label_smoothing)

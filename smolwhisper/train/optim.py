@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -10,10 +11,20 @@ from torch import nn
 from ..config import OptimConfig
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
+def fused_adamw_available(device_type: str) -> bool:
+    """Whether this torch has a fused AdamW for the device: one kernel for all parameters, which also
+    skips a step on the device when `found_inf` is set, as torch.amp.GradScaler has it do."""
+    try:
+        from torch.optim.optimizer import _get_fused_kernels_supported_devices
+    except ImportError:
+        return False
+    return ("fused" in inspect.signature(torch.optim.AdamW).parameters
+            and device_type in _get_fused_kernels_supported_devices())
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig, fused: bool = True) -> torch.optim.AdamW:
     """No weight decay on norms, biases and embeddings (token and positional), as in GPT-2/nanoGPT.
-    Fused (one kernel for all parameters, on CPU and CUDA): it also skips a step on the device when
-    the trainer sets `found_inf`, as torch.amp.GradScaler does."""
+    fused: `fused_adamw_available` (else foreach, which takes no found_inf)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -21,7 +32,8 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
         is_embedding = "embedding" in name
         (no_decay if p.ndim < 2 or is_embedding else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                             **({"fused": True} if fused else {"foreach": True}))
 
 
 def lr_at(step: int, cfg: OptimConfig, max_steps: int, time_spent: float = 0.0) -> float:

@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .. import checkpoint, metric_names as names, run_files
-from ..audio import HOP_LENGTH, SAMPLE_RATE
+from ..audio import SAMPLE_RATE
 from ..config import ConfigError, InferenceConfig, RunConfig, load_run_config, to_dict
 from ..data.encoder_states import CachedEncoderStates, ensure_encoder_cache
 from ..data.encoder_states import cache_path as encoder_cache_path
@@ -42,14 +42,16 @@ from ..data.real_speech import REAL_SPEECH_SPLIT, real_speech_dataset
 from ..inference.ctc_lm import LexiconDecoder
 from ..inference.evaluation import evaluate, evaluation_loader, run_lexicon, save_word_lm
 from ..metric_names import REAL, VAL, VAL_UNSEEN, needs_word_lm, select_metric
-from ..model import PackedRows, Whisper
+from ..model import CTCTargets, PackedRows, Whisper
+from ..model.flops import batch_training_flops, encoder_mode
+from ..model.whisper import encoder_frames
 from ..tokenizer import Tokenizer, train_bpe
 from .. import tracking
 from ..tracking import RunMirror, TrackingError
 from . import state as train_state
 from .accelerator import attention_kernels, peak_flops, profile_cuda_kernels, resolve_device
 from .freeze import freeze
-from .optim import build_optimizer, lr_at
+from .optim import build_optimizer, fused_adamw_available, lr_at
 from .pretrained import Pretrained, load_pretrained, read_pretrained
 
 
@@ -127,6 +129,7 @@ class WindowStats:
     tokens: int  # sum: target tokens
     audio_s: float  # sum: seconds of audio
     utterances: int  # sum
+    flops: float  # sum: training FLOPs of the window's utterances (model/flops.py)
     expert_fractions: list[list[float]]  # [MoE layer][expert] share of the routed tokens
 
 
@@ -137,18 +140,22 @@ class LogWindow:
     DEVICE_SUMS = ("loss", "ctc_loss", "load_balance_loss", "router_z_loss", "finite_losses", "grad_norm",
                    "nonfinite_steps")
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, expert_shape: tuple[int, int] | None = None):
+        """expert_shape: [MoE layers, experts] of a MoE model. Its counts start as zeros of that shape, so
+        that every rank all-reduces a vector of one length even when its window saw no token."""
         self.device = device
         self.sums = torch.zeros(len(self.DEVICE_SUMS), device=device)
-        self.expert_counts: torch.Tensor | None = None
+        self.zero = torch.zeros((), device=device)
+        self.expert_counts = None if expert_shape is None else torch.zeros(expert_shape, device=device)
         self.steps, self.micro_batches, self.seconds, self.lr = 0, 0, 0.0, 0.0
-        self.tokens, self.audio_s, self.utterances = 0, 0.0, 0
+        self.tokens, self.audio_s, self.utterances, self.flops = 0, 0.0, 0, 0.0
 
-    def add_micro_batch(self, batch, out) -> None:
+    def add_micro_batch(self, batch, out, flops: float = 0.0) -> None:
         """`out` None: an empty micro-batch, which counts with a zero loss."""
         self.micro_batches += 1
         if out is None:
             return
+        self.flops += flops
         self.tokens += batch.n_target_tokens
         self.audio_s += batch.duration_s
         self.utterances += len(batch.ids)
@@ -159,20 +166,22 @@ class LogWindow:
         self._add(finite_losses=finite.float(), **{name: torch.where(finite, value.detach().float(), 0.0)
                                                    for name, value in kept.items()})
         if out.expert_counts is not None:
-            counts = out.expert_counts.detach().float()
-            self.expert_counts = counts if self.expert_counts is None else self.expert_counts + counts
+            self.expert_counts += out.expert_counts.detach().float()
 
     def add_step(self, grad_norm: torch.Tensor, finite: torch.Tensor, lr: float, seconds: float) -> None:
         self._add(grad_norm=torch.where(finite, grad_norm, 0.0), nonfinite_steps=(~finite).float())
         self.steps, self.lr, self.seconds = self.steps + 1, lr, self.seconds + seconds
 
     def _add(self, **values: torch.Tensor) -> None:
-        index = [self.DEVICE_SUMS.index(name) for name in values]
-        self.sums[index] += torch.stack([v.detach().float().reshape(()) for v in values.values()])
+        """One stack over every sum (zeros where not given) added in place: indexing the sums with a
+        Python list would build the index tensor on the GPU with a blocking copy."""
+        self.sums += torch.stack([values[name].detach().float().reshape(()) if name in values else self.zero
+                                  for name in self.DEVICE_SUMS])
 
     def read(self, world_size: int) -> WindowStats:
         start = time.perf_counter()
-        host = torch.tensor([self.micro_batches, self.tokens, self.audio_s, self.utterances], dtype=torch.float32)
+        host = torch.tensor([self.micro_batches, self.tokens, self.audio_s, self.utterances, self.flops],
+                            dtype=torch.float32)
         parts = [self.sums, host.to(self.device, non_blocking=True)]
         if self.expert_counts is not None:
             parts.append(self.expert_counts.flatten())
@@ -181,11 +190,12 @@ class LogWindow:
             dist.all_reduce(flat)
         values = flat.tolist()  # the window's one read-back
         sums = dict(zip(self.DEVICE_SUMS, values))
-        _, tokens, audio_s, utterances = values[len(self.DEVICE_SUMS): len(self.DEVICE_SUMS) + 4]
+        n_host = len(self.DEVICE_SUMS) + 5
+        _, tokens, audio_s, utterances, flops = values[len(self.DEVICE_SUMS): n_host]
         fractions = []
         if self.expert_counts is not None:
             n_experts = self.expert_counts.shape[1]
-            counts = values[len(self.DEVICE_SUMS) + 4:]
+            counts = values[n_host:]
             rows = [counts[i: i + n_experts] for i in range(0, len(counts), n_experts)]
             fractions = [[count / max(sum(row), 1) for count in row] for row in rows]
         nonfinite = round(sums["nonfinite_steps"] / world_size)  # every rank skips the same steps
@@ -197,7 +207,8 @@ class LogWindow:
             load_balance_loss=sums["load_balance_loss"] / finite_losses,
             router_z_loss=sums["router_z_loss"] / finite_losses,
             grad_norm=sums["grad_norm"] / world_size / finite_steps, nonfinite_steps=nonfinite,
-            tokens=round(tokens), audio_s=audio_s, utterances=round(utterances), expert_fractions=fractions)
+            tokens=round(tokens), audio_s=audio_s, utterances=round(utterances), flops=flops,
+            expert_fractions=fractions)
 
 
 class Trainer:
@@ -259,10 +270,16 @@ class Trainer:
         self.model.inference_config = InferenceConfig(pad_to_30s=cfg.data.pad_to_30s)  # how checkpoints decode
         if cfg.data.encoder_cache:
             self.datasets = self.cache_encoder_states(self.datasets)
-        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.fused_optimizer = fused_adamw_available(env.device.type)
+        if not self.fused_optimizer:
+            self.log(f"note: this torch has no fused AdamW for {env.device.type}: foreach AdamW, and a step "
+                     f"with a non-finite gradient is skipped after reading the verdict back (one sync a step)")
+        self.optimizer = build_optimizer(self.model, cfg.optim, fused=self.fused_optimizer)
         # From cached encoder states a step starts at the decoder: that is what DDP and compile wrap then.
         step_model = DecodeFromStates(self.model) if cfg.data.encoder_cache else self.model
-        self.ddp_model = (DistributedDataParallel(step_model, device_ids=[env.device] if env.device.type == "cuda" else None)
+        # broadcast_buffers off: the only buffer is the fixed positional table, the same on every rank.
+        self.ddp_model = (DistributedDataParallel(step_model, device_ids=[env.device] if env.device.type == "cuda" else None,
+                                                  broadcast_buffers=False)
                           if env.world_size > 1 else step_model)
         # Dynamic shapes from the start, and batch lengths rounded up (COMPILE_FRAMES, COMPILE_TOKENS):
         # variable-length batches then reuse one graph instead of recompiling per length.
@@ -286,7 +303,7 @@ class Trainer:
         self.nonfinite_streak = 0  # consecutive ones, as far as the log windows tell
         self.skipped: Counter = Counter(train_set.skipped)
         self.last_metrics: dict[str, float] = {}
-        self.window = LogWindow(env.device)
+        self.window = self.new_window()
         self.last_checkpoint_time = time.monotonic()
         self.attention_kernel: str | None = None  # recorded at the first step on CUDA
         self.stop_reason = ""  # why the run stopped early (status STOPPED)
@@ -510,13 +527,16 @@ class Trainer:
                     out = self.forward_backward_recording_attention_kernels(batch)
                 else:
                     out = self.forward_backward(batch)
-            self.window.add_micro_batch(batch, out)
+            self.window.add_micro_batch(batch, out, self.batch_flops(batch))
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
         # A non-finite gradient skips the update on the device, as torch.amp.GradScaler has the fused
         # optimizer do, without reading the norm back; the window counts the skipped steps.
         finite = torch.isfinite(grad_norm)
-        self.optimizer.found_inf = (~finite).float()
-        self.optimizer.step()
+        if self.fused_optimizer:
+            self.optimizer.found_inf = (~finite).float()
+            self.optimizer.step()
+        elif finite.item():
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         elapsed = time.perf_counter() - start
@@ -529,7 +549,7 @@ class Trainer:
     def read_window(self) -> dict[str, float]:
         """The log window's metrics: one read-back from the device (and one all-reduce under DDP)."""
         cfg, env = self.cfg, self.env
-        window, self.window = self.window, LogWindow(env.device)
+        window, self.window = self.window, self.new_window()
         stats = window.read(env.world_size)
         self.nonfinite_steps += stats.nonfinite_steps
         self.nonfinite_streak = self.nonfinite_streak + stats.steps if stats.nonfinite_steps == stats.steps else 0
@@ -555,9 +575,14 @@ class Trainer:
             metrics[names.GPU_PEAK_MEMORY_GB] = torch.cuda.max_memory_allocated(env.device) / 1e9
             self.peak_gpu_memory_gb = max(self.peak_gpu_memory_gb, metrics[names.GPU_PEAK_MEMORY_GB])
             torch.cuda.reset_peak_memory_stats(env.device)  # a peak per window, not since start-up
-            metrics.update(mfu_metrics(self.model, stats, env))
+            metrics.update(mfu_metrics(stats, env))
         self.last_metrics.update(metrics)
         return metrics
+
+    def new_window(self) -> LogWindow:
+        model = self.cfg.model
+        n_moe_layers = sum(model.is_moe_layer(i) for i in range(model.n_text_layer))
+        return LogWindow(self.env.device, (n_moe_layers, model.n_experts) if n_moe_layers else None)
 
     def forward_backward_recording_attention_kernels(self, batch):
         """forward_backward under the profiler, once per process on CUDA: which attention kernels
@@ -583,13 +608,13 @@ class Trainer:
         scale = 1.0
         if not batch.ids:
             scale, batch = 0.0, self.stand_in_batch()
-        batch = batch.to(self.env.device)
+        host_batch, batch = batch, batch.to(self.env.device)
         try:
             with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 if batch.audio_features is not None:
-                    out = self.decode_cached(batch)
+                    out = self.decode_cached(batch, host_batch)
                 else:
-                    out = self.forward_full(batch)
+                    out = self.forward_full(batch, host_batch)
                 loss = (out.loss + cfg.model.load_balance_coef * out.load_balance_loss
                         + cfg.model.router_z_coef * out.router_z_loss)
                 if out.ctc_loss is not None:
@@ -605,18 +630,21 @@ class Trainer:
                 f"(e.g. to {self.batch_plan.micro_batch_s / 2:g}): {keep}") from None
         return out if scale else None
 
-    def decode_cached(self, batch):
+    def decode_cached(self, batch, host_batch):
         """The step from cached encoder states (data.encoder_cache): the frozen encoder is not run."""
         audio_features, audio_mask = encoder_states(batch)
         packed = (None if audio_mask is None else
                   PackedRows.from_lengths(batch.n_feature_frames, audio_features.shape[1], self.env.device))
+        frames = batch.n_feature_frames if audio_mask is not None else [audio_features.shape[1]] * len(batch.ids)
         return self.forward(audio_features, audio_mask, batch.tokens, targets=batch.targets,
-                            ctc_targets=self.ctc_targets(batch), packed=packed)
+                            ctc_targets=self.ctc_targets(host_batch, frames), packed=packed)
 
-    def forward_full(self, batch):
+    def forward_full(self, batch, host_batch):
         """The step from the log-mel: encoder and decoder through the (DDP, compiled) model."""
         cfg = self.cfg
-        mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
+        # The log-mel in fp32 with autocast off, as the feature cache and transcribe compute it.
+        with torch.autocast(self.env.device.type, enabled=False):
+            mel, mel_mask = features(batch, cfg.model.n_mels, cfg.data.pad_to_30s)
         if cfg.train.compile:
             mel, mel_mask = pad_frames(mel, mel_mask, COMPILE_FRAMES)
         n_frames = batch.n_frames if not cfg.data.pad_to_30s else [mel.shape[-1]] * len(batch.ids)
@@ -624,8 +652,14 @@ class Trainer:
             mel = spec_augment(mel, n_frames, generator=torch.Generator().manual_seed(
                 cfg.train.seed * 1_000_003 + self.step * 101 + self.env.rank))
         packed = self.model.packed_frames(n_frames, mel.shape[-1], self.env.device)
+        frames = encoder_frames(n_frames if packed is not None else [mel.shape[-1]] * len(batch.ids),
+                                self.model.config.audio_stride)
         return self.forward(mel, batch.tokens, mel_mask=None if packed is None else mel_mask,
-                            targets=batch.targets, ctc_targets=self.ctc_targets(batch), packed=packed)
+                            targets=batch.targets, ctc_targets=self.ctc_targets(host_batch, frames), packed=packed)
+
+    def batch_flops(self, batch) -> float:
+        """Training FLOPs of a (host) batch's utterances at their real lengths, for MFU."""
+        return batch_training_flops(self.model.config, batch.n_frames, batch.row_target_tokens, encoder_mode(self.cfg))
 
     def stand_in_batch(self):
         """One second of silence and an empty transcript: a forward pass through every parameter."""
@@ -635,11 +669,14 @@ class Trainer:
             return self.collate([Utterance("stand-in", np.zeros(0, np.float32), "", 1.0, encoder_states=states)])
         return self.collate([Utterance("stand-in", np.zeros(SAMPLE_RATE, dtype=np.float32), "", 1.0)])
 
-    def ctc_targets(self, batch) -> torch.Tensor | None:
-        """The CTC head's labels: the text tokens of each target row (no specials, no end-of-text)."""
+    def ctc_targets(self, host_batch, frames: list[int]) -> CTCTargets | None:
+        """The CTC head's labels (the text tokens of each target row: no specials, no end-of-text) with
+        their lengths and each row's valid encoder frames, built on the host from the batch before it
+        moved: CUDA's CTC would otherwise copy the length tensors back to the host."""
         if self.cfg.model.ctc_weight == 0:
             return None
-        return batch.targets.masked_fill(batch.targets >= self.tokenizer.eot, -100)
+        targets = host_batch.targets.masked_fill(host_batch.targets >= self.tokenizer.eot, -100)
+        return CTCTargets.from_targets(targets, frames).to(self.env.device)
 
     # ------------------------------------------------------------------------------- evaluation
 
@@ -775,18 +812,14 @@ class DecodeFromStates(torch.nn.Module):
         return self.model.decode(*args, **kwargs)
 
 
-def mfu_metrics(model: Whisper, stats: WindowStats, env: Distributed) -> dict[str, float]:
-    """Model FLOPs utilisation, from 6 x parameters x positions (forward + backward, Kaplan et al. 2020):
-    encoder parameters x encoder positions (audio seconds x 100 / audio_stride) + active decoder parameters x target
-    tokens, attention scores ignored. Peak: dense bf16 of the GPU, where known."""
+def mfu_metrics(stats: WindowStats, env: Distributed) -> dict[str, float]:
+    """Model FLOPs utilisation: the window's training FLOPs (model/flops.py: every matmul and the
+    attention scores, at the utterances' real lengths) over its seconds and the dense bf16 peak of
+    the GPU, where known."""
     peak = peak_flops(torch.cuda.get_device_name(env.device))
     if peak is None:
         return {}
-    encoder = sum(p.numel() for p in model.encoder.parameters())
-    decoder = model.param_counts()["active"] - encoder
-    encoder_frames = stats.audio_s / (model.config.audio_stride * HOP_LENGTH / SAMPLE_RATE)
-    flops = 6 * (encoder * encoder_frames + decoder * stats.tokens)
-    return {names.GPU_MFU: flops / stats.seconds / (peak * env.world_size)}
+    return {names.GPU_MFU: stats.flops / stats.seconds / (peak * env.world_size)}
 
 
 def _interrupt(signum, frame) -> None:
