@@ -106,12 +106,13 @@ def _with_progress(items, dataset: SpeechDataset, progress: bool):
         return items
     from tqdm import tqdm
 
-    durations = dataset.durations_s
-    bar = tqdm(total=round(sum(durations) / 3600, 2), unit="h", desc=f"log-mels of {dataset.name}")
+    hours = [duration / 3600 for duration in dataset.durations_s]
+    bar = tqdm(total=sum(hours), unit="h", desc=f"log-mels of {dataset.name}",
+               bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h of audio [{elapsed}<{remaining}]")
 
     def counted():
         for index, item in enumerate(items):
-            bar.update(round(durations[index] / 3600, 6))
+            bar.update(hours[index])
             yield item
         bar.close()
     return counted()
