@@ -267,3 +267,17 @@ def test_a_run_on_the_hub_copy_records_the_commit_it_read(hub, tmp_path):
     assert main(args) == 0
     params = json.loads((run_dir / "params.json").read_text())
     assert params["data.revision"] == "0" * 39 + "2"
+
+
+def test_offline_the_check_asks_the_local_cache_not_the_hub(hub, monkeypatch):
+    """HF_HUB_OFFLINE: no token needed and no Hub call (the simulated repository would refuse it as
+    gated); what `datasets` finds locally (here the simulated repository, standing in for its cache)
+    is checked as online."""
+    from smolwhisper.data.gigaspeech_hub import check_gigaspeech
+
+    hub("gated")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_TOKEN")
+    found = check_gigaspeech("xs")
+    assert found.startswith("speechcolab/gigaspeech at commit ") and "0" * 39 + "3" not in found
+    assert "has no config 's'" in check_fails("s")
