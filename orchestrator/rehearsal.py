@@ -113,11 +113,15 @@ def read_result(trial_dir: Path) -> dict:
         pass
     step_s = [row[TRAIN_STEP_S] for row in rows if TRAIN_STEP_S in row and row.get("step", 0) > 1]
     step_s = step_s or [row[TRAIN_STEP_S] for row in rows if TRAIN_STEP_S in row]
-    ok = summary.get("status") == "FINISHED" and summary.get("step") == STEPS and resumed(trial_dir)
-    outcome = "OK" if ok else (summary.get("stop_reason") or failure_reason(trial_dir) if summary.get("status") != "FINISHED"
-                               else "finished without reading its checkpoint back")
-    return {"outcome": outcome.splitlines()[0] if outcome else "error", "step_s": statistics.median(step_s) if step_s
-            else None, "peak_memory_gb": summary.get("peak_memory_gb")}
+    finished = summary.get("status") == "FINISHED"
+    if finished and summary.get("step") == STEPS and resumed(trial_dir):
+        outcome = "OK"
+    elif finished:
+        outcome = "finished without reading its checkpoint back"
+    else:
+        outcome = summary.get("stop_reason") or failure_reason(trial_dir)
+    return {"outcome": outcome.splitlines()[0] if outcome else "error",
+            "step_s": statistics.median(step_s) if step_s else None, "peak_memory_gb": summary.get("peak_memory_gb")}
 
 
 def resumed(trial_dir: Path) -> bool:

@@ -275,7 +275,8 @@ def read_trial(client, run) -> TrialResult:
               if key in HISTORY_KEYS or key.startswith(HISTORY_PREFIXES)}
     trial = TrialResult(run_id=run_id, trial_id=tags.get("smolwhisper.trial_id", run.info.run_name),
                         variant=tags.get("smolwhisper.variant", "base"), seed=tags.get("smolwhisper.seed", ""),
-                        status=tags.get(STATUS_TAG, run.info.status), params=dict(run.data.params), metrics=dict(run.data.metrics),
+                        status=tags.get(STATUS_TAG, run.info.status), params=dict(run.data.params),
+                        metrics=dict(run.data.metrics),
                         curves=curves, wall_time_s=math.nan, log_tail=tags.get("smolwhisper.log_tail", ""),
                         spec_values={k[len(AXIS_TAG):]: v for k, v in tags.items() if k.startswith(AXIS_TAG)},
                         failure_reason=tags.get("smolwhisper.failure_reason", ""),

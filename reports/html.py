@@ -23,7 +23,8 @@ from plotly.offline import get_plotlyjs
 from smolwhisper.metric_names import (ATTENTION, DECODER_LABELS, VAL_AUDIO_GAIN, VAL_UNSEEN, cer_key, decoder_suffix,
                                      wer_key)
 
-from .build import Group, SweepResult, TrialResult, best_and_baseline, device_hours, trial_devices, display, load_sweep, ranked
+from .build import (Group, SweepResult, TrialResult, best_and_baseline, device_hours, display, load_sweep, ranked,
+                    trial_devices)
 
 TEMPLATE = Path(__file__).with_name("template.html")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24

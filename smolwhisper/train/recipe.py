@@ -556,11 +556,12 @@ class Trainer:
         if self.nonfinite_streak >= NONFINITE_STEPS_LIMIT:
             found = run_files.complete_checkpoints(self.run_dir)
             raise RunStopped(f"non-finite training loss ({stats.loss}) or gradients in the last {self.nonfinite_streak} "
-                                f"steps, up to step {self.step}; last good checkpoint: {found[-1] if found else 'none yet'}")
+                             f"steps, up to step {self.step}; last good checkpoint: {found[-1] if found else 'none yet'}")
         metrics = {names.TRAIN_LOSS: stats.loss, names.TRAIN_LR: stats.lr, names.TRAIN_GRAD_NORM: stats.grad_norm,
                    names.TRAIN_TOKENS_PER_S: stats.tokens / stats.seconds,
                    names.TRAIN_AUDIO_S_PER_S: stats.audio_s / stats.seconds,
-                   names.TRAIN_UTTERANCES: stats.utterances / stats.steps, names.TRAIN_STEP_S: stats.seconds / stats.steps}
+                   names.TRAIN_UTTERANCES: stats.utterances / stats.steps,
+                   names.TRAIN_STEP_S: stats.seconds / stats.steps}
         if self.nonfinite_steps:
             metrics[names.TRAIN_NONFINITE_STEPS] = self.nonfinite_steps
         if cfg.model.ctc_weight > 0:
