@@ -167,14 +167,20 @@ def execute(spec: Spec, trials: list[Trial], workdir: Path, address: str | None 
             print(f"skip {trial.trial_id}: {'finished' if status == 'FINISHED' else 'stopped'} earlier with the "
                   "same config")
     interrupted = False
-    # MLflow's runs are made in a thread while the data is made and Ray starts (seconds each); an
-    # MLflow error surfaces when the trials need their runs.
+    try:
+        if todo:
+            # Before any thread starts: the feature caches are built by forked DataLoader workers, and a
+            # process forked while another thread holds a lock (importing mlflow) waits for it forever.
+            prepare_data(todo, workdir)
+            prepare_feature_caches(todo, workdir)
+    except KeyboardInterrupt:
+        interrupted = True
+    # MLflow's runs are made in a thread while Ray starts (seconds each); an MLflow error surfaces when
+    # the trials need their runs.
     with ThreadPoolExecutor(1) as pool:
         opening = pool.submit(open_tracking, spec, uri, sweep_dir, restart, todo, trial_dirs, workdir, trainer_args)
         try:
-            if todo:
-                prepare_data(todo, workdir)
-                prepare_feature_caches(todo, workdir)
+            if todo and not interrupted:
                 interrupted = run_with_ray(partial(announced_launches, opening, uri), sweep_dir, spec.max_concurrent,
                                            spec.retries, address, spec.report.metric)
         except KeyboardInterrupt:
