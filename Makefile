@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench gpu-check clean
+.PHONY: setup demo test test-slow bench gpu-wheels gpu-check clean
 
 setup: $(VENV)/.installed
 
@@ -26,9 +26,16 @@ bench: setup
 	$(PY) bench/train_step.py
 	$(PY) bench/logmel.py
 
-# The CUDA path for real, on a machine with a GPU (about 8 minutes); exits non-zero on any failure.
-gpu-check: setup
-	$(PY) bench/gpu_check.py
+# The CUDA path for real, on a GPU node as it is (its python3 and torch, no network; about 5 minutes):
+# gpu-wheels, on a machine with network, fetches what the check needs into gpu_bundle/ to copy along;
+# gpu-check installs it into a scratch directory and runs the checks (results in $(GPU_CHECK_OUT)).
+GPU_CHECK_OUT ?= gpu_check_out
+
+gpu-wheels:
+	bash scripts/gpu_wheels.sh
+
+gpu-check:
+	bash bench/gpu_check.sh $(GPU_CHECK_OUT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

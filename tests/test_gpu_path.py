@@ -440,3 +440,33 @@ def test_mfu_divides_the_flops_model_counts_by_the_exact_peak_of_the_card(monkey
     for name, peak in (("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12)):
         monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None, _n=name: _n)
         assert mfu_metrics(stats, Distributed(world_size=2))["gpu/mfu"] == pytest.approx(flops / 0.5 / (2 * peak))
+
+
+def test_ray_gives_each_gpu_trial_its_own_device_which_the_trainer_takes_as_cuda_0(tmp_path):
+    """As the orchestrator's Tune trainable asks for {"gpu": 1}: with two (pretend) GPUs, two concurrent
+    trials each see one CUDA_VISIBLE_DEVICES id of their own, under which the trainer takes cuda:0."""
+    import ray
+    from ray import tune
+
+    def trial(config):
+        from unittest import mock
+
+        from smolwhisper.train.accelerator import resolve_device
+
+        visible = os.environ["CUDA_VISIBLE_DEVICES"]
+        with mock.patch.object(torch.cuda, "is_available", lambda: True), \
+                mock.patch.object(torch.cuda, "device_count", lambda: len(visible.split(","))):
+            device = str(resolve_device("auto", local_rank=0, world_size=1))
+        tune.report({"visible": int(visible), "cuda_0": int(device == "cuda:0")})
+
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
+    try:
+        results = tune.Tuner(tune.with_resources(trial, {"cpu": 1, "gpu": 1}),
+                             param_space={"trial": tune.grid_search([0, 1])},
+                             tune_config=tune.TuneConfig(max_concurrent_trials=2),
+                             run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0)).fit()
+    finally:
+        ray.shutdown()
+    seen = sorted((r.metrics["visible"], r.metrics["cuda_0"]) for r in results)
+    assert seen == [(0, 1), (1, 1)]
