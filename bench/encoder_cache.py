@@ -7,7 +7,9 @@ only. Both are measured in this one run; the printed ratio is peer time / cached
 better). A step of the whole model, encoder trained too, is printed for scale; so is the one-off
 cost of computing one utterance's states, which the cache pays once per utterance.
 
-    python bench/encoder_cache.py [--batch 8] [--tokens 32] [--repeats 3] [--dense | --moe]
+    python bench/encoder_cache.py [--batch 8] [--seconds 30] [--tokens 32] [--repeats 3] [--moe]
+
+`--seconds` below 30: utterances of that length, unpadded (data.pad_to_30s: false, as experiments/upcycle.yaml).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def seconds_per_step(step, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio per utterance (30: Whisper's padded input)")
     parser.add_argument("--tokens", type=int, default=32, help="decoder tokens per utterance")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--moe", action="store_true", help="an upcycled-shape MoE decoder (4 experts, top-2)")
@@ -44,7 +47,7 @@ def main() -> None:
     torch.manual_seed(0)
     overrides = {"decoder_ffn": "moe", "n_experts": 4, "top_k": 2} if args.moe else {}
     model = Whisper(model_preset("tiny.en", **overrides)).to(args.device).train()
-    mel = torch.randn(args.batch, 80, 3000, device=args.device)
+    mel = torch.randn(args.batch, 80, round(args.seconds * 100), device=args.device)
     tokens = torch.randint(0, 50256, (args.batch, args.tokens + 1), device=args.device)
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
 
@@ -73,7 +76,7 @@ def main() -> None:
     cached = seconds_per_step(cached_step, args.repeats)
     encode = seconds_per_step(encode_once, args.repeats)
     decoder = "MoE 4x2" if args.moe else "dense"
-    print(f"tiny.en ({decoder} decoder), {args.device}, {torch.get_num_threads()} threads, batch {args.batch} x 30 s, "
+    print(f"tiny.en ({decoder} decoder), {args.device}, {torch.get_num_threads()} threads, batch {args.batch} x {args.seconds:g} s, "
           f"{args.tokens} tokens")
     print(f"  whole model trained:                  {whole:.3f} s/step")
     print(f"  frozen encoder, states computed:      {frozen:.3f} s/step")
