@@ -9,6 +9,7 @@ runs table is at `#/experiments/<id>/runs`, so that is the address printed.
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ def runs_url(server: str, experiment_id: str) -> str:
 
 def mlflow_command() -> str:
     """`mlflow` as the user can type it: the one beside this Python (a venv's bin), else from PATH."""
-    beside = Path(sys.executable).parent / "mlflow"
+    beside = Path(os.path.abspath(sys.executable)).parent / "mlflow"  # not resolved: a venv's python is a link
     return str(beside) if beside.exists() else "mlflow"
 
 
@@ -57,7 +58,7 @@ def tunnel_line(addresses: list[str]) -> str:
     if not ports:
         return ""
     forwards = " ".join(f"-L {port}:127.0.0.1:{port}" for port in ports)
-    return f"ssh -N {forwards} {getpass.getuser()}@{socket.getfqdn()}"
+    return f"ssh -N {forwards} {getpass.getuser()}@{socket.gethostname()}"
 
 
 def print_watch_lines(uri: str, experiment_id: str, dashboard_url: str = "", stream=None) -> None:
