@@ -18,6 +18,7 @@ import json
 import os
 import statistics
 from pathlib import Path
+from typing import Callable
 
 from smolwhisper import run_files
 from smolwhisper.metric_names import TRAIN_STEP_S
@@ -71,9 +72,10 @@ def rehearsal_spec(spec: Spec, on_gpu: bool) -> Spec:
                                retries=0, tracking=tracking)
 
 
-def fast_dev_run(spec: Spec, trials: list[Trial], workdir: Path, address: str | None = None) -> int:
-    from .sweep import execute
-
+def fast_dev_run(spec: Spec, trials: list[Trial], workdir: Path, execute: Callable[..., int],
+                 address: str | None = None) -> int:
+    """Rehearse one seed of each configuration through `execute` (sweep.execute, passed in: the sweep module
+    chooses between a sweep and its rehearsal, so importing it here would make a circle)."""
     on_gpu = gpu_present()
     chosen = representatives(trials)
     unique = list({id(t): t for t in chosen.values()}.values())

@@ -147,7 +147,7 @@ def run_sweep(spec_path: str, dry_run: bool = False, address: str | None = None,
     if fast_dev_run:
         from .rehearsal import fast_dev_run as rehearse
 
-        return rehearse(spec, expansion.trials, workdir, address)
+        return rehearse(spec, expansion.trials, workdir, execute, address)
 
     return execute(spec, expansion.trials, workdir, address, restart)
 
