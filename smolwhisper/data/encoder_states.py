@@ -19,7 +19,6 @@ before the encoder, so it cannot reach cached states (the config refuses both at
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -28,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from .base import Skipped, SpeechDataset, Utterance
 from .features import fingerprint as split_fingerprint
-from .frame_store import INDEX_FILE, FrameStore, build_lock, publish, write_frames
+from .frame_store import INDEX_FILE, CachedSplit, FrameStore, build_lock, publish, write_frames
 from .loader import Batch, features, pad_log_mels
 
 FORMAT_VERSION = 1  # bump when what is stored, or how it is computed, changes
@@ -136,25 +135,13 @@ def single_batch(item: Utterance) -> Batch:
                  mel=None if item.mel is None else pad_log_mels([item.mel]), n_samples=[item.n_samples])
 
 
-class CachedEncoderStates(Dataset):
-    """A split whose items carry their cached encoder output ([frames, n_audio_state]) in place of audio;
-    entries, durations and skip counts are the split's, so the sampler plans the same batches."""
+class CachedEncoderStates(CachedSplit):
+    """A split whose items carry their cached encoder output ([frames, n_audio_state]) in place of audio."""
 
     def __init__(self, dataset: SpeechDataset, directory: Path):
-        self.entries, self.name, self.skipped = dataset.entries, dataset.name, dataset.skipped
-        self.store = FrameStore(directory, STATES_FILE, np.float32, "width", len(self.entries), dataset.name,
-                                "encoder cache")
+        super().__init__(dataset, FrameStore(directory, STATES_FILE, np.float32, "width", len(dataset.entries),
+                                             dataset.name, "encoder cache"))
 
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    @property
-    def durations_s(self) -> list[float]:
-        return [entry.duration_s for entry in self.entries]
-
-    def __getitem__(self, index: int) -> Utterance | Skipped:
-        entry = self.entries[index]
-        if self.store.reason[index]:
-            return Skipped(entry.id, str(self.store.reason[index]), "recorded in the encoder cache")
-        return Utterance(entry.id, np.zeros(0, np.float32), entry.text, float(self.store.n_samples[index]) / 16000,
-                         entry.speaker, encoder_states=self.store[index])
+    def utterance(self, entry, duration_s: float, frames: np.ndarray) -> Utterance:
+        return Utterance(entry.id, np.zeros(0, np.float32), entry.text, duration_s, entry.speaker,
+                         encoder_states=frames)

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from ..audio import N_FFT, SAMPLE_RATE, frame_lengths, log_mel_spectrogram
+from ..audio import N_FFT, frame_lengths, log_mel_spectrogram
 from .base import Entry, Skipped, SpeechDataset, Utterance
-from .frame_store import INDEX_FILE, FrameStore, publish, write_frames
+from .frame_store import INDEX_FILE, CachedSplit, FrameStore, publish, write_frames
 from .manifest import AudioFileDataset
 
 FORMAT_VERSION = 1  # bump when what is stored, or how it is computed, changes
@@ -126,27 +126,14 @@ def _frames_of(item: Utterance | Skipped, n_mels: int) -> Skipped | tuple[np.nda
     return np.ascontiguousarray(mel.T.numpy(), dtype=np.float16), len(item.audio)
 
 
-class CachedFeatures(Dataset):
-    """A split whose items carry their cached log-mel in place of audio; entries, durations and
-    skip counts are the split's, so the sampler plans the same batches."""
+class CachedFeatures(CachedSplit):
+    """A split whose items carry their cached log-mel [n_mels, frames] in place of audio."""
 
     def __init__(self, dataset: SpeechDataset, directory: Path):
-        self.entries, self.name, self.skipped = dataset.entries, dataset.name, dataset.skipped
+        super().__init__(dataset, FrameStore(directory, MEL_FILE, np.float16, "n_mels", len(dataset.entries),
+                                             dataset.name, "feature cache"))
         self.directory = directory
-        self.store = FrameStore(directory, MEL_FILE, np.float16, "n_mels", len(self.entries), dataset.name,
-                                "feature cache")
         self.n_mels = self.store.width
 
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    @property
-    def durations_s(self) -> list[float]:
-        return [entry.duration_s for entry in self.entries]
-
-    def __getitem__(self, index: int) -> Utterance | Skipped:
-        entry = self.entries[index]
-        if self.store.reason[index]:
-            return Skipped(entry.id, str(self.store.reason[index]), "recorded in the feature cache")
-        return Utterance(entry.id, np.zeros(0, np.float32), entry.text,
-                         float(self.store.n_samples[index]) / SAMPLE_RATE, entry.speaker, mel=self.store[index].T)
+    def utterance(self, entry: Entry, duration_s: float, frames: np.ndarray) -> Utterance:
+        return Utterance(entry.id, np.zeros(0, np.float32), entry.text, duration_s, entry.speaker, mel=frames.T)

@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+from torch.utils.data import Dataset
 
-from .base import Skipped
+from ..audio import SAMPLE_RATE
+from .base import Skipped, SpeechDataset, Utterance
 
 INDEX_FILE = "index.npz"
 # A staging directory untouched this long belongs to a build that was killed (SIGKILL, power loss)
@@ -98,7 +100,7 @@ class FrameStore:
 
     def __init__(self, directory: Path, frames_file: str, dtype: type, width_key: str, n_entries: int, name: str,
                  label: str = "cache"):
-        self.directory, self.frames_file, self.dtype = directory, frames_file, np.dtype(dtype)
+        self.directory, self.frames_file, self.dtype, self.label = directory, frames_file, np.dtype(dtype), label
         try:
             with np.load(directory / INDEX_FILE) as index:
                 self.width = int(index[width_key])
@@ -129,3 +131,29 @@ class FrameStore:
 
     def __getstate__(self) -> dict:  # a memmap does not travel to DataLoader workers: reopen there
         return {**self.__dict__, "_frames": None}
+
+
+class CachedSplit(Dataset):
+    """A split whose items carry frames from a store in place of audio; entries, durations and skip
+    counts are the split's, so the sampler plans the same batches. Subclasses say where the frames go."""
+
+    def __init__(self, dataset: SpeechDataset, store: FrameStore):
+        self.entries, self.name, self.skipped = dataset.entries, dataset.name, dataset.skipped
+        self.store = store
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def durations_s(self) -> list[float]:
+        return [entry.duration_s for entry in self.entries]
+
+    def __getitem__(self, index: int) -> Utterance | Skipped:
+        entry = self.entries[index]
+        if self.store.reason[index]:
+            return Skipped(entry.id, str(self.store.reason[index]), f"recorded in the {self.store.label}")
+        audio_s = float(self.store.n_samples[index]) / SAMPLE_RATE
+        return self.utterance(entry, audio_s, self.store[index])
+
+    def utterance(self, entry, duration_s: float, frames: np.ndarray) -> Utterance:
+        raise NotImplementedError
