@@ -266,18 +266,18 @@ def run_with_ray(prepare_launches: Callable[[str], list[Launch]], sweep_dir: Pat
     return ctrl_c.interrupted
 
 
-def stop_ray_meanwhile() -> threading.Thread:
-    """Ray stopped in a thread (its local processes take a second or two to exit), to be joined; a no-op
-    where this process started no Ray, and only a disconnect from a cluster it joined."""
+def stop_ray() -> None:
+    """Ray stopped (a no-op where this process started no Ray, and only a disconnect from a cluster it
+    joined), on the calling thread before anything else runs: a Ray call from this process during or after
+    a shutdown (an ObjectRef the collector frees, say) ends it with status 1 ("The core worker has already
+    been shutdown"), as a two-node sweep whose trials had all finished once did while Ray stopped in
+    another thread."""
+    import gc
 
-    def shutdown() -> None:
-        import ray
+    import ray
 
-        ray.shutdown()
-
-    stopping = threading.Thread(target=shutdown, name="ray-shutdown")
-    stopping.start()
-    return stopping
+    gc.collect()  # Tune's ObjectRefs freed while Ray can still take them
+    ray.shutdown()
 
 
 def warn_of_sqlite_across_nodes(uri: str, n_nodes: int) -> None:

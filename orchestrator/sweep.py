@@ -25,7 +25,7 @@ from smolwhisper.metric_names import ATTENTION, DECODERS, VAL_AUDIO_GAIN, cer_ke
 from .expand import Expansion, Trial, expand, same_experiment
 from .failures import failure_reason
 from .monitor import print_watch_lines
-from .schedule import Launch, _safe, forwarded_env, log_tail, run_with_ray, stop_ray_meanwhile
+from .schedule import Launch, _safe, forwarded_env, log_tail, run_with_ray, stop_ray
 from .spec import Spec, load_spec
 from .tracking import SweepTracking, default_uri
 
@@ -187,11 +187,8 @@ def execute(spec: Spec, trials: list[Trial], workdir: Path, address: str | None 
             interrupted = True
         tracking, launches = opening.result()
     wait_for_trainers([Path(launch.trial_dir) / "run" for launch in launches])
-    stopping_ray = stop_ray_meanwhile()  # a second or two, while the runs are closed and the report written
-    try:
-        return summarise(trials, trial_dirs, spec, tracking, uri, sweep_dir, interrupted, report)
-    finally:
-        stopping_ray.join()
+    stop_ray()
+    return summarise(trials, trial_dirs, spec, tracking, uri, sweep_dir, interrupted, report)
 
 
 def announced_launches(opening: Future, uri: str, dashboard_url: str) -> list[Launch]:
