@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 
-from smolwhisper.data.synth import ENGINES, SynthConfig, available_engines, synthesize_corpus
+from smolwhisper.data.synth import SynthConfig, available_engines, synthesize_corpus
 
 
 def realtime_factor(config: SynthConfig, workers: int) -> tuple[float, float, float]:
