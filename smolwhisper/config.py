@@ -342,13 +342,17 @@ class DataConfig:
     # so every trial with the same encoder shares one cache. SpecAugment, which acts before the encoder,
     # cannot apply to cached states: data.spec_augment must be false.
     encoder_cache: bool = False
+    # > 0: train on examples of up to this many seconds, each several consecutive utterances of one
+    # speaker joined with short pauses (smolwhisper/data/concat.py), so that a transcript goes on past
+    # a sentence's full stop; the validation splits stay single utterances. 0: one utterance each.
+    concat_s: float = 0.0
 
     # The float16 feature cache changes the numbers a model sees, so it is part of the experiment;
     # where the corpus and the cache live, and how many processes load them, are not.
     EXPERIMENT: ClassVar[tuple[str, ...]] = (
         "source", "train_split", "validation_split", "unseen_split", "synth_hours", "synth_seed", "tokenizer",
         "vocab_size", "max_batch_s", "min_duration_s", "max_duration_s", "spec_augment", "pad_to_30s",
-        "feature_cache", "encoder_cache")
+        "feature_cache", "encoder_cache", "concat_s")
     OPERATIONAL: ClassVar[tuple[str, ...]] = ("synth_dir", "num_workers", "cache_dir")
 
     def __post_init__(self) -> None:
@@ -367,6 +371,9 @@ class DataConfig:
         if not 0 <= self.min_duration_s < self.max_duration_s:
             _fail("data.min_duration_s", self.min_duration_s,
                   f"must be in [0, data.max_duration_s={self.max_duration_s:g})")
+        if not 0 <= self.concat_s <= self.max_duration_s:
+            _fail("data.concat_s", self.concat_s,
+                  f"must be in [0, data.max_duration_s={self.max_duration_s:g}] (0: one utterance per example)")
 
 
 @dataclass

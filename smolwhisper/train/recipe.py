@@ -36,6 +36,7 @@ from ..data.encoder_states import CachedEncoderStates, ensure_encoder_cache
 from ..data.encoder_states import cache_path as encoder_cache_path
 from ..data.features import CachedFeatures, build_feature_cache, cache_path
 from ..data.base import Utterance
+from ..data.concat import ConcatenatedSplit
 from ..data.loader import BucketBatchSampler, Collator, encoder_states, features, pad_frames, spec_augment
 from ..data.manifest import open_source
 from ..data.real_speech import REAL_SPEECH_SPLIT, real_speech_dataset
@@ -327,6 +328,8 @@ class Trainer:
         revision = getattr(datasets.get(data.train_split), "revision", None)
         if revision and self.env.is_main:  # the Hub commit the data was read at
             run_files.update_params(self.run_dir, {"data.revision": revision})
+        if data.concat_s and data.train_split in datasets:
+            datasets[data.train_split] = ConcatenatedSplit(datasets[data.train_split], data.concat_s)
         if self.cfg.eval.real_speech:
             datasets[REAL_SPEECH_SPLIT] = real_speech_dataset()
         for field, split in (("data.train_split", data.train_split), ("data.validation_split", data.validation_split)):
