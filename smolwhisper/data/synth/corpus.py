@@ -38,7 +38,7 @@ from .augment import (CODECS, active_speech_power, babble, coloured_noise, rever
 from .engines import ENGINES, SAMPLE_RATE, SpeechRequest, available_engines, synthesize_batch
 from .generator import SentenceGenerator
 
-PLAN_VERSION = 6  # bump when the plan or the audio pipeline changes, so old corpora are not reused
+PLAN_VERSION = 7  # bump when the plan or the audio pipeline changes, so old corpora are not reused
 # Splits with voices heard in training, then those with held-out voices (validation_unseen_voices is
 # small, for the trainer to score every few hundred steps), then the held-out engine's (leave one
 # engine out: only when SynthConfig.held_out_engine names one).

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 
 from .everyday import GENERIC_ABSTRACT_HEADS, INTENSIFIERS, PRONOUN_SUBJECTS, TELLS_SOMEONE, TENSES, Grammar, Tense, _join
-from .sentences import MONTHS, number_to_words, small_count, year_to_words
+from .sentences import MONTHS, number_to_words, plural, small_count, year_to_words
 
 OPENERS = ["well,", "oh,", "so,", "actually,", "anyway,", "hey,", "okay,", "yes,", "no,", "to be honest,",
            "honestly,", "by the way,", "of course,", "in fact,", "luckily,", "sadly,", "apparently,", "still,",
@@ -275,7 +275,8 @@ def relational(g: Grammar, rng: random.Random) -> tuple[str, str]:
         return _join("it's a", rng.choice(["purely", "mostly", "largely", "partly", "really"]), adjective, head), "."
     if kind == 1:
         subject = g.subject(rng)
-        return _join(subject.text, rng.choice(["had", "gave"]), rng.choice(["several", "good", "two", "no"]), adjective, head + "s"), "."
+        return _join(subject.text, rng.choice(["had", "gave"]), rng.choice(["several", "good", "two", "no"]), adjective,
+                     plural(head)), "."
     if kind == 2:
         return _join("we discussed the", adjective, head, g.time("past", rng)), "."
     return _join("there's a", adjective, "side to", rng.choice(["every", "this", "that"]), head), "."
