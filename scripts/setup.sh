@@ -55,7 +55,7 @@ pip_install() {
 }
 "$VENV/bin/python" -c "import torch" >/dev/null 2>&1 || pip_install "$TORCH_SPEC"
 pip_install -e ".${EXTRAS:+[$EXTRAS]}"
-# The real-speech check's recording (moonshine_onnx/assets/beckett.wav, smolwhisper/data/real_speech.py):
-# the file only, without the package's ONNX runtime and librosa, which nothing here uses.
-pip_install --no-deps "useful-moonshine-onnx==20251121"
+# The real-speech check's recordings (beckett.wav and LibriSpeech's ls_test.flac, smolwhisper/data/real_speech.py):
+# the files only, without the packages' ONNX runtime, MLX or librosa, which nothing here uses.
+pip_install --no-deps "useful-moonshine-onnx==20251121" "whisper-mps==0.0.10"
 echo "setup: done ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

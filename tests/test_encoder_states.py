@@ -80,8 +80,8 @@ def test_real_speech_is_scored_from_the_cache_too(corpus, tmp_path):
               "data.encoder_cache": True, "data.cache_dir": str(tmp_path / "cache"), "eval.real_speech": True}
     run = Trainer(load_run_config(None, overrides(corpus, tmp_path / "run", **values)), Distributed())
     real = run.datasets["real_speech"]
-    assert isinstance(real, CachedEncoderStates) and len(real) == 1
+    assert isinstance(real, CachedEncoderStates) and len(real) == 2
     frames, width = real[0].encoder_states.shape
     assert width == 64 and abs(frames - real.entries[0].duration_s * 50) <= 2  # ~10 s at 50 Hz
     metrics = run.evaluate()
-    assert metrics["real/utterances"] == 1 and {"real/loss", "real/wer", "real/wer_ctc"} <= set(metrics)
+    assert metrics["real/utterances"] == 2 and {"real/loss", "real/wer", "real/wer_ctc"} <= set(metrics)

@@ -4,12 +4,14 @@ A model fine-tuned on synthetic speech can lose what it knew of real voices; sco
 beside the validation splits (eval.real_speech, logged as real/*) shows that forgetting. The
 recordings come from an installed package's files, so nothing is downloaded at run time:
 
-    useful-moonshine-onnx (MIT; installed by scripts/setup.sh without its dependencies, for this file
-    only): moonshine_onnx/assets/beckett.wav, a man reading Samuel Beckett's "Worstward Ho" line,
-    10 s at 16 kHz.
+    useful-moonshine-onnx (MIT): moonshine_onnx/assets/beckett.wav, a man reading Samuel Beckett's
+    "Worstward Ho" line, six short sentences, 10 s at 16 kHz.
+    whisper-mps (MIT): whisper_mps/whisper/assets/ls_test.flac, a LibriSpeech utterance (CC BY 4.0,
+    read audiobook speech; the clip mlx-examples' Whisper tests use), 6.7 s at 16 kHz.
 
-One short clip is a thin check (12 words: one word wrong is 8 points of WER); its loss, logged with it,
-moves before its WER does.
+scripts/setup.sh installs both without their dependencies, for these files only; nothing imports
+them. Two clips are a thin check (32 words: one word wrong is 3 points of WER); their loss, logged
+with it, moves before the WER does.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ REAL_SPEECH_SPLIT = "real_speech"
 RECORDINGS = [
     ("useful-moonshine-onnx", "moonshine_onnx/assets/beckett.wav",
      "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better."),
+    ("whisper-mps", "whisper_mps/whisper/assets/ls_test.flac",
+     "Then the good soul openly shouldered the burden she had borne so long in secret, and bravely trudged on alone."),
 ]
 
 
