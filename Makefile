@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	touch $@
 
 demo: setup
-	$(PY) run.py experiments/smoke.yaml
+	$(PY) run.py experiments/upcycle.yaml
 
 test: setup
 	$(PY) -m pytest -q -m "not slow"
