@@ -40,6 +40,12 @@ def test_each_utterance_is_in_one_example_of_one_speaker_within_the_length(corpu
     assert ConcatenatedSplit(split, concat_s=4.0).groups == joined.groups  # fixed: trials share its caches
 
 
+def test_utterances_without_a_speaker_are_joined_too(corpus):
+    split = load_manifest(corpus / "validation.jsonl")  # no speaker column
+    assert not any(entry.speaker for entry in split.entries)
+    assert any(len(group) > 1 for group in ConcatenatedSplit(split, concat_s=4.0).groups)
+
+
 def test_an_example_is_its_members_audio_with_pauses_between(corpus):
     split = load_manifest(corpus / "train.jsonl")
     joined = ConcatenatedSplit(split, concat_s=4.0)

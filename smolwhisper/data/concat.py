@@ -9,8 +9,9 @@ long-form speech; fine-tuning recipes for it pack short utterances the same way)
 
 The grouping is fixed (seed 0, not the run's seed), so every trial of a sweep reads the same examples
 and shares one feature or encoder-state cache of them. The target length of each group is drawn
-uniformly up to concat_s, so single utterances and every length between stay in the mix. An example
-with one unreadable member is skipped whole, under that member's reason.
+uniformly up to concat_s, so single utterances and every length between stay in the mix. Utterances
+whose source names no speaker are pooled together (joined across voices, as they are listed in no
+particular order). An example with one unreadable member is skipped whole, under that member's reason.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def plan_groups(entries: list[Entry], concat_s: float) -> tuple[list[list[int]],
     rng = random.Random(GROUPING_SEED)
     by_speaker: dict[str, list[int]] = defaultdict(list)
     for index, entry in enumerate(entries):
-        by_speaker[entry.speaker or entry.id].append(index)
+        by_speaker[entry.speaker or ""].append(index)
     groups, pauses = [], []
     for speaker in sorted(by_speaker):
         order = by_speaker[speaker]
