@@ -77,6 +77,15 @@ def test_the_caches_tell_joined_examples_from_single_utterances(corpus):
     assert len(prints) == 3
 
 
+def test_a_member_file_rewritten_changes_the_caches_fingerprint(corpus, tmp_path):
+    split = load_manifest(corpus / "train.jsonl")
+    before = fingerprint(ConcatenatedSplit(split, 4.0), 80)
+    member = tmp_path / "rewritten.wav"
+    member.write_bytes(split.audio_paths[split.entries[0].id].read_bytes() + b"\0")
+    split.audio_paths[split.entries[0].id] = member  # same ids and durations, other audio
+    assert fingerprint(ConcatenatedSplit(split, 4.0), 80) != before
+
+
 def test_training_reads_joined_examples_and_validates_on_single_utterances(corpus, tmp_path):
     values = {"data.max_duration_s": 6, "data.concat_s": 4, "train.max_steps": 2}
     trainer = Trainer(load_run_config(None, overrides(corpus, tmp_path, **values)), Distributed())

@@ -32,15 +32,19 @@ class ConcatenatedSplit(SpeechDataset):
     """`dataset`'s utterances joined, per speaker, into examples of at most `concat_s` seconds."""
 
     def __init__(self, dataset: SpeechDataset, concat_s: float):
-        from .features import fingerprint
-
         self.base, self.concat_s = dataset, concat_s
         self.groups, self.pauses = plan_groups(dataset.entries, concat_s)
         entries = [joined_entry([dataset.entries[i] for i in group], pauses)
                    for group, pauses in zip(self.groups, self.pauses)]
         super().__init__(entries, dataset.name, max_duration_s=dataset.max_duration_s, skipped=dataset.skipped)
-        # what the feature and encoder-state caches' fingerprints add: the members' files and the plan
-        self.identity = [fingerprint(dataset, n_mels=0), concat_s, PAUSE_S, GROUPING_SEED]
+
+    @property
+    def identity(self) -> list:
+        """What the feature and encoder-state caches' fingerprints add: the members' files and the plan
+        (computed when a cache asks: it reads every member file's size and time)."""
+        from .features import fingerprint
+
+        return [fingerprint(self.base, n_mels=0), self.concat_s, PAUSE_S, GROUPING_SEED]
 
     def load_audio(self, index: int) -> np.ndarray:
         parts = []
